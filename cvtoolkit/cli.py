@@ -1,0 +1,81 @@
+"""The ``cvtoolkit`` command: one sub-command per module in :mod:`cvtoolkit.commands`.
+
+Each command module has ``add_arguments(parser)`` and ``run(args) -> int``;
+its docstring's first line is the one-line help. Errors the user can fix
+(:class:`cvtoolkit.errors.CvToolkitError`) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Sequence
+
+from cvtoolkit import __version__
+from cvtoolkit.errors import CvToolkitError
+
+COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate")
+"""Sub-command names, in the order ``--help`` lists them."""
+
+
+def _quiet_backends() -> None:
+    # TensorFlow's C++ start-up chatter is not for the user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (sub-commands imported on demand)."""
+    parser = argparse.ArgumentParser(
+        prog="cvtoolkit",
+        description="Classical computer vision and Keras CNNs on the same data, split and metrics.",
+    )
+    parser.add_argument("--version", action="version", version=f"cvtoolkit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"cvtoolkit.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"cvtoolkit.commands.{name}":
+                continue  # command not built yet
+            raise
+        doc = (module.__doc__ or name).strip()
+        p = sub.add_parser(
+            name,
+            help=doc.splitlines()[0],
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    _quiet_backends()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except CvToolkitError as err:
+        print(f"cvtoolkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"cvtoolkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``cvtoolkit`` command line (one module each)."""

@@ -1,0 +1,130 @@
+"""Datasets that arrive as arrays: the embedded ``digits``, Keras datasets, ``.npz`` files.
+
+Grey sources stay one-channel: images are ``(N, H, W, 1)`` ``uint8``.
+
+Examples
+--------
+>>> ds = load_digits()
+>>> ds.images.shape, ds.images.dtype.name, ds.n_classes
+((1797, 8, 8, 1), 'uint8', 10)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cvtoolkit.data.dataset import Dataset
+from cvtoolkit.errors import DatasetError, MissingDownloadError
+
+logger = logging.getLogger(__name__)
+
+KERAS_DATASETS = {
+    # name: (module under keras.datasets, file Keras caches, class names)
+    "mnist": ("mnist", "mnist.npz", [str(i) for i in range(10)]),
+    "fashion_mnist": (
+        "fashion_mnist",
+        "fashion-mnist/ (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)",
+        ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"],
+    ),
+    "cifar10": (
+        "cifar10",
+        "cifar-10-batches-py/ (extracted from cifar-10-python.tar.gz)",
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    ),
+}
+"""Keras datasets by name, with the file Keras needs in its cache when offline."""
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded datasets (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def _as_images(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype != np.uint8:
+        x = np.clip(x, 0, 255).astype(np.uint8)
+    if x.ndim == 3:
+        x = x[..., None]
+    return x
+
+
+def _from_train_test(x_train, y_train, x_test, y_test, class_names, source) -> Dataset:
+    images = np.concatenate([_as_images(x_train), _as_images(x_test)])
+    labels = np.concatenate([np.ravel(y_train), np.ravel(y_test)]).astype(np.int64)
+    ds = Dataset(images, labels, class_names, source=source)
+    # Keep the official split: compare uses it when --test-size is "official".
+    ds.attrs["official_test_start"] = int(len(x_train))
+    return ds
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes).
+
+    Pixel values 0..16 are scaled to 0..255; no download is needed.
+    """
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return Dataset(images, bunch.target, [str(c) for c in bunch.target_names], source="digits")
+
+
+def load_npz(path: str | os.PathLike) -> Dataset:
+    """A local ``.npz`` in Keras's layout (``x_train, y_train, x_test, y_test``).
+
+    For example the MNIST file ``mnist.npz``. Class names are the sorted label
+    values as strings.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file. Expected an .npz with x_train, y_train, x_test, y_test.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+            if missing:
+                raise DatasetError(
+                    f"{path}: missing arrays {sorted(missing)}; expected Keras's layout "
+                    "(x_train, y_train, x_test, y_test), as in keras.datasets.mnist's mnist.npz."
+                )
+            xtr, ytr, xte, yte = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    except (OSError, ValueError) as err:
+        if isinstance(err, DatasetError):
+            raise
+        raise DatasetError(f"{path}: cannot read as .npz ({err}).") from err
+    values = np.unique(np.concatenate([np.ravel(ytr), np.ravel(yte)]))
+    if values.min() < 0 or not np.issubdtype(values.dtype, np.integer):
+        raise DatasetError(f"{path}: labels must be non-negative integers.")
+    class_names = [str(v) for v in range(int(values.max()) + 1)]
+    return _from_train_test(xtr, ytr, xte, yte, class_names, str(path))
+
+
+def load_keras_dataset(name: str) -> Dataset:
+    """A dataset from ``keras.datasets`` by name (``mnist``, ``fashion_mnist``, ``cifar10``).
+
+    Keras downloads the data on first use into ``~/.keras/datasets``. Offline,
+    a :class:`MissingDownloadError` names the file to put there (or suggests a
+    local ``.npz``).
+    """
+    if name not in KERAS_DATASETS:
+        raise DatasetError(f"unknown Keras dataset {name!r}; known: {', '.join(KERAS_DATASETS)}")
+    module_name, file_name, class_names = KERAS_DATASETS[name]
+    import keras
+
+    module = getattr(keras.datasets, module_name)
+    try:
+        (xtr, ytr), (xte, yte) = module.load_data()
+    except Exception as err:  # Keras raises plain Exception on a failed fetch
+        raise MissingDownloadError(
+            f"cannot download Keras dataset {name!r} ({type(err).__name__}: {str(err).splitlines()[0][:120]}). "
+            f"Offline, put {file_name} in {keras_cache_dir()}"
+            + (", or pass a local copy: --dataset path/to/mnist.npz" if name == "mnist" else "")
+            + "."
+        ) from err
+    return _from_train_test(xtr, ytr, xte, yte, class_names, f"keras:{name}")

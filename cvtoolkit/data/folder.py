@@ -1,0 +1,194 @@
+"""Class-per-folder datasets: ``root/<class>/<image>``.
+
+Listing is separate from decoding so that large folders can be streamed
+(:func:`list_image_folder` then :func:`load_images` chunk by chunk).
+
+Examples
+--------
+>>> import numpy as np, cv2, tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> for cls in ("cat", "dog"):
+...     (root / cls).mkdir()
+...     _ = cv2.imwrite(str(root / cls / "a.png"), np.zeros((5, 7, 3), np.uint8))
+>>> listing = list_image_folder(root)
+>>> listing.class_names, listing.labels.tolist()
+(['cat', 'dog'], [0, 1])
+>>> images, kept, skipped = load_images(listing.paths, image_size=4, progress=False)
+>>> images.shape, kept.tolist(), skipped
+((2, 4, 4, 3), [0, 1], [])
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cvtoolkit.data.dataset import SkippedFile
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS, UnreadableImageError, is_image_file, read_image
+from cvtoolkit.data.preprocessing import Resize
+from cvtoolkit.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+Preprocessor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class FolderListing:
+    """Image paths, labels and class names found under a folder (nothing decoded yet)."""
+
+    root: str
+    paths: list[str]
+    labels: np.ndarray
+    class_names: list[str]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    empty_classes: list[str] = field(default_factory=list)
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return files
+
+
+def list_image_folder(root: str | os.PathLike) -> FolderListing:
+    """List a class-per-folder dataset without decoding it.
+
+    Each sub-folder of ``root`` is a class (its name is the class name); its
+    image files, found recursively, are the samples. Classes and files are in
+    sorted order, so the listing is deterministic. Files without an image
+    extension are recorded as skipped; class folders with no images are
+    reported in ``empty_classes`` and get no label.
+
+    Raises
+    ------
+    DatasetError
+        ``root`` does not exist, is not a folder, or has no class folders.
+    """
+    root_path = Path(root)
+    if not root_path.exists():
+        raise DatasetError(f"{root}: no such file or folder. Pass a class-per-folder directory "
+                           "(root/<class>/<image>), an .h5/.npz/.csv file, or a dataset name such as 'digits'.")
+    if not root_path.is_dir():
+        raise DatasetError(f"{root}: not a folder; expected root/<class>/<image> layout.")
+    class_dirs = sorted(p for p in root_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DatasetError(f"{root}: no class folders found; expected root/<class>/<image> "
+                           "(one sub-folder per class). See datasets/README.md.")
+    paths: list[str] = []
+    labels: list[int] = []
+    class_names: list[str] = []
+    skipped: list[SkippedFile] = []
+    empty: list[str] = []
+    for class_dir in class_dirs:
+        files = _walk_files(class_dir)
+        images = [f for f in files if is_image_file(f)]
+        skipped.extend(SkippedFile(str(f), "not an image file extension") for f in files if not is_image_file(f))
+        if not images:
+            empty.append(class_dir.name)
+            logger.warning("%s: class folder has no images; ignored", class_dir)
+            continue
+        label = len(class_names)
+        class_names.append(class_dir.name)
+        paths.extend(str(f) for f in images)
+        labels.extend([label] * len(images))
+    for s in skipped:
+        logger.warning("skipped %s", s)
+    return FolderListing(str(root), paths, np.asarray(labels, np.int64), class_names, skipped, empty)
+
+
+def _load_one(path: str, preprocess: Sequence[Preprocessor], max_pixels: int | None):
+    try:
+        image = read_image(path, max_pixels=max_pixels)
+    except UnreadableImageError as err:
+        return None, str(err)
+    try:
+        for step in preprocess:
+            image = step(image)
+    except Exception as err:  # a preprocessor failing on one odd image must not kill the run
+        return None, f"preprocessing failed ({type(err).__name__}: {err})"
+    return image, None
+
+
+def load_images(
+    paths: Sequence[str],
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    preprocessors: Sequence[Preprocessor] | None = None,
+    n_jobs: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: bool = True,
+    desc: str = "loading images",
+) -> tuple[np.ndarray, np.ndarray, list[SkippedFile]]:
+    """Decode image files in parallel, skipping (and naming) unreadable ones.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Image files.
+    image_size : int or (height, width), optional
+        Resize every image to this size first (``Resize``). Without it, and
+        without preprocessors that fix the size, images keep their own sizes
+        and the result is a 1-D object array of ``(H, W, 3)`` arrays.
+    preprocessors : sequence of callables, optional
+        Applied in order after the resize.
+    n_jobs : int, optional
+        Decoding threads (OpenCV releases the GIL). Default: CPU count.
+    max_pixels : int or None
+        Decompression-bomb limit passed to :func:`read_image`.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    images : ndarray
+        ``(M, H, W, C)`` when all images share a shape, else an object array.
+    kept : ndarray
+        Indices into ``paths`` of the ``M`` images kept.
+    skipped : list of SkippedFile
+        The files not kept and why (each also logged as a warning).
+    """
+    steps: list[Preprocessor] = []
+    if image_size is not None:
+        steps.append(Resize(image_size))
+    steps.extend(preprocessors or [])
+    n_jobs = n_jobs or os.cpu_count() or 1
+    results: list = [None] * len(paths)
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool, tqdm(
+        total=len(paths), desc=desc, unit="img", disable=not progress, leave=False
+    ) as bar:
+        futures = [pool.submit(_load_one, p, steps, max_pixels) for p in paths]
+        for i, fut in enumerate(futures):
+            results[i] = fut.result()
+            bar.update(1)
+    kept, images, skipped = [], [], []
+    for i, (image, reason) in enumerate(results):
+        if image is None:
+            skipped.append(SkippedFile(str(paths[i]), reason))
+            logger.warning("skipped %s: %s", paths[i], reason)
+        else:
+            kept.append(i)
+            images.append(image)
+    return stack_images(images), np.asarray(kept, np.int64), skipped
+
+
+def stack_images(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack same-shaped images into one array; otherwise a 1-D object array."""
+    if not images:
+        return np.zeros((0, 0, 0, 3), np.uint8)
+    first = images[0].shape
+    if all(im.shape == first for im in images):
+        return np.stack(images)
+    out = np.empty(len(images), dtype=object)
+    for i, im in enumerate(images):
+        out[i] = im
+    return out

@@ -1,0 +1,85 @@
+"""Seeded, stratified splits, shared by every method of a run.
+
+Examples
+--------
+>>> import numpy as np
+>>> labels = np.array([0] * 8 + [1] * 8)
+>>> train, test = stratified_split(labels, test_size=0.25, seed=42)
+>>> len(train), len(test), int(labels[test].sum())
+(12, 4, 2)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from cvtoolkit.data.dataset import Dataset
+from cvtoolkit.errors import DatasetError
+
+
+def check_classification_data(dataset: Dataset, *, min_per_class: int = 1) -> None:
+    """Raise :class:`DatasetError` unless the dataset can train a classifier.
+
+    Needs at least one sample, at least two classes with samples, and
+    ``min_per_class`` samples in every class.
+    """
+    where = dataset.source or "dataset"
+    if len(dataset) == 0:
+        skipped = f" ({len(dataset.skipped)} files skipped as unreadable)" if dataset.skipped else ""
+        raise DatasetError(f"{where}: no usable images{skipped}. Check the path and the layout in datasets/README.md.")
+    counts = {k: v for k, v in dataset.class_counts().items() if v > 0}
+    if len(counts) < 2:
+        only = next(iter(counts), "none")
+        raise DatasetError(
+            f"{where}: only one class ({only!r}); a classifier needs at least 2. "
+            "Add one folder per class (root/<class>/<image>)."
+        )
+    small = {k: v for k, v in counts.items() if v < min_per_class}
+    if small:
+        listed = ", ".join(f"{k!r} ({v})" for k, v in sorted(small.items()))
+        raise DatasetError(
+            f"{where}: classes with fewer than {min_per_class} images: {listed}; a stratified split needs "
+            f"at least {min_per_class} per class. Add images or remove those classes."
+        )
+
+
+def stratified_split(
+    labels: np.ndarray, *, test_size: float | int = 0.25, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, test)`` of a seeded split that keeps class proportions.
+
+    Raises
+    ------
+    DatasetError
+        A class has fewer than 2 samples, or the test split would be smaller
+        than the number of classes.
+    """
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    if (counts < 2).any():
+        few = ", ".join(str(c) for c in classes[counts < 2])
+        raise DatasetError(
+            f"class(es) {few} have a single sample; a stratified split needs at least 2 per class."
+        )
+    idx = np.arange(len(labels))
+    try:
+        train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    except ValueError as err:
+        raise DatasetError(f"cannot split {len(labels)} samples of {len(classes)} classes: {err}") from err
+    return np.sort(train), np.sort(test)
+
+
+def split_dataset(
+    dataset: Dataset, *, test_size: float | int = 0.25, seed: int = 42
+) -> tuple[Dataset, Dataset]:
+    """Split a dataset into stratified ``(train, test)`` datasets.
+
+    The chosen indices are kept in ``attrs["split_indices"]`` of each part.
+    """
+    check_classification_data(dataset, min_per_class=2)
+    train_idx, test_idx = stratified_split(dataset.labels, test_size=test_size, seed=seed)
+    train, test = dataset.subset(train_idx), dataset.subset(test_idx)
+    train.attrs["split_indices"] = train_idx
+    test.attrs["split_indices"] = test_idx
+    return train, test

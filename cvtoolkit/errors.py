@@ -1,0 +1,43 @@
+"""Exceptions that carry a message meant for the user.
+
+The command line catches :class:`CvToolkitError`, prints its message on one
+line and exits with status 2. Library code raises these (not bare
+``Exception``) for problems the user can fix: a missing path, an empty
+dataset, a file of the wrong kind. Each message says what happened, what was
+expected and how to fix it.
+
+Examples
+--------
+>>> from cvtoolkit.errors import DatasetError
+>>> try:
+...     raise DatasetError("datasets/pets has one class ('cat'); need at least 2. "
+...                        "Add a folder per class.")
+... except ValueError as err:       # DatasetError is also a ValueError
+...     print(err)
+datasets/pets has one class ('cat'); need at least 2. Add a folder per class.
+"""
+
+from __future__ import annotations
+
+
+class CvToolkitError(Exception):
+    """Base class of every error whose message is written for the user."""
+
+
+class DatasetError(CvToolkitError, ValueError):
+    """A dataset cannot be used: missing, empty, one class, wrong layout."""
+
+
+class StoreError(CvToolkitError, ValueError):
+    """An HDF5 file is not a finalised cvtoolkit store of the expected kind."""
+
+
+class ModelError(CvToolkitError, ValueError):
+    """A model, weights file or saved pipeline cannot be built or loaded."""
+
+
+class MissingDownloadError(CvToolkitError, OSError):
+    """Something Keras would download is not available offline.
+
+    The message names the file and the folder to put it in.
+    """

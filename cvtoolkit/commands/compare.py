@@ -1,0 +1,165 @@
+"""Run every method on one split of a dataset and print a leaderboard (the main job).
+
+Classical rows are <features>+<classifier> (raw+knn, hog+linear_svm,
+hsv_hist+random_forest, ...); CNN rows are model names (shallownet, lenet,
+minivggnet, ...). Every row is fitted on the same seeded, stratified training
+split and scored on the same test split.
+
+examples:
+  cvtoolkit compare                                   # embedded digits, default rows
+  cvtoolkit compare --dataset datasets/animals --image-size 32 --out runs/animals
+  cvtoolkit compare --dataset features.h5             # classifiers on stored features
+  cvtoolkit compare --methods raw+knn,hog+linear_svm,shallownet --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_IMAGE_SIZE = 32
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, *, image_size_default: int | None) -> None:
+    """``--dataset``, ``--image-size``, ``--label-pattern``: shared by commands that load data."""
+    parser.add_argument(
+        "--dataset", default="digits",
+        help="'digits' (default, bundled), a class-per-folder directory, an .h5 store from "
+             "pack/extract, a Keras dataset name (mnist, fashion_mnist, cifar10), a Keras-layout "
+             ".npz, or a pixel CSV",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None, metavar="N",
+        help=f"resize images to NxN (default: {image_size_default} for folders and digits; "
+             "native size for .npz, CSV, Keras datasets and stores)" if image_size_default else
+             "resize images to NxN (default: native size)",
+    )
+    parser.add_argument(
+        "--label-pattern", default=None, metavar="REGEX",
+        help="labels from file names in a flat folder, e.g. '^(cat|dog)\\.'",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataset_arguments(parser, image_size_default=DEFAULT_IMAGE_SIZE)
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated rows (default: raw pixels with 4 classifiers, one row per "
+                             "descriptor family, and shallownet); see --list-methods")
+    parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
+    parser.add_argument("--test-size", type=float, default=0.25, help="test fraction of the split (default 0.25)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
+    parser.add_argument("--search", choices=["grid", "random"], default=None,
+                        help="cross-validated hyper-parameter search of each classifier on the training split")
+    parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers (default: all cores)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="feature cache (default: $CVTOOLKIT_CACHE_DIR or ~/.cache/cvtoolkit/features)")
+    parser.add_argument("--no-cache", action="store_true", help="compute features without the cache")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="output folder (default: runs/compare-<dataset>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def default_image_size(spec: str, image_size: int | None, default: int = DEFAULT_IMAGE_SIZE) -> int | None:
+    """The size to load at: the user's, else ``default`` for folders and ``digits`` (8x8 is too
+    small for most descriptors), else ``None`` (native size)."""
+    from cvtoolkit.data import describe_spec
+
+    if image_size is not None:
+        return image_size
+    return default if spec == "digits" or describe_spec(spec) == "folder" else None
+
+
+def _fmt(value, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _list_methods() -> int:
+    from cvtoolkit.classifiers import CLASSIFIERS
+    from cvtoolkit.features import FEATURES
+    from cvtoolkit.nn import MODELS
+
+    print("features:    " + ", ".join(FEATURES))
+    print("classifiers: " + ", ".join(CLASSIFIERS))
+    print("CNNs:        " + ", ".join(MODELS))
+    print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_methods:
+        return _list_methods()
+    from cvtoolkit.data import check_classification_data, load_dataset
+    from cvtoolkit.methods import default_methods
+    from cvtoolkit.methods.compare import run_compare
+
+    started = time.perf_counter()
+    progress = not args.quiet
+    dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),
+                           label_pattern=args.label_pattern, progress=progress)
+    _print_summary(dataset)
+    check_classification_data(dataset, min_per_class=2)
+    stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else default_methods(
+        stored_features=stored)
+    name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
+    out = Path(args.out) if args.out else Path("runs") / f"compare-{name}"
+    cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
+    cnn_options["verbose"] = 2 if progress else 0
+    cache_dir = None
+    if not args.no_cache:
+        cache_dir = args.cache_dir or os.environ.get("CVTOOLKIT_CACHE_DIR") or os.path.join(
+            os.path.expanduser("~"), ".cache", "cvtoolkit", "features")
+    n_jobs = args.n_jobs or os.cpu_count() or 1
+    print(f"methods ({len(methods)}): {', '.join(methods)}")
+
+    def on_row(row):
+        if row.get("error"):
+            print(f"  {row['method']:<28} FAILED: {row['error']}", flush=True)
+        else:
+            print(f"  {row['method']:<28} accuracy {_fmt(row['accuracy'])}  macro F1 {_fmt(row['f1_macro'])}  "
+                  f"fit {row['fit_seconds']:.2f}s", flush=True)
+
+    result = run_compare(
+        dataset, methods, test_size=args.test_size, seed=args.seed, out_dir=out,
+        cnn_options=cnn_options, search=args.search, cache_dir=cache_dir, n_jobs=n_jobs,
+        progress=progress, on_row=on_row,
+    )
+    print()
+    print(result.board.to_text())
+    print()
+    for key in ("leaderboard.json", "leaderboard.csv", "report.md", "report.html"):
+        if key in result.files:
+            print(f"wrote {result.files[key]}")
+    n_png = sum(1 for k in result.files if k.startswith("confusion:"))
+    print(f"wrote {n_png} confusion matrices in {out}")
+    if dataset.skipped:
+        print(f"skipped {len(dataset.skipped)} file(s) (see warnings above)")
+    print(f"total wall time {time.perf_counter() - started:.1f}s")
+    if result.failed:
+        print(f"{len(result.failed)} method(s) failed: {', '.join(r['method'] for r in result.failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_summary(dataset) -> None:
+    counts = dataset.class_counts()
+    shape = "x".join(str(s) for s in dataset.image_shape) if dataset.images.dtype != object else "varying"
+    print(f"dataset {dataset.source}: {len(dataset)} {dataset.kind} ({shape}), {dataset.n_classes} classes")
+    shown = ", ".join(f"{k} {v}" for k, v in list(counts.items())[:12])
+    print(f"  per class: {shown}{' ...' if len(counts) > 12 else ''}")
+    if dataset.skipped:
+        print(f"  skipped {len(dataset.skipped)} unreadable file(s):")
+        for s in dataset.skipped[:20]:
+            print(f"    {s}")
+        if len(dataset.skipped) > 20:
+            print(f"    ... and {len(dataset.skipped) - 20} more")
+    if dataset.attrs.get("empty_classes"):
+        print(f"  ignored empty class folder(s): {', '.join(dataset.attrs['empty_classes'])}")

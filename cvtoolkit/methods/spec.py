@@ -1,0 +1,113 @@
+"""Parsing and validating method row names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from cvtoolkit.errors import CvToolkitError
+
+FEATURE_STORE_PREFIX = "features"
+"""Row prefix used on a feature store whose extractor name is unknown."""
+
+DEFAULT_CLASSICAL_ROWS = (
+    "raw+knn",
+    "raw+logreg",
+    "raw+linear_svm",
+    "raw+random_forest",
+    "color_stats+random_forest",
+    "hsv_hist+random_forest",
+    "hog+linear_svm",
+    "lbp+rbf_svm",
+    "hu+random_forest",
+    "haralick+random_forest",
+    "sift_bovw+linear_svm",
+    "combined+random_forest",
+)
+"""Default classical rows on image data: raw pixels and one row per descriptor family."""
+
+DEFAULT_CNN_ROWS = ("shallownet",)
+"""Default CNN rows (small enough to train in seconds on a CPU)."""
+
+DEFAULT_FEATURE_STORE_CLASSIFIERS = ("logreg", "linear_svm", "knn", "random_forest")
+
+
+class MethodError(CvToolkitError, ValueError):
+    """A method name that names no known features, classifier or CNN."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A parsed row name.
+
+    ``kind`` is ``"classical"`` (features + classifier), ``"cnn"`` (a network
+    trained end to end) or ``"stored"`` (a classifier on stored features).
+    """
+
+    name: str
+    kind: str
+    features: str | None = None
+    classifier: str | None = None
+    model: str | None = None
+
+
+def _known():
+    from cvtoolkit.classifiers import CLASSIFIERS
+    from cvtoolkit.features import FEATURES
+    from cvtoolkit.nn import MODELS
+
+    return list(FEATURES), list(CLASSIFIERS), list(MODELS)
+
+
+def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec:
+    """Split a row name into its parts (without checking that they exist).
+
+    Parameters
+    ----------
+    name : str
+        ``features+classifier`` or a CNN name.
+    stored_features : str, optional
+        On a feature store: the stored extractor's name. A row whose
+        features part equals it (or is ``features``) is a ``"stored"`` row.
+    """
+    name = name.strip()
+    if "+" in name:
+        feat, clf = (part.strip() for part in name.split("+", 1))
+        if not feat or not clf:
+            raise MethodError(f"method {name!r}: expected <features>+<classifier>, e.g. hog+linear_svm")
+        if stored_features is not None and feat in (stored_features, FEATURE_STORE_PREFIX):
+            return MethodSpec(name, "stored", features=feat, classifier=clf)
+        return MethodSpec(name, "classical", features=feat, classifier=clf)
+    return MethodSpec(name, "cnn", model=name)
+
+
+def validate_methods(names: Sequence[str], *, stored_features: str | None = None) -> list[MethodSpec]:
+    """Parse and check every name, raising one error that lists all unknown parts."""
+    features, classifiers, models = _known()
+    specs, problems = [], []
+    for name in names:
+        spec = parse_method(name, stored_features=stored_features)
+        if stored_features is not None and spec.kind != "stored":
+            problems.append(
+                f"{name!r} (this dataset holds stored {stored_features!r} features: "
+                f"use {stored_features}+<classifier>)"
+            )
+        elif spec.kind == "cnn" and spec.model not in models:
+            problems.append(f"{name!r} (not a CNN; CNNs: {', '.join(models)}; or use <features>+<classifier>)")
+        elif spec.kind == "classical" and spec.features not in features:
+            problems.append(f"{name!r} (unknown features {spec.features!r}; features: {', '.join(features)})")
+        elif spec.kind in ("classical", "stored") and spec.classifier not in classifiers:
+            problems.append(
+                f"{name!r} (unknown classifier {spec.classifier!r}; classifiers: {', '.join(classifiers)})"
+            )
+        specs.append(spec)
+    if problems:
+        raise MethodError("unknown method(s): " + "; ".join(problems))
+    return specs
+
+
+def default_methods(*, stored_features: str | None = None) -> list[str]:
+    """The default row list: classical + CNN rows on images, classifiers on a feature store."""
+    if stored_features is not None:
+        return [f"{stored_features}+{clf}" for clf in DEFAULT_FEATURE_STORE_CLASSIFIERS]
+    return list(DEFAULT_CLASSICAL_ROWS) + list(DEFAULT_CNN_ROWS)

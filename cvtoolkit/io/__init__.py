@@ -1,0 +1,77 @@
+"""Files: atomic writes, the HDF5 store, and a Keras batch source over it.
+
+- :func:`atomic_path` and the ``write_*_atomic`` helpers: every file the
+  toolkit writes appears at its final name only once complete.
+- :class:`HDF5Writer`: streams images or feature vectors into one HDF5 store
+  (chunked, atomic, resumable after a crash); :func:`write_store` writes a
+  whole :class:`~cvtoolkit.data.dataset.Dataset`.
+- :func:`read_store`, :func:`store_info`, :func:`is_store`: read a store back;
+  :func:`open_store` and :func:`read_rows` stream rows from it.
+- :class:`HDF5Batches`: a ``keras.utils.PyDataset`` over a store for
+  ``model.fit``.
+
+Only :mod:`cvtoolkit.io.atomic` is imported eagerly; the HDF5 and Keras parts
+load on first use, so ``from cvtoolkit.io import atomic_path`` stays cheap.
+
+Examples
+--------
+>>> import os, tempfile, numpy as np
+>>> from cvtoolkit.io import HDF5Writer, read_store
+>>> path = os.path.join(tempfile.mkdtemp(), "tiny.h5")
+>>> with HDF5Writer(path, kind="images", sample_shape=(4, 4, 3), dtype="uint8",
+...                 class_names=["cat", "dog"]) as writer:
+...     writer.add(np.zeros((3, 4, 4, 3), np.uint8), [0, 1, 0])
+>>> ds = read_store(path)
+>>> len(ds), ds.class_names
+(3, ['cat', 'dog'])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cvtoolkit.io.atomic import (
+    TEMP_MARKER,
+    atomic_path,
+    save_figure_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+_LAZY = {
+    "HDF5Writer": "cvtoolkit.io.hdf5_writer",
+    "write_store": "cvtoolkit.io.hdf5_writer",
+    "FORMAT_VERSION": "cvtoolkit.io.hdf5_format",
+    "PARTIAL_SUFFIX": "cvtoolkit.io.hdf5_format",
+    "read_store": "cvtoolkit.io.hdf5_reader",
+    "store_info": "cvtoolkit.io.hdf5_reader",
+    "is_store": "cvtoolkit.io.hdf5_reader",
+    "open_store": "cvtoolkit.io.hdf5_reader",
+    "read_rows": "cvtoolkit.io.hdf5_reader",
+    "HDF5Batches": "cvtoolkit.io.hdf5_batches",
+}
+
+__all__ = [
+    "TEMP_MARKER",
+    "atomic_path",
+    "save_figure_atomic",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cvtoolkit.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,322 @@
+"""The leaderboard: every method's scores on the same split, ranked.
+
+A row is a plain dict with at least ``method``, ``accuracy``, ``f1_macro``,
+``fit_seconds`` and ``predict_ms_per_image``; any other keys
+(``log_loss``, ``rank5``, ``roc_auc``, ``n_params``, ...) travel along into
+the JSON and CSV files. A method that failed gets a row with an ``error``
+key (a one-line message) and is listed last.
+
+Examples
+--------
+>>> board = Leaderboard()
+>>> board.add({"method": "hog+linear_svm", "accuracy": 0.81, "f1_macro": 0.80,
+...            "fit_seconds": 2.5, "predict_ms_per_image": 0.4})
+>>> board.add({"method": "shallownet", "accuracy": 0.88, "f1_macro": 0.87,
+...            "fit_seconds": 40.0, "predict_ms_per_image": 1.2})
+>>> [row["method"] for row in board.sorted_rows()]
+['shallownet', 'hog+linear_svm']
+>>> print(board.to_text().splitlines()[2])
+   1  shallownet        0.8800    0.8700  40.00           1.200
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+from cvtoolkit.evaluate.report import format_value, to_jsonable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Leaderboard", "REQUIRED_KEYS"]
+
+REQUIRED_KEYS = ("method", "accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
+"""Keys every non-error row carries (missing ones show as ``-``)."""
+
+# (key, header, formatter) of the table columns.
+_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("accuracy", "accuracy", lambda v: format_value(v, 4)),
+    ("f1_macro", "macro F1", lambda v: format_value(v, 4)),
+    ("fit_seconds", "fit s", lambda v: format_value(_as_float(v), 2)),
+    ("predict_ms_per_image", "predict ms/img", lambda v: format_value(_as_float(v), 3)),
+)
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _one_line(text: Any, limit: int = 120) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "\u2026"
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+class Leaderboard:
+    """Rows of method scores, ranked by accuracy, written as text, Markdown, JSON, CSV.
+
+    Parameters
+    ----------
+    rows : iterable of dict, optional
+        Initial rows (copied).
+
+    Examples
+    --------
+    >>> board = Leaderboard([{"method": "a", "accuracy": 0.5, "f1_macro": 0.5,
+    ...                       "fit_seconds": 1, "predict_ms_per_image": 1},
+    ...                      {"method": "b", "error": "out of memory"}])
+    >>> [r["method"] for r in board.sorted_rows()], len(board)
+    (['a', 'b'], 2)
+    """
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]] | None = None) -> None:
+        self.rows: list[dict[str, Any]] = []
+        for row in rows or ():
+            self.add(row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.sorted_rows())
+
+    def __repr__(self) -> str:
+        return f"Leaderboard({len(self.rows)} rows)"
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Append one row (a copy); it must have a ``method`` name.
+
+        Raises
+        ------
+        ValueError
+            The row has no ``method`` key.
+        """
+        if "method" not in row or not str(row["method"]):
+            raise ValueError(f"a leaderboard row needs a 'method' name; got keys {sorted(row)}")
+        self.rows.append(dict(row))
+
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append several rows."""
+        for row in rows:
+            self.add(row)
+
+    @staticmethod
+    def _failed(row: Mapping[str, Any]) -> bool:
+        return bool(row.get("error"))
+
+    def sorted_rows(self) -> list[dict[str, Any]]:
+        """Rows by accuracy, best first (ties: macro F1, then name); failed rows last.
+
+        Rows with an ``error`` keep their insertion order at the end; rows
+        with no accuracy come after the scored ones.
+        """
+        ok = [r for r in self.rows if not self._failed(r)]
+        failed = [r for r in self.rows if self._failed(r)]
+
+        def key(row: Mapping[str, Any]) -> tuple:
+            acc = _as_float(row.get("accuracy"))
+            f1 = _as_float(row.get("f1_macro"))
+            return (
+                acc is None,
+                -(acc if acc is not None else 0.0),
+                -(f1 if f1 is not None else 0.0),
+                str(row["method"]),
+            )
+
+        return sorted(ok, key=key) + failed
+
+    def best(self) -> dict[str, Any] | None:
+        """The top row that did not fail, or ``None``."""
+        rows = [r for r in self.sorted_rows() if not self._failed(r)]
+        return rows[0] if rows else None
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        rows = self.sorted_rows()
+        note = any(self._failed(r) for r in rows)
+        header = ["rank", "method"] + [title for _, title, _ in _COLUMNS] + (["note"] if note else [])
+        body = []
+        rank = 0
+        for row in rows:
+            if self._failed(row):
+                cells = ["-", str(row["method"])] + ["-"] * len(_COLUMNS) + [f"error: {_one_line(row['error'])}"]
+            else:
+                rank += 1
+                cells = [str(rank), str(row["method"])] + [fmt(row.get(k)) for k, _, fmt in _COLUMNS]
+                if note:
+                    cells.append("")
+            body.append(cells)
+        return header, body
+
+    def to_text(self) -> str:
+        """An aligned plain-text table with a rank column.
+
+        Examples
+        --------
+        >>> b = Leaderboard([{"method": "raw+knn", "accuracy": 0.9, "f1_macro": 0.9,
+        ...                   "fit_seconds": 0.1, "predict_ms_per_image": 0.05}])
+        >>> print(b.to_text())
+        rank  method   accuracy  macro F1  fit s  predict ms/img
+        ----  -------  --------  --------  -----  --------------
+           1  raw+knn    0.9000    0.9000   0.10           0.050
+        <BLANKLINE>
+        """
+        header, body = self._table()
+        widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+        left = {1, len(header) - 1} if header[-1] == "note" else {1}
+
+        def fmt(cells: Sequence[str]) -> str:
+            parts = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+            return "  ".join(parts).rstrip()
+
+        lines = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in body]
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        """The table in GitHub Markdown (pipes escaped in cells).
+
+        Examples
+        --------
+        >>> b = Leaderboard([{"method": "a", "accuracy": 1, "f1_macro": 1,
+        ...                   "fit_seconds": 1, "predict_ms_per_image": 1}])
+        >>> print(b.to_markdown().splitlines()[1])
+        |---:|:---|---:|---:|---:|---:|
+        """
+        header, body = self._table()
+        align = ["---:", ":---"] + ["---:"] * len(_COLUMNS) + ([":---"] if header[-1] == "note" else [])
+        lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "|".join(align) + "|"]
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in body]
+        return "\n".join(lines) + "\n"
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The sorted rows as JSON-ready dicts (NumPy values converted, NaN as ``None``)."""
+        return [to_jsonable(r) for r in self.sorted_rows()]
+
+    def columns(self) -> list[str]:
+        """Every key used by a row: the required ones first, then others as first seen."""
+        keys = list(REQUIRED_KEYS)
+        for row in self.rows:
+            for k in row:
+                if k not in keys:
+                    keys.append(k)
+        return keys
+
+    def save_json(self, path: str | os.PathLike) -> None:
+        """Write the sorted rows as a JSON list of dicts, atomically."""
+        from cvtoolkit.io import write_json_atomic
+
+        write_json_atomic(path, self.to_dicts())
+        log.debug("wrote leaderboard %s", path)
+
+    @classmethod
+    def load_json(cls, path: str | os.PathLike) -> "Leaderboard":
+        """Read a leaderboard written by :meth:`save_json`.
+
+        Raises
+        ------
+        ValueError
+            The file is not a JSON list of row dicts.
+        """
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise ValueError(f"{path} is not a leaderboard (expected a JSON list of row objects)")
+        return cls(data)
+
+    def to_csv(self) -> str:
+        """The sorted rows as CSV text (header = :meth:`columns`; empty cell = missing)."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns(), lineterminator="\n")
+        writer.writeheader()
+        for row in self.to_dicts():
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        return buf.getvalue()
+
+    def save_csv(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_csv` to ``path`` atomically."""
+        from cvtoolkit.io import write_text_atomic
+
+        write_text_atomic(path, self.to_csv())
+        log.debug("wrote leaderboard %s", path)
+
+    def to_markdown_report(
+        self,
+        *,
+        title: str,
+        settings: Mapping[str, Any] | None = None,
+        images: Mapping[str, str] | None = None,
+    ) -> str:
+        """The Markdown text :meth:`save_markdown_report` writes."""
+        lines = [f"# {title}", ""]
+        if settings:
+            lines += ["## Settings", "", "| setting | value |", "|:---|:---|"]
+            lines += [f"| {_md_cell(k)} | {_md_cell(_setting_text(v))} |" for k, v in settings.items()]
+            lines.append("")
+        lines += ["## Leaderboard", "", self.to_markdown()]
+        if images:
+            lines += ["## Confusion matrices", ""]
+            order = [r["method"] for r in self.sorted_rows()]
+            methods = [m for m in order if m in images] + [m for m in images if m not in order]
+            for method in methods:
+                rel = str(images[method]).replace(os.sep, "/")
+                alt = _md_cell(method).replace("[", "\\[").replace("]", "\\]")
+                lines += [f"### {_md_cell(method)}", "", f"![{alt}]({rel.replace(' ', '%20')})", ""]
+        return "\n".join(lines).rstrip("\n") + "\n"
+
+    def save_markdown_report(
+        self,
+        path: str | os.PathLike,
+        *,
+        title: str,
+        settings: Mapping[str, Any] | None = None,
+        images: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write ``report.md``: a settings table, the leaderboard, one image per method.
+
+        Parameters
+        ----------
+        path : path-like
+            The Markdown file to write (atomically).
+        title : str
+            First heading.
+        settings : dict, optional
+            The run's settings (dataset, split, seed, image size, ...).
+        images : dict, optional
+            ``{method: PNG path relative to the report's folder}``, usually
+            confusion matrices; listed in leaderboard order.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> b = Leaderboard([{"method": "a", "accuracy": 1, "f1_macro": 1,
+        ...                   "fit_seconds": 1, "predict_ms_per_image": 1}])
+        >>> p = os.path.join(tempfile.mkdtemp(), "report.md")
+        >>> b.save_markdown_report(p, title="Run", settings={"seed": 0}, images={"a": "cm/a.png"})
+        >>> "![a](cm/a.png)" in open(p).read()
+        True
+        """
+        from cvtoolkit.io import write_text_atomic
+
+        write_text_atomic(path, self.to_markdown_report(title=title, settings=settings, images=images))
+        log.debug("wrote report %s", path)
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(to_jsonable(value), ensure_ascii=False)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -15,37 +15,21 @@ examples:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
 from pathlib import Path
 
-DEFAULT_IMAGE_SIZE = 32
-
-
-def add_dataset_arguments(parser: argparse.ArgumentParser, *, image_size_default: int | None) -> None:
-    """``--dataset``, ``--image-size``, ``--label-pattern``: shared by commands that load data."""
-    parser.add_argument(
-        "--dataset", default="digits",
-        help="'digits' (default, bundled), a class-per-folder directory, an .h5 store from "
-             "pack/extract, a Keras dataset name (mnist, fashion_mnist, cifar10), a Keras-layout "
-             ".npz, or a pixel CSV",
-    )
-    parser.add_argument(
-        "--image-size", type=int, default=None, metavar="N",
-        help=f"resize images to NxN (default: {image_size_default} for folders and digits; "
-             "native size for .npz, CSV, Keras datasets and stores)" if image_size_default else
-             "resize images to NxN (default: native size)",
-    )
-    parser.add_argument(
-        "--label-pattern", default=None, metavar="REGEX",
-        help="labels from file names in a flat folder, e.g. '^(cat|dog)\\.'",
-    )
+from cvtoolkit.commands._common import (
+    add_dataset_arguments,
+    default_image_size,
+    fmt_number,
+    print_dataset_summary,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataset_arguments(parser, image_size_default=DEFAULT_IMAGE_SIZE)
+    add_dataset_arguments(parser)
     parser.add_argument("--methods", default=None,
                         help="comma-separated rows (default: raw pixels with 4 classifiers, one row per "
                              "descriptor family, and shallownet); see --list-methods")
@@ -63,22 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: runs/compare-<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def default_image_size(spec: str, image_size: int | None, default: int = DEFAULT_IMAGE_SIZE) -> int | None:
-    """The size to load at: the user's, else ``default`` for folders and ``digits`` (8x8 is too
-    small for most descriptors), else ``None`` (native size)."""
-    from cvtoolkit.data import describe_spec
-
-    if image_size is not None:
-        return image_size
-    return default if spec == "digits" or describe_spec(spec) == "folder" else None
-
-
-def _fmt(value, digits=4):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _list_methods() -> int:
@@ -104,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),
                            label_pattern=args.label_pattern, progress=progress)
-    _print_summary(dataset)
+    print_dataset_summary(dataset)
     check_classification_data(dataset, min_per_class=2)
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else default_methods(
@@ -124,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if row.get("error"):
             print(f"  {row['method']:<28} FAILED: {row['error']}", flush=True)
         else:
-            print(f"  {row['method']:<28} accuracy {_fmt(row['accuracy'])}  macro F1 {_fmt(row['f1_macro'])}  "
+            print(f"  {row['method']:<28} accuracy {fmt_number(row['accuracy'])}  macro F1 {fmt_number(row['f1_macro'])}  "
                   f"fit {row['fit_seconds']:.2f}s", flush=True)
 
     result = run_compare(
@@ -148,18 +116,3 @@ def run(args: argparse.Namespace) -> int:
         return 1
     return 0
 
-
-def _print_summary(dataset) -> None:
-    counts = dataset.class_counts()
-    shape = "x".join(str(s) for s in dataset.image_shape) if dataset.images.dtype != object else "varying"
-    print(f"dataset {dataset.source}: {len(dataset)} {dataset.kind} ({shape}), {dataset.n_classes} classes")
-    shown = ", ".join(f"{k} {v}" for k, v in list(counts.items())[:12])
-    print(f"  per class: {shown}{' ...' if len(counts) > 12 else ''}")
-    if dataset.skipped:
-        print(f"  skipped {len(dataset.skipped)} unreadable file(s):")
-        for s in dataset.skipped[:20]:
-            print(f"    {s}")
-        if len(dataset.skipped) > 20:
-            print(f"    ... and {len(dataset.skipped) - 20} more")
-    if dataset.attrs.get("empty_classes"):
-        print(f"  ignored empty class folder(s): {', '.join(dataset.attrs['empty_classes'])}")

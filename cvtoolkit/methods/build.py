@@ -7,12 +7,24 @@ from typing import Any
 from cvtoolkit.methods.spec import MethodSpec, parse_method
 
 
-def make_features_step(spec: MethodSpec, options: dict[str, Any]):
-    """The unfitted descriptor of a classical row (``None`` for stored features)."""
+RAW_FEATURES = "raw"
+"""The descriptor whose size follows the images it is given (raw pixels are the images)."""
+
+
+def make_features_step(spec: MethodSpec, options: dict[str, Any], image_size: Any = None):
+    """The unfitted descriptor of a classical row (``None`` for stored features).
+
+    Descriptors keep their own working sizes (HOG resizes to 64x64, ...),
+    except ``raw``: raw pixels are the images at ``image_size`` (the size the
+    dataset was loaded at), unless ``options`` sets ``size``.
+    """
     if spec.kind != "classical":
         return None
     from cvtoolkit.features import make_features
 
+    options = dict(options)
+    if spec.features == RAW_FEATURES and image_size is not None and "size" not in options:
+        options["size"] = image_size
     return make_features(spec.features, **options)
 
 
@@ -31,6 +43,7 @@ def make_method(
     cnn_options: dict[str, Any] | None = None,
     random_state: int = 42,
     n_jobs: int | None = None,
+    image_size: Any = None,
 ):
     """An unfitted estimator (``fit(images, y)``, ``predict_proba(images)``) for a row.
 
@@ -46,6 +59,8 @@ def make_method(
     cnn_options : dict, optional
         Passed to :class:`cvtoolkit.train.KerasImageClassifier` (``epochs``,
         ``batch_size``, ``learning_rate``, ``augment``, ...).
+    image_size : int or (height, width), optional
+        The size the images were loaded at; ``raw`` features use it.
 
     Examples
     --------
@@ -63,5 +78,5 @@ def make_method(
     clf = make_classifier_step(spec, random_state=random_state, n_jobs=n_jobs, **(classifier_params or {}))
     if spec.kind == "stored":
         return clf
-    features = make_features_step(spec, dict(feature_options or {}, n_jobs=n_jobs))
+    features = make_features_step(spec, dict(feature_options or {}, n_jobs=n_jobs), image_size=image_size)
     return Pipeline([("features", features), ("classifier", clf)])

@@ -44,6 +44,7 @@ class CompareResult:
     settings: dict[str, Any] = field(default_factory=dict)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     histories: dict[str, dict] = field(default_factory=dict)
+    test: Dataset | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -65,7 +66,8 @@ class _Features:
 
 def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dataset,
                       options: dict, cache_dir: str | None, n_jobs: int | None) -> _Features:
-    transformer = make_features_step(spec, dict(options, n_jobs=n_jobs))
+    size = tuple(train.images.shape[1:3]) if train.images.dtype != object else None
+    transformer = make_features_step(spec, dict(options, n_jobs=n_jobs), image_size=size)
     n_train = len(train)
     t0 = time.perf_counter()
     cached = False
@@ -156,7 +158,7 @@ def run_compare(
         "methods": list(methods),
         "search": search,
     }
-    result = CompareResult(rows=[], settings=settings)
+    result = CompareResult(rows=[], settings=settings, test=test)
     board = Leaderboard()
     feature_cache: dict[str, _Features | Exception] = {}
     for i, spec in enumerate(specs, start=1):
@@ -256,11 +258,25 @@ def _write_outputs(result: CompareResult, board, out: Path) -> None:
     result.files.update({"leaderboard.json": str(out / "leaderboard.json"),
                          "leaderboard.csv": str(out / "leaderboard.csv"),
                          "report.md": str(out / "report.md")})
-    try:
-        from cvtoolkit.evaluate.html_report import write_html_report
-    except ImportError:
-        return
+    from cvtoolkit.evaluate import plot_top_losses
+    from cvtoolkit.evaluate.html_report import write_html_report
+    from cvtoolkit.train.callbacks.training_monitor import plot_history
+
+    curves, losses = {}, {}
+    for name, history in result.histories.items():
+        png = out / f"curves_{safe_filename(name)}.png"
+        plot_history(history, png, title=name)
+        curves[name] = str(png)
+    test = result.test
+    if test is not None and test.kind == "images" and test.images.dtype != object:
+        for name, proba in result.predictions.items():
+            png = out / f"top_losses_{safe_filename(name)}.png"
+            plot_top_losses(test.images, test.labels, proba, test.class_names, k=min(9, len(test)), path=png,
+                            title=f"{name}: top losses")
+            losses[name] = str(png)
+    result.files.update({f"curves:{k}": v for k, v in curves.items()})
+    result.files.update({f"top_losses:{k}": v for k, v in losses.items()})
     confusion = {k.split(":", 1)[1]: v for k, v in result.files.items() if k.startswith("confusion:")}
     write_html_report(out / "report.html", title="cvtoolkit compare", settings=result.settings,
-                      leaderboard=board, confusion_pngs=confusion)
+                      leaderboard=board, confusion_pngs=confusion, curves_pngs=curves, top_losses_pngs=losses)
     result.files["report.html"] = str(out / "report.html")

@@ -1,0 +1,76 @@
+"""Pieces shared by several commands: dataset arguments, default sizes, summaries."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+DEFAULT_IMAGE_SIZE = 32
+"""Images from folders (and the 8x8 digits) are resized to this by default."""
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: str | None = "digits") -> None:
+    """``--dataset``, ``--image-size``, ``--label-pattern``."""
+    parser.add_argument(
+        "--dataset", default=default_dataset, required=default_dataset is None,
+        help="'digits' (bundled), a class-per-folder directory, an .h5 store from pack/extract, a Keras "
+             "dataset name (mnist, fashion_mnist, cifar10), a Keras-layout .npz, or a pixel CSV"
+             + (f" (default: {default_dataset})" if default_dataset else ""),
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None, metavar="N",
+        help=f"resize images to NxN (default: {DEFAULT_IMAGE_SIZE} for folders and digits, a backbone's own "
+             "input size for backbone features, native size otherwise)",
+    )
+    parser.add_argument(
+        "--label-pattern", default=None, metavar="REGEX",
+        help="labels from file names in a flat folder: the first group of this regular expression, "
+             "e.g. '^(cat|dog)\\.'",
+    )
+
+
+def default_image_size(spec: str, image_size: int | None, *, features: str | None = None) -> int | None:
+    """The size to load at.
+
+    The user's ``--image-size`` wins; then a backbone's input size when the
+    features are a CNN backbone; then :data:`DEFAULT_IMAGE_SIZE` for folders
+    and ``digits`` (8x8 is too small for most descriptors); else ``None``
+    (native size).
+    """
+    from cvtoolkit.data import describe_spec
+
+    if image_size is not None:
+        return image_size
+    if features:
+        try:
+            from cvtoolkit.transfer.backbones import BACKBONES
+
+            if features in BACKBONES:
+                return BACKBONES[features].default_size
+        except ImportError:
+            pass
+    return DEFAULT_IMAGE_SIZE if spec == "digits" or describe_spec(spec) == "folder" else None
+
+
+def fmt_number(value, digits: int = 4) -> str:
+    """A table cell: floats to ``digits`` places, None/NaN as ``-``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_dataset_summary(dataset) -> None:
+    """Samples, shape, classes, and every skipped file (named, counted)."""
+    counts = dataset.class_counts()
+    shape = "x".join(str(s) for s in dataset.image_shape) if dataset.images.dtype != object else "varying size"
+    print(f"dataset {dataset.source}: {len(dataset)} {dataset.kind} ({shape}), {dataset.n_classes} classes")
+    shown = ", ".join(f"{k} {v}" for k, v in list(counts.items())[:12])
+    print(f"  per class: {shown}{' ...' if len(counts) > 12 else ''}")
+    if dataset.skipped:
+        print(f"  skipped {len(dataset.skipped)} unreadable file(s):")
+        for s in dataset.skipped[:20]:
+            print(f"    {s}")
+        if len(dataset.skipped) > 20:
+            print(f"    ... and {len(dataset.skipped) - 20} more")
+    if dataset.attrs.get("empty_classes"):
+        print(f"  ignored empty class folder(s): {', '.join(dataset.attrs['empty_classes'])}")

@@ -1,0 +1,112 @@
+"""Predict class probabilities with a saved pipeline; optionally write a Kaggle submission.
+
+--images takes an unlabelled folder (ids from numeric file names, in numeric
+order: test1/1.jpg -> id 1), a single image, or a pixel CSV (ids 1..N).
+
+examples:
+  cvtoolkit predict --model models/pets-hog --images photos/
+  cvtoolkit predict --model models/dvc --images ../shared/data/dogs_vs_cats/test1 \\
+      --submission sub.csv --format binary-proba --positive dog --clip 0.005
+  cvtoolkit predict --model models/digits --images test.csv --submission sub.csv --format digit-recognizer
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cvtoolkit.errors import DatasetError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cvtoolkit.kaggle import SUBMISSION_FORMATS
+
+    parser.add_argument("--model", required=True, help="a pipeline folder written by 'cvtoolkit fit'")
+    parser.add_argument("--images", required=True, help="an unlabelled image folder, one image, or a pixel CSV")
+    parser.add_argument("--out", default=None, help="write every prediction (id, class, probabilities) to this CSV")
+    parser.add_argument("--submission", default=None, help="write a Kaggle submission CSV here")
+    parser.add_argument("--format", choices=SUBMISSION_FORMATS, default="label", help="submission format (default label)")
+    parser.add_argument("--positive", default=None, help="binary-proba: the class whose probability is written")
+    parser.add_argument("--clip", type=float, default=None,
+                        help="clip probabilities to [c, 1-c] (log-loss competitions; e.g. 0.005)")
+    parser.add_argument("--allow-skipped", action="store_true",
+                        help="write a submission even if some images could not be read (they get uniform probabilities)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def load_inputs(spec: str, *, progress: bool = True):
+    """Images (or a feature matrix), their ids, and skipped files, from an --images spec."""
+    import numpy as np
+
+    from cvtoolkit.data import list_unlabelled, load_images, read_image
+    from cvtoolkit.data.dataset import SkippedFile
+    from cvtoolkit.data.image_io import UnreadableImageError, is_image_file
+
+    path = Path(spec)
+    if path.is_dir():
+        paths, ids = list_unlabelled(path)
+        images, kept, skipped = load_images(paths, progress=progress, desc="reading images")
+        return images, ids, kept, skipped
+    if path.is_file() and path.suffix.lower() == ".csv":
+        from cvtoolkit.data import load_pixel_csv
+
+        ds = load_pixel_csv(path)
+        ids = ds.attrs.get("ids") or list(range(1, len(ds) + 1))
+        return ds.images, ids, np.arange(len(ds)), []
+    if path.is_file() and path.suffix.lower() in (".h5", ".hdf5"):
+        from cvtoolkit.io import read_store
+
+        ds = read_store(path)
+        ids = [Path(p).stem for p in ds.paths] if ds.paths else list(range(1, len(ds) + 1))
+        return ds.images, ids, np.arange(len(ds)), []
+    if path.is_file() and is_image_file(path):
+        try:
+            return [read_image(path)], [path.stem], np.array([0]), []
+        except UnreadableImageError as err:
+            return [], [path.stem], np.array([], int), [SkippedFile(str(path), str(err))]
+    raise DatasetError(f"{spec}: not an image folder, image file, pixel CSV or .h5 store.")
+
+
+def run(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    import numpy as np
+
+    from cvtoolkit.io import write_text_atomic
+    from cvtoolkit.kaggle import write_submission
+    from cvtoolkit.methods.artifact import load_pipeline
+
+    pipeline = load_pipeline(args.model)
+    print(f"model {args.model}: {pipeline.method}, classes {', '.join(pipeline.class_names)}")
+    images, ids, kept, skipped = load_inputs(args.images, progress=not args.quiet)
+    for s in skipped:
+        print(f"  skipped {s}")
+    if skipped and args.submission and not args.allow_skipped:
+        raise DatasetError(
+            f"{len(skipped)} image(s) could not be read (listed above); a submission needs a row for every id. "
+            "Fix or remove them, or pass --allow-skipped to give them uniform probabilities."
+        )
+    n_classes = len(pipeline.class_names)
+    proba = np.full((len(ids), n_classes), 1.0 / n_classes)
+    if len(kept):
+        proba[kept] = pipeline.predict_proba(images)
+    pred = proba.argmax(axis=1)
+    print(f"predicted {len(kept)} image(s)" + (f", {len(skipped)} skipped" if skipped else ""))
+    for i in range(min(10, len(ids))):
+        print(f"  {ids[i]}: {pipeline.class_names[pred[i]]} ({proba[i, pred[i]]:.3f})")
+    if len(ids) > 10:
+        print(f"  ... {len(ids) - 10} more")
+    if args.out:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["id", "predicted", *pipeline.class_names])
+        for i, row in zip(ids, proba):
+            w.writerow([i, pipeline.class_names[int(row.argmax())], *(f"{p:.6g}" for p in row)])
+        write_text_atomic(args.out, buf.getvalue())
+        print(f"wrote {args.out}")
+    if args.submission:
+        n = write_submission(args.submission, ids, proba, pipeline.class_names, fmt=args.format,
+                             positive=args.positive, clip=args.clip)
+        print(f"wrote {args.submission}: {n} rows, format {args.format}")
+    return 0

@@ -1,0 +1,283 @@
+"""Saved pipelines: one folder holding everything prediction needs.
+
+``cvtoolkit fit`` writes, and ``cvtoolkit predict``/``evaluate`` read, a
+folder::
+
+    models/NAME/
+        manifest.json      method, class names, input size and channels,
+                           descriptor/backbone parameters (weights path),
+                           classifier parameters, validation metrics,
+                           cvtoolkit version and artifact format
+        pipeline.joblib    a fitted scikit-learn Pipeline (classical rows), or
+        model.keras        a trained CNN (+ model.json, its sidecar)
+
+The folder is written beside its final name and renamed into place, so an
+interrupted save never leaves a folder that loads.
+
+Examples
+--------
+>>> import numpy as np, tempfile, os
+>>> from cvtoolkit.methods import make_method
+>>> rng = np.random.default_rng(0)
+>>> X = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8); y = np.arange(12) % 2
+>>> est = make_method("raw+knn").fit(X, y)
+>>> path = os.path.join(tempfile.mkdtemp(), "knn")
+>>> save_pipeline(est, path, method="raw+knn", class_names=["a", "b"], image_size=8, channels=3)
+>>> loaded = load_pipeline(path)
+>>> np.allclose(loaded.predict_proba(X), est.predict_proba(X))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from cvtoolkit import __version__
+from cvtoolkit.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT_FORMAT = 1
+"""Version of the folder layout; bumped when an old reader could not read a new folder."""
+
+MANIFEST = "manifest.json"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return repr(value)
+
+
+def _params(estimator) -> dict:
+    try:
+        return {k: _jsonable(v) for k, v in estimator.get_params(deep=False).items()}
+    except Exception:  # not an estimator
+        return {}
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+
+
+@dataclass
+class SavedPipeline:
+    """A loaded artifact: ``predict_proba(images)`` with nothing else to pass."""
+
+    path: str
+    manifest: dict
+    estimator: Any
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        return self.manifest["method"]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def image_size(self) -> int | None:
+        return self.manifest.get("image_size")
+
+    def prepare(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Bring images to the size and channel count the pipeline was fitted on."""
+        from cvtoolkit.data.preprocessing import Resize
+
+        channels = self.manifest.get("channels")
+        size = self.image_size
+        out = []
+        for im in images:
+            im = np.asarray(im)
+            if im.ndim == 2:
+                im = im[:, :, None]
+            if size is not None:
+                im = Resize(size)(im)
+            if channels == 1 and im.shape[2] == 3:
+                import cv2
+
+                im = cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY)[:, :, None]
+            elif channels == 3 and im.shape[2] == 1:
+                im = np.repeat(im, 3, axis=2)
+            out.append(im)
+        if not out:
+            raise ModelError(f"{self.path}: no images to predict.")
+        from cvtoolkit.data.folder import stack_images
+
+        return stack_images(out)
+
+    def predict_proba(self, X: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities ``(N, n_classes)`` for images (or feature rows for stored-feature pipelines)."""
+        if self.kind == "stored":
+            X = np.asarray(X, dtype=np.float32)
+            expected = self.manifest.get("feature_dim")
+            if X.ndim != 2 or (expected is not None and X.shape[1] != expected):
+                raise ModelError(
+                    f"{self.path}: expects feature vectors of width {expected}, got shape {X.shape}. "
+                    f"Extract the same features ({self.manifest.get('features')}) with the same parameters."
+                )
+        else:
+            X = self.prepare(X)
+        proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        classes = getattr(self.estimator, "classes_", None)
+        n = len(self.class_names)
+        if classes is not None and proba.shape[1] != n:
+            full = np.zeros((proba.shape[0], n))
+            full[:, np.asarray(classes, dtype=int)] = proba
+            proba = full
+        return proba
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class indices."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+
+def save_pipeline(
+    estimator,
+    path: str | os.PathLike,
+    *,
+    method: str,
+    class_names: Sequence[str],
+    image_size: int | None,
+    channels: int | None,
+    kind: str | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Save a fitted method (from :func:`cvtoolkit.methods.make_method`) as a folder.
+
+    Parameters
+    ----------
+    estimator
+        A fitted scikit-learn ``Pipeline``/classifier or a fitted
+        :class:`cvtoolkit.train.KerasImageClassifier`.
+    path : path
+        The folder to create (replaced atomically if it exists).
+    method : str
+        The row name (``hog+linear_svm``).
+    class_names : sequence of str
+    image_size, channels
+        What the estimator was fitted on; ``predict`` resizes to match.
+    extra : dict, optional
+        More manifest entries (validation metrics, source dataset, ...).
+    """
+    from cvtoolkit.methods.spec import parse_method
+
+    path = Path(path)
+    spec = parse_method(method)
+    kind = kind or spec.kind
+    manifest: dict[str, Any] = {
+        "format": ARTIFACT_FORMAT,
+        "cvtoolkit_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "method": method,
+        "kind": kind,
+        "class_names": [str(c) for c in class_names],
+        "image_size": image_size,
+        "channels": channels,
+    }
+    steps = dict(getattr(estimator, "named_steps", {}))
+    if "features" in steps:
+        manifest["features"] = spec.features
+        manifest["feature_params"] = _params(steps["features"])
+    if "classifier" in steps or kind == "stored":
+        manifest["classifier"] = spec.classifier
+        manifest["classifier_params"] = _params(steps.get("classifier", estimator))
+    if kind == "stored":
+        manifest["features"] = spec.features
+        manifest["feature_dim"] = int(getattr(estimator, "n_features_in_", 0)) or None
+    if kind == "cnn":
+        manifest["model"] = spec.model
+        manifest["cnn_params"] = _params(estimator)
+    manifest.update(_jsonable(extra or {}))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        if kind == "cnn":
+            estimator.save(tmp / "model.keras")
+            manifest["files"] = ["model.keras", "model.json"]
+        else:
+            import joblib
+
+            joblib.dump(estimator, tmp / "pipeline.joblib")
+            manifest["files"] = ["pipeline.joblib"]
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved %s pipeline to %s", method, path)
+    return path
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` onto ``path``; an existing folder is swapped out, then removed."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a saved pipeline, checked for compatibility.
+
+    Raises
+    ------
+    ModelError
+        Not a saved pipeline, or written by an incompatible cvtoolkit version.
+    """
+    path = Path(path)
+    mf = path / MANIFEST
+    if not mf.is_file():
+        hint = " (a .keras file is loaded with cvtoolkit.train.KerasImageClassifier.load)" if path.suffix == ".keras" else ""
+        raise ModelError(f"{path}: not a saved pipeline (no {MANIFEST}); create one with 'cvtoolkit fit ... --out {path}'{hint}.")
+    try:
+        manifest = json.loads(mf.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{mf}: unreadable manifest ({err}); re-run 'cvtoolkit fit'.") from err
+    fmt = manifest.get("format")
+    saved = str(manifest.get("cvtoolkit_version", "?"))
+    if fmt != ARTIFACT_FORMAT or _version_tuple(saved)[:1] != _version_tuple(__version__)[:1]:
+        raise ModelError(
+            f"{path}: saved by cvtoolkit {saved} (artifact format {fmt}); this is cvtoolkit {__version__}, which "
+            f"reads format {ARTIFACT_FORMAT}. Re-fit it with this version, or install cvtoolkit=={saved} to use it."
+        )
+    return manifest
+
+
+def load_pipeline(path: str | os.PathLike) -> SavedPipeline:
+    """Load a folder written by :func:`save_pipeline`."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    try:
+        if manifest["kind"] == "cnn":
+            from cvtoolkit.train import KerasImageClassifier
+
+            estimator = KerasImageClassifier.load(path / "model.keras")
+        else:
+            import joblib
+
+            estimator = joblib.load(path / "pipeline.joblib")
+    except (OSError, EOFError, ValueError, ImportError, AttributeError) as err:
+        raise ModelError(f"{path}: cannot load the saved model ({type(err).__name__}: {err}); re-run 'cvtoolkit fit'.") from err
+    return SavedPipeline(str(path), manifest, estimator, list(manifest["class_names"]))

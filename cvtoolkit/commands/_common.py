@@ -9,8 +9,38 @@ DEFAULT_IMAGE_SIZE = 32
 """Images from folders (and the 8x8 digits) are resized to this by default."""
 
 
+def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: the decompression-bomb limit on decoded images (read with :func:`max_pixels_from_args`)."""
+    from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
+
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help=f"skip (and name) image files of more than N pixels, width x height: decompression bombs "
+             f"(default {DEFAULT_MAX_PIXELS:,}, Pillow's limit; 0: no limit)",
+    )
+
+
+def max_pixels_from_args(args: argparse.Namespace) -> int | None:
+    """The ``--max-pixels`` value for the loaders (``None``: no limit).
+
+    Raises
+    ------
+    DatasetError
+        A negative value.
+    """
+    from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
+    from cvtoolkit.errors import DatasetError
+
+    value = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise DatasetError(f"--max-pixels must be a positive number of pixels (or 0 for no limit), got {value}")
+    return int(value)
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: str | None = "digits") -> None:
-    """``--dataset``, ``--image-size``, ``--label-pattern``."""
+    """``--dataset``, ``--image-size``, ``--label-pattern``, ``--max-pixels``."""
     parser.add_argument(
         "--dataset", default=default_dataset, required=default_dataset is None,
         help="'digits' (bundled), a class-per-folder directory, an .h5 store from pack/extract, a Keras "
@@ -27,6 +57,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: s
         help="labels from file names in a flat folder: the first group of this regular expression, "
              "e.g. '^(cat|dog)\\.'",
     )
+    add_max_pixels_argument(parser)
 
 
 def default_image_size(spec: str, image_size: int | None, *, features: str | None = None) -> int | None:

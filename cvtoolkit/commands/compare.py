@@ -24,6 +24,7 @@ from cvtoolkit.commands._common import (
     add_dataset_arguments,
     default_image_size,
     fmt_number,
+    max_pixels_from_args,
     print_dataset_summary,
 )
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     progress = not args.quiet
     dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),
-                           label_pattern=args.label_pattern, progress=progress)
+                           label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), progress=progress)
     print_dataset_summary(dataset)
     check_classification_data(dataset, min_per_class=2)
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None

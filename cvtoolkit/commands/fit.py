@@ -17,7 +17,12 @@ import argparse
 import os
 import time
 
-from cvtoolkit.commands._common import add_dataset_arguments, default_image_size, print_dataset_summary
+from cvtoolkit.commands._common import (
+    add_dataset_arguments,
+    default_image_size,
+    max_pixels_from_args,
+    print_dataset_summary,
+)
 
 
 def add_backbone_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,19 +65,28 @@ def feature_options_from_args(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from cvtoolkit.data import check_classification_data, load_dataset, split_dataset
+    from cvtoolkit.data import check_classification_data, describe_spec, load_dataset, split_dataset
     from cvtoolkit.evaluate import ClassificationReport
-    from cvtoolkit.methods import make_method, validate_methods
+    from cvtoolkit.methods import make_method, parse_method, validate_methods
     from cvtoolkit.methods.artifact import save_pipeline
 
     started = time.perf_counter()
-    spec = validate_methods([args.method])[0]
+    spec = parse_method(args.method)
+    if describe_spec(args.dataset) != "hdf5":
+        # Fail on a misspelt method before loading; a store may hold features whose
+        # extractor name (<extractor>+<classifier>) is checked once it is open.
+        spec = validate_methods([args.method])[0]
     size = default_image_size(args.dataset, args.image_size, features=spec.features)
-    dataset = load_dataset(args.dataset, image_size=size, label_pattern=args.label_pattern, progress=not args.quiet)
+    dataset = load_dataset(args.dataset, image_size=size, label_pattern=args.label_pattern,
+                           max_pixels=max_pixels_from_args(args), progress=not args.quiet)
     print_dataset_summary(dataset)
     check_classification_data(dataset, min_per_class=2 if args.val_size else 1)
-    if dataset.kind == "features":
-        spec = validate_methods([args.method], stored_features=dataset.attrs.get("extractor") or "features")[0]
+    stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
+    spec = validate_methods([args.method], stored_features=stored, source=dataset.source or None)[0]
+    saved_size = size
+    if size is None and dataset.kind == "images" and dataset.images.dtype != object:
+        h, w = (int(s) for s in dataset.images.shape[1:3])
+        saved_size = h if h == w else [h, w]  # predict brings new images to the size fitted on
     if args.val_size:
         train, val = split_dataset(dataset, test_size=args.val_size, seed=args.seed)
     else:
@@ -121,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         extra["validation_samples"] = len(val)
     channels = None if dataset.kind == "features" or dataset.images.dtype == object else int(dataset.images.shape[-1])
     save_pipeline(estimator, args.out, method=spec.name, class_names=dataset.class_names,
-                  image_size=size if dataset.kind == "images" else None, channels=channels,
+                  image_size=saved_size if dataset.kind == "images" else None, channels=channels,
                   kind=spec.kind, extra=extra)
     print(f"saved {spec.name} pipeline to {args.out} (fit {fit_s:.1f}s, total {time.perf_counter() - started:.1f}s)")
     return 0

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
+
 MAX_SKIPPED_LISTED = 10
 """Skipped files named in the summary (the rest are counted)."""
 
@@ -37,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--label-pattern", default=None, metavar="REGEX",
         help="labels from file names in a flat folder, e.g. '^(cat|dog)\\.'",
     )
+    add_max_pixels_argument(parser)
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="the store to write")
     parser.add_argument(
         "--chunk-rows", type=int, default=1024, metavar="N",
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     start = time.perf_counter()
     kw = {"label_pattern": args.label_pattern} if args.label_pattern else {}
-    dataset = load_dataset(args.dataset, image_size=args.image_size, progress=progress, **kw)
+    dataset = load_dataset(args.dataset, image_size=args.image_size, max_pixels=max_pixels_from_args(args),
+                           progress=progress, **kw)
     if dataset.kind != "images":
         raise DatasetError(
             f"{args.dataset} holds {dataset.kind}, not images; pack stores images. "

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError
 
 
@@ -31,11 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clip probabilities to [c, 1-c] (log-loss competitions; e.g. 0.005)")
     parser.add_argument("--allow-skipped", action="store_true",
                         help="write a submission even if some images could not be read (they get uniform probabilities)")
+    add_max_pixels_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def load_inputs(spec: str, *, progress: bool = True):
-    """Images (or a feature matrix), their ids, and skipped files, from an --images spec."""
+def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+    """Images (or a feature matrix), their ids, and skipped files, from an --images spec.
+
+    ``max_pixels``: the decompression-bomb limit per image (None: no limit).
+    """
     import numpy as np
 
     from cvtoolkit.data import list_unlabelled, load_images, read_image
@@ -45,7 +51,7 @@ def load_inputs(spec: str, *, progress: bool = True):
     path = Path(spec)
     if path.is_dir():
         paths, ids = list_unlabelled(path)
-        images, kept, skipped = load_images(paths, progress=progress, desc="reading images")
+        images, kept, skipped = load_images(paths, progress=progress, desc="reading images", max_pixels=max_pixels)
         return images, ids, kept, skipped
     if path.is_file() and path.suffix.lower() == ".csv":
         from cvtoolkit.data import load_pixel_csv
@@ -61,7 +67,7 @@ def load_inputs(spec: str, *, progress: bool = True):
         return ds.images, ids, np.arange(len(ds)), []
     if path.is_file() and is_image_file(path):
         try:
-            return [read_image(path)], [path.stem], np.array([0]), []
+            return [read_image(path, max_pixels=max_pixels)], [path.stem], np.array([0]), []
         except UnreadableImageError as err:
             return [], [path.stem], np.array([], int), [SkippedFile(str(path), str(err))]
     raise DatasetError(f"{spec}: not an image folder, image file, pixel CSV or .h5 store.")
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = load_pipeline(args.model)
     print(f"model {args.model}: {pipeline.method}, classes {', '.join(pipeline.class_names)}")
-    images, ids, kept, skipped = load_inputs(args.images, progress=not args.quiet)
+    images, ids, kept, skipped = load_inputs(args.images, progress=not args.quiet, max_pixels=max_pixels_from_args(args))
     for s in skipped:
         print(f"  skipped {s}")
     if skipped and args.submission and not args.allow_skipped:

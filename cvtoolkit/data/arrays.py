@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,17 @@ def keras_cache_dir() -> Path:
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
+    """Arrays of images as ``uint8``: floats in [0, 1] and booleans are scaled, 16-bit shifted, the rest clipped."""
     x = np.asarray(x)
     if x.dtype != np.uint8:
+        if x.dtype.kind == "f":
+            x = np.nan_to_num(x, nan=0.0, posinf=255.0, neginf=0.0)
+        if x.dtype == np.bool_ or (x.dtype.kind == "f" and x.size and x.max() <= 1.0 and x.min() >= 0.0):
+            x = x * 255.0 + 0.5  # [0, 1] pixels (a rescaled float array, a mask)
+        elif x.dtype == np.uint16 and x.size and x.max() > 255:
+            x = x >> 8  # 16-bit pixels, as read_image does
+        elif x.size and (x.min() < 0 or x.max() > 255):
+            logger.warning("pixel values outside 0..255 (%s to %s) were clipped", x.min(), x.max())
         x = np.clip(x, 0, 255).astype(np.uint8)
     if x.ndim == 3:
         x = x[..., None]
@@ -94,12 +104,26 @@ def load_npz(path: str | os.PathLike) -> Dataset:
                     "(x_train, y_train, x_test, y_test), as in keras.datasets.mnist's mnist.npz."
                 )
             xtr, ytr, xte, yte = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, DatasetError):
             raise
         raise DatasetError(f"{path}: cannot read as .npz ({err}).") from err
+    for split, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)) or x.dtype.kind not in "biuf":
+            raise DatasetError(
+                f"{path}: x_{split} has shape {x.shape} and dtype {x.dtype}; expected images (N, H, W) or "
+                "(N, H, W, 1|3) of numbers, as in Keras's mnist.npz. Reshape flat pixel rows to (N, H, W) first."
+            )
+        if len(x) != np.size(y):
+            raise DatasetError(f"{path}: x_{split} has {len(x)} images but y_{split} has {np.size(y)} labels.")
+    if _as_images(xtr[:0]).shape[1:] != _as_images(xte[:0]).shape[1:]:
+        raise DatasetError(
+            f"{path}: x_train images are {xtr.shape[1:]} but x_test images are {xte.shape[1:]}; both need one shape."
+        )
     values = np.unique(np.concatenate([np.ravel(ytr), np.ravel(yte)]))
-    if values.min() < 0 or not np.issubdtype(values.dtype, np.integer):
+    if len(values) == 0:
+        raise DatasetError(f"{path}: no images (x_train and x_test are empty).")
+    if not np.issubdtype(values.dtype, np.integer) or values.min() < 0:
         raise DatasetError(f"{path}: labels must be non-negative integers.")
     class_names = [str(v) for v in range(int(values.max()) + 1)]
     return _from_train_test(xtr, ytr, xte, yte, class_names, str(path))

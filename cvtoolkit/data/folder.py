@@ -53,8 +53,21 @@ class FolderListing:
 
 
 def _walk_files(folder: Path) -> list[Path]:
+    """Files under ``folder`` (links followed, each real folder listed once), sorted, hidden ones left out."""
     files = []
+    seen: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+            key = (st.st_dev, st.st_ino)
+        except OSError:
+            key = None
+        if key is not None and key in seen:  # a link loop, or a second link to a folder already listed
+            logger.warning("%s: folder already listed through another path (symbolic link); ignored", dirpath)
+            dirnames[:] = []
+            continue
+        if key is not None:
+            seen.add(key)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
     return files

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -44,13 +45,22 @@ class UnreadableImageError(ValueError):
     """A file that cannot be decoded into an image; ``str(err)`` is the reason."""
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the file header without decoding pixels, if known."""
+def _header_pixels(data: bytes) -> tuple[int, str] | None:
+    """(pixel count, "WxH") from the file header without decoding pixels, if known."""
     try:
         from PIL import Image
-
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        return None
+    try:
         with Image.open(io.BytesIO(data)) as im:
-            return im.size
+            w, h = im.size
+            return w * h, f"{w}x{h}"
+    except Image.DecompressionBombError as err:
+        # Pillow refuses to open anything over twice its own limit before the
+        # size can be asked: the count is in its message (at least that limit).
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        n = int(found.group(1)) if found else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
+        return n, str(n)
     except Exception:  # not every format OpenCV reads is known to Pillow
         return None
 
@@ -90,10 +100,10 @@ def to_rgb_uint8(image: np.ndarray, *, bgr: bool = False) -> np.ndarray:
         img = np.clip(np.nan_to_num(img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     elif img.dtype == np.bool_:
         img = img.astype(np.uint8) * 255
+    elif img.dtype.kind in "iu" and img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)  # negative values are black, not wrapped
     elif img.dtype != np.uint8:
-        info = np.iinfo(img.dtype)
-        img = np.clip(img, 0, 255) if info.max > 255 else img
-        img = img.astype(np.uint8)
+        raise UnreadableImageError(f"unsupported pixel type {img.dtype} (expected integers, floats or booleans)")
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
@@ -119,10 +129,10 @@ def decode_image(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     if len(data) == 0:
         raise UnreadableImageError("empty file (0 bytes)")
     if max_pixels is not None:
-        size = _header_size(data)
-        if size is not None and size[0] * size[1] > max_pixels:
+        header = _header_pixels(data)
+        if header is not None and header[0] > max_pixels:
             raise UnreadableImageError(
-                f"{size[0]}x{size[1]} pixels exceeds the limit of {max_pixels} "
+                f"{header[1]} pixels exceeds the limit of {max_pixels} "
                 "(possible decompression bomb; raise max_pixels to accept it)"
             )
     if _is_truncated(data):

@@ -48,13 +48,41 @@ def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
     return h, w
 
 
+_CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+"""Pixel types ``cv2.resize`` takes; others are resized through one of these."""
+
+
+def check_image(image: np.ndarray, where: str = "image") -> np.ndarray:
+    """``image`` as an array, or a ValueError unless it is a non-empty ``(H, W)`` / ``(H, W, C)`` image."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"{where} must be (H, W) or (H, W, C); got an array of shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0 or (image.ndim == 3 and image.shape[2] == 0):
+        raise ValueError(f"{where} is empty (shape {image.shape}); it needs at least one pixel")
+    if image.dtype.kind not in "biuf":
+        raise ValueError(f"{where} has dtype {image.dtype}; expected integer, float or boolean pixels")
+    return image
+
+
 def _resize(image: np.ndarray, h: int, w: int, interpolation: int | None) -> np.ndarray:
+    image = check_image(image)
     if image.shape[0] == h and image.shape[1] == w:
         return image
     if interpolation is None:  # area when shrinking, linear when enlarging
         shrinking = h * w < image.shape[0] * image.shape[1]
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    out = cv2.resize(image, (w, h), interpolation=interpolation)
+    dtype = image.dtype
+    if dtype == np.bool_:  # a mask: resize as 0/255 and threshold back
+        work = image.astype(np.uint8) * np.uint8(255)
+    elif dtype in _CV_RESIZE_DTYPES:
+        work = image
+    else:  # int8/int32/int64/float16...: resize in float64 (exact for 32-bit integers), cast back
+        work = image.astype(np.float64)
+    out = cv2.resize(work, (w, h), interpolation=interpolation)
+    if dtype == np.bool_:
+        out = out >= 128
+    elif out.dtype != dtype:
+        out = (np.rint(out) if dtype.kind in "iu" else out).astype(dtype)
     if out.ndim == 2 and image.ndim == 3:  # OpenCV drops a single channel axis
         out = out[:, :, None]
     return out
@@ -108,7 +136,10 @@ class AspectAwareResize:
         self.interpolation = interpolation
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
+        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
+            raise ValueError(f"AspectAwareResize size must be a positive int; got {self.size!r}")
         size = int(self.size)
+        image = check_image(image)
         h, w = image.shape[:2]
         scale = size / min(h, w)
         nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
@@ -155,13 +186,25 @@ class MeanSubtract:
         self.means = None if means is None else [float(m) for m in means]
 
     def fit(self, images: np.ndarray | Sequence[np.ndarray]) -> "MeanSubtract":
-        """Learn the per-channel means of a batch (or list) of images."""
-        if isinstance(images, np.ndarray) and images.dtype != object and images.ndim == 4:
-            sums = images.reshape(-1, images.shape[-1]).astype(np.float64).mean(axis=0)
+        """Learn the per-channel means of a batch ``(N, H, W, C)`` / ``(N, H, W)`` or a list of images.
+
+        Grey images (no channel axis) give one mean.
+        """
+        if isinstance(images, np.ndarray) and images.dtype != object and images.ndim in (3, 4):
+            if images.size == 0:
+                raise ValueError(f"MeanSubtract.fit needs at least one pixel; got images of shape {images.shape}")
+            channels = images.shape[-1] if images.ndim == 4 else 1
+            sums = images.reshape(-1, channels).astype(np.float64).mean(axis=0)
         else:
             totals, count = None, 0
-            for im in images:
-                flat = np.asarray(im, np.float64).reshape(-1, im.shape[-1])
+            for i, im in enumerate(images):
+                im = check_image(im, f"image {i}")
+                flat = im.astype(np.float64).reshape(-1, im.shape[2] if im.ndim == 3 else 1)
+                if totals is not None and flat.shape[1] != len(totals):
+                    raise ValueError(
+                        f"image {i} has {flat.shape[1]} channel(s), earlier images {len(totals)}; "
+                        "convert them to one channel count first (cvtoolkit.data.to_rgb_uint8)"
+                    )
                 totals = flat.sum(axis=0) if totals is None else totals + flat.sum(axis=0)
                 count += flat.shape[0]
             if not count:
@@ -173,7 +216,17 @@ class MeanSubtract:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if self.means is None:
             raise ValueError("MeanSubtract has no means: call fit(train_images) or load(path) first")
-        return image.astype(np.float32) - np.asarray(self.means, np.float32)
+        image = check_image(image)
+        channels = image.shape[2] if image.ndim == 3 else 1
+        means = np.asarray(self.means, np.float32)
+        if len(means) not in (1, channels):
+            raise ValueError(
+                f"MeanSubtract has {len(means)} channel means but the image has {channels} channel(s) "
+                f"(shape {image.shape}); fit it on images like these, or convert them first"
+            )
+        if image.ndim == 2:
+            return image.astype(np.float32) - means[0]
+        return image.astype(np.float32) - means
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the means as JSON (``{"means": [r, g, b]}``), atomically."""
@@ -208,6 +261,7 @@ class RandomPatch:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         h, w = _size_hw(self.size)
+        image = check_image(image)
         H, W = image.shape[:2]
         if h > H or w > W:
             raise ValueError(f"RandomPatch size {h}x{w} is larger than the image {H}x{W}")
@@ -226,6 +280,7 @@ def ten_crops(image: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
     bottom-left, bottom-right, then centre, then the same five mirrored.
     """
     h, w = _size_hw(size)
+    image = check_image(image)
     H, W = image.shape[:2]
     if h > H or w > W:
         raise ValueError(f"crop size {h}x{w} is larger than the image {H}x{W}")

@@ -11,6 +11,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -44,10 +46,19 @@ def check_classification_data(dataset: Dataset, *, min_per_class: int = 1) -> No
         )
 
 
+def _class_label(label, class_names: Sequence[str] | None) -> str:
+    """``'cat'`` when the label has a name, else ``label 3``."""
+    if class_names is not None and 0 <= int(label) < len(class_names):
+        return repr(class_names[int(label)])
+    return f"label {label}"
+
+
 def stratified_split(
-    labels: np.ndarray, *, test_size: float | int = 0.25, seed: int = 42
+    labels: np.ndarray, *, test_size: float | int = 0.25, seed: int = 42, class_names: Sequence[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, test)`` of a seeded split that keeps class proportions.
+
+    ``class_names`` (indexed by label) name the classes in error messages.
 
     Raises
     ------
@@ -58,15 +69,19 @@ def stratified_split(
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if (counts < 2).any():
-        few = ", ".join(str(c) for c in classes[counts < 2])
+        few = ", ".join(_class_label(c, class_names) for c in classes[counts < 2])
         raise DatasetError(
-            f"class(es) {few} have a single sample; a stratified split needs at least 2 per class."
+            f"class(es) {few} have a single sample; a stratified split needs at least 2 per class. "
+            "Add images to those classes or remove them."
         )
     idx = np.arange(len(labels))
     try:
         train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
     except ValueError as err:
-        raise DatasetError(f"cannot split {len(labels)} samples of {len(classes)} classes: {err}") from err
+        raise DatasetError(
+            f"cannot split {len(labels)} samples of {len(classes)} classes: {err}. "
+            "Add images, or change the test fraction so that each part gets every class."
+        ) from err
     return np.sort(train), np.sort(test)
 
 
@@ -78,7 +93,8 @@ def split_dataset(
     The chosen indices are kept in ``attrs["split_indices"]`` of each part.
     """
     check_classification_data(dataset, min_per_class=2)
-    train_idx, test_idx = stratified_split(dataset.labels, test_size=test_size, seed=seed)
+    train_idx, test_idx = stratified_split(dataset.labels, test_size=test_size, seed=seed,
+                                           class_names=dataset.class_names)
     train, test = dataset.subset(train_idx), dataset.subset(test_idx)
     train.attrs["split_indices"] = train_idx
     test.attrs["split_indices"] = test_idx

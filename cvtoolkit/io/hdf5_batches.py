@@ -43,7 +43,7 @@ import numpy as np
 
 from cvtoolkit.errors import StoreError
 from cvtoolkit.io.hdf5_format import plain
-from cvtoolkit.io.hdf5_reader import open_store, read_rows
+from cvtoolkit.io.hdf5_reader import check_labels, open_store, read_rows
 
 _COMPRESSED_CACHE_BYTES = 64 << 20
 """Chunk cache for compressed stores (a compressed chunk must be decoded whole)."""
@@ -135,6 +135,7 @@ class HDF5Batches(keras.utils.PyDataset):
             self.kind = str(plain(f.attrs["kind"]))
             self.class_names = [str(c) for c in f["class_names"].asstr()[...]]
             all_labels = f["labels"][...].astype(np.int64)
+            check_labels(all_labels, self.class_names, self.path)
             self.n_rows = len(all_labels)
             self.sample_shape = tuple(int(s) for s in f["data"].shape[1:])
             self._compressed = f["data"].compression is not None

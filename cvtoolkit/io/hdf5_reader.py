@@ -145,11 +145,33 @@ def _check(f: h5py.File, p: Path, *, expect_kind: str | None, allow_partial: boo
             else "Pass the images store (from `cvtoolkit pack`) or the image folder instead."
         )
         raise StoreError(f"{p} holds {kind}, expected {expect_kind}. {hint}")
-    n_data, n_labels = len(f["data"]), len(f["labels"])
+    data, labels = f["data"], f["labels"]
+    expected = "(N, H, W, C) integer images" if kind == "images" else "(N, D) float feature vectors"
+    if data.ndim != (4 if kind == "images" else 2) or data.dtype.kind not in ("iu" if kind == "images" else "fiu"):
+        raise StoreError(
+            f"{p} is damaged or was not written by cvtoolkit: its {kind} dataset '/data' has shape {data.shape} "
+            f"and dtype {data.dtype}, expected {expected}. Write it again. {_HOW_TO_MAKE}"
+        )
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise StoreError(
+            f"{p} is damaged or was not written by cvtoolkit: '/labels' has shape {labels.shape} and dtype "
+            f"{labels.dtype}, expected one integer label per row. Write it again."
+        )
+    n_data, n_labels = len(data), len(labels)
     n_paths = len(f["paths"]) if "paths" in f else n_data
     if not allow_partial and not (n_data == n_labels == n_paths == int(plain(f.attrs["n_rows"]))):
         raise StoreError(
             f"{p} is damaged: {n_data} rows of data, {n_labels} labels, n_rows={plain(f.attrs['n_rows'])}. "
+            "Write it again."
+        )
+
+
+def check_labels(labels: np.ndarray, class_names: list[str], path: str | os.PathLike) -> None:
+    """Raise :class:`StoreError` unless every label is -1 (unlabelled) or a class index."""
+    if len(labels) and (labels.min() < -1 or labels.max() >= len(class_names)):
+        raise StoreError(
+            f"{path} is damaged: labels run from {labels.min()} to {labels.max()} but the store names "
+            f"{len(class_names)} classes (labels must be -1 for unlabelled, or 0..{len(class_names) - 1}). "
             "Write it again."
         )
 
@@ -208,6 +230,7 @@ def read_store(
             keep_open = True
         labels = f["labels"][...].astype(np.int64)
         class_names = [str(c) for c in f["class_names"].asstr()[...]]
+        check_labels(labels, class_names, path)
         paths = [str(s) for s in f["paths"].asstr()[...]] if "paths" in f else None
         skipped = []
         if "skipped" in f:

@@ -22,7 +22,7 @@ Examples
 >>> X = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8); y = np.arange(12) % 2
 >>> est = make_method("raw+knn").fit(X, y)
 >>> path = os.path.join(tempfile.mkdtemp(), "knn")
->>> save_pipeline(est, path, method="raw+knn", class_names=["a", "b"], image_size=8, channels=3)
+>>> _ = save_pipeline(est, path, method="raw+knn", class_names=["a", "b"], image_size=8, channels=3)
 >>> loaded = load_pipeline(path)
 >>> np.allclose(loaded.predict_proba(X), est.predict_proba(X))
 True
@@ -98,16 +98,42 @@ class SavedPipeline:
         return self.manifest.get("image_size")
 
     def prepare(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Bring images to the size and channel count the pipeline was fitted on."""
+        """Bring images to the size and channel count the pipeline was fitted on.
+
+        Grey and colour are converted to the fitted channel count; RGBA drops
+        alpha, 16-bit and other integer or boolean images become ``uint8``
+        (as :func:`cvtoolkit.data.to_rgb_uint8` does). A CNN saved without an
+        image size gets its network's input size.
+
+        Raises
+        ------
+        ModelError
+            Something that is not an image (a feature row, 2 or 5 channels).
+        """
+        from cvtoolkit.data.image_io import to_rgb_uint8
         from cvtoolkit.data.preprocessing import Resize
 
         channels = self.manifest.get("channels")
         size = self.image_size
+        shape = getattr(self.estimator, "input_shape_", None) if self.kind == "cnn" else None
+        if shape is not None and len(shape) == 3:
+            size = size if size is not None else [int(shape[0]), int(shape[1])]
+            channels = channels if channels is not None else int(shape[2])
         out = []
-        for im in images:
+        for i, im in enumerate(images):
             im = np.asarray(im)
             if im.ndim == 2:
                 im = im[:, :, None]
+            if im.ndim != 3 or im.shape[2] not in (1, 3, 4) or 0 in im.shape:
+                hint = " (a feature vector; this pipeline was fitted on images)" if im.ndim <= 1 else ""
+                raise ModelError(
+                    f"{self.path}: expects images (H, W, 3) RGB or (H, W) grey; input {i} has shape "
+                    f"{im.shape}{hint}. Pass an image folder, an image file or an images store "
+                    "('cvtoolkit pack')."
+                )
+            if im.shape[2] == 4 or (im.dtype != np.uint8 and im.dtype.kind != "f"):
+                rgb = to_rgb_uint8(im)
+                im = rgb[:, :, :1] if im.shape[2] == 1 else rgb
             if size is not None:
                 im = Resize(size)(im)
             if channels == 1 and im.shape[2] == 3:
@@ -126,8 +152,14 @@ class SavedPipeline:
     def predict_proba(self, X: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, n_classes)`` for images (or feature rows for stored-feature pipelines)."""
         if self.kind == "stored":
-            X = np.asarray(X, dtype=np.float32)
             expected = self.manifest.get("feature_dim")
+            try:
+                X = np.asarray(X, dtype=np.float32)
+            except (TypeError, ValueError) as err:  # ragged images, strings
+                raise ModelError(
+                    f"{self.path}: expects a matrix of feature vectors of width {expected} (an .h5 features "
+                    f"store from 'cvtoolkit extract'), got something else ({err})."
+                ) from err
             if X.ndim != 2 or (expected is not None and X.shape[1] != expected):
                 raise ModelError(
                     f"{self.path}: expects feature vectors of width {expected}, got shape {X.shape}. "

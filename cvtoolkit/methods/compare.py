@@ -138,7 +138,7 @@ def run_compare(
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
 
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
-    specs = validate_methods(methods, stored_features=stored)
+    specs = validate_methods(methods, stored_features=stored, source=dataset.source or None)
     train, test = split_dataset(dataset, test_size=test_size, seed=seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:

@@ -81,16 +81,21 @@ def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec
     return MethodSpec(name, "cnn", model=name)
 
 
-def validate_methods(names: Sequence[str], *, stored_features: str | None = None) -> list[MethodSpec]:
-    """Parse and check every name, raising one error that lists all unknown parts."""
+def validate_methods(names: Sequence[str], *, stored_features: str | None = None,
+                     source: str | None = None) -> list[MethodSpec]:
+    """Parse and check every name, raising one error that lists all unknown parts.
+
+    ``source`` names the dataset in the message about stored features.
+    """
     features, classifiers, models = _known()
     specs, problems = [], []
+    where = source or "this dataset"
     for name in names:
         spec = parse_method(name, stored_features=stored_features)
         if stored_features is not None and spec.kind != "stored":
             problems.append(
-                f"{name!r} (this dataset holds stored {stored_features!r} features: "
-                f"use {stored_features}+<classifier>)"
+                f"{name!r} ({where} holds stored {stored_features!r} features, not images: "
+                f"use {stored_features}+<classifier>, or pass the images for image rows)"
             )
         elif spec.kind == "cnn" and spec.model not in models:
             problems.append(f"{name!r} (not a CNN; CNNs: {', '.join(models)}; or use <features>+<classifier>)")

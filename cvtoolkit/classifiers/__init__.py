@@ -1,0 +1,34 @@
+"""Classical classifiers by name, with their hyper-parameter searches.
+
+:func:`make_classifier` turns a name from :data:`CLASSIFIERS` into an
+unfitted scikit-learn ``Pipeline`` (``scale`` then ``clf``) that has
+``predict_proba``; :func:`search_space` and :func:`fit_with_search` tune it
+on a training split.
+
+Examples
+--------
+>>> from cvtoolkit.classifiers import CLASSIFIERS, make_classifier
+>>> CLASSIFIERS
+('knn', 'linear_svm', 'rbf_svm', 'logreg', 'random_forest', 'gradient_boosting')
+>>> make_classifier("random_forest", n_jobs=2).get_params()["clf__n_jobs"]
+2
+"""
+
+from .registry import (
+    CALIBRATION_FOLDS,
+    CLASSIFIERS,
+    describe_classifier,
+    make_classifier,
+    model_param_prefix,
+)
+from .search import fit_with_search, search_space
+
+__all__ = [
+    "CALIBRATION_FOLDS",
+    "CLASSIFIERS",
+    "describe_classifier",
+    "fit_with_search",
+    "make_classifier",
+    "model_param_prefix",
+    "search_space",
+]

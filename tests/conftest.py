@@ -51,3 +51,12 @@ def write_image_folder(root: Path, n_per_class: int = 8, size: int = 32, ext: st
 def image_folder(tmp_path) -> Path:
     """A class-per-folder dataset: 3 classes x 8 PNG images of 32x32."""
     return write_image_folder(tmp_path / "shapes")
+
+
+@pytest.fixture(autouse=True)
+def _one_native_thread():
+    """Tiny fits are slower with OpenMP/BLAS thread pools on a busy 2-core machine; keep them at one."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

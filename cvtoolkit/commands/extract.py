@@ -1,0 +1,165 @@
+"""Extract descriptor features from a dataset into an HDF5 feature store.
+
+The store holds the features, labels, class names, file paths and the
+extractor's name and parameters; `cvtoolkit compare --dataset F.h5` then
+trains classifiers on it without touching the images again. A
+class-per-folder dataset is streamed: decoded, described and written chunk
+by chunk in bounded memory. Several descriptors (a comma list) are
+concatenated side by side, like a scikit-learn FeatureUnion.
+
+examples:
+  cvtoolkit extract --dataset ../shared/data/animals --features hsv_hist,hog,lbp --out animals.h5
+  cvtoolkit extract --dataset datasets/flowers17 --features combined --image-size 128 --n-jobs 2 --out f17.h5
+  cvtoolkit extract --dataset digits --features hog --set size=32 --set pixels_per_cell=4 --out digits-hog.h5
+  cvtoolkit extract --dataset datasets/dogs --features mobilenet --alpha 0.25 --weights w.h5 --out dogs.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import time
+from typing import Any
+
+from cvtoolkit.errors import CvToolkitError
+
+
+class ExtractArgumentError(CvToolkitError, ValueError):
+    """A bad ``extract`` argument (features list, ``--set``)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default=None,
+                        help="a class-per-folder directory (streamed), an .h5 image store, 'digits', a Keras "
+                             "dataset name, an .npz or a pixel CSV")
+    parser.add_argument("--features", default=None, metavar="NAMES",
+                        help="descriptor name, or a comma list concatenated side by side (e.g. hsv_hist,hog,lbp); "
+                             "see --list-features")
+    parser.add_argument("--out", default=None, metavar="FILE.h5", help="feature store to write")
+    parser.add_argument("--image-size", type=int, default=None, metavar="N",
+                        help="resize images to NxN when loading (default: native size; descriptors with a fixed "
+                             "grid, such as hog and raw, resize to their own size anyway)")
+    parser.add_argument("--n-jobs", type=int, default=1, metavar="K",
+                        help="processes decoding and describing whole chunks, this one included (default 1; "
+                             "-1: all cores); the output does not depend on it")
+    parser.add_argument("--batch-size", type=int, default=128, metavar="B", help="images per chunk (default 128)")
+    parser.add_argument("--max-images", type=int, default=None, metavar="M",
+                        help="describe a seeded random subset of M images (quick runs)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of --max-images and of fitting samples (default 42)")
+    parser.add_argument("--alpha", type=float, default=None, help="width multiplier of a MobileNet backbone")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="weights file of a CNN backbone (instead of downloading ImageNet weights)")
+    parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="descriptor option, given to every descriptor that takes it (repeatable), e.g. "
+                             "--set size=96 --set orientations=12")
+    parser.add_argument("--label-pattern", default=None, metavar="REGEX",
+                        help="labels from file names in a flat folder (first group of this regular expression)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--list-features", action="store_true", help="list the descriptor names, then exit")
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["size=96", "color_space=lab"]`` to ``{"size": 96, "color_space": "lab"}``.
+
+    Values are Python literals when they parse as one (numbers, tuples,
+    True/None), else strings.
+
+    Examples
+    --------
+    >>> parse_options(["size=96", "pixels_per_cell=(16, 16)", "color_space=lab"])
+    {'size': 96, 'pixels_per_cell': (16, 16), 'color_space': 'lab'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ExtractArgumentError(f"--set {item!r}: expected KEY=VALUE, e.g. --set size=96")
+        try:
+            out[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key] = value.strip()
+    return out
+
+
+def build_extractor(names: list[str], options: dict[str, Any]) -> Any:
+    """One transformer for a list of feature names (a FeatureUnion when several)."""
+    from sklearn.pipeline import FeatureUnion
+
+    from cvtoolkit.features import make_features
+
+    if len(set(names)) != len(names):
+        raise ExtractArgumentError(f"--features lists a name twice: {','.join(names)}")
+    parts = [(name, make_features(name, **options)) for name in names]
+    return parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
+
+
+def _list_features() -> int:
+    from cvtoolkit.features import FEATURES, describe_features
+
+    for name in FEATURES:
+        try:
+            print("  " + describe_features(name))
+        except CvToolkitError as err:
+            print(f"  {name}: unavailable ({err})")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_features:
+        return _list_features()
+    missing = [f"--{k}" for k in ("dataset", "features", "out") if not getattr(args, k)]
+    if missing:
+        raise ExtractArgumentError(f"missing {', '.join(missing)}; e.g. cvtoolkit extract --dataset "
+                                   "datasets/animals --features hog,lbp --out animals.h5")
+    from cvtoolkit.features import FEATURES
+    from cvtoolkit.features.extraction import extract_to_store
+
+    names = [n.strip() for n in str(args.features).split(",") if n.strip()]
+    if not names:
+        raise ExtractArgumentError("--features is empty; give a name such as hog, or a comma list")
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise ExtractArgumentError(
+            f"unknown features {', '.join(map(repr, unknown))}; known: {', '.join(FEATURES)}"
+        )
+    if args.batch_size < 1:
+        raise ExtractArgumentError(f"--batch-size must be at least 1; got {args.batch_size}")
+    options = {k: v for k, v in {"alpha": args.alpha, "weights": args.weights,
+                                 "image_size": args.image_size}.items() if v is not None}
+    options.update(parse_options(args.options))
+    # Parallelism is over chunks (each worker decodes and describes); descriptors run single-process inside.
+    options["n_jobs"] = 1
+    try:
+        transformer = build_extractor(names, options)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, CvToolkitError):
+            raise
+        raise ExtractArgumentError(f"cannot build features {','.join(names)} with {options}: {err}") from err
+
+    source: Any = args.dataset
+    if args.label_pattern:
+        from cvtoolkit.data import list_by_filename
+
+        source = list_by_filename(args.dataset, args.label_pattern)
+    started = time.perf_counter()
+    print(f"extracting {'+'.join(names)} from {args.dataset} -> {args.out}", flush=True)
+    summary = extract_to_store(
+        transformer, source, args.out, image_size=args.image_size, batch_size=args.batch_size,
+        n_jobs=args.n_jobs, max_images=args.max_images, seed=args.seed, extractor="+".join(names),
+        progress=not args.quiet,
+    )
+    print(f"wrote {summary.path}: {summary.n_rows} samples x {summary.n_features} features "
+          f"({'+'.join(names)}), {len(summary.class_names)} classes")
+    shown = ", ".join(f"{k} {v}" for k, v in list(summary.class_counts.items())[:12])
+    print(f"  per class: {shown}{' ...' if len(summary.class_counts) > 12 else ''}")
+    print(f"  image size: {'native' if args.image_size is None else f'{args.image_size}x{args.image_size}'}; "
+          f"{summary.n_jobs} process(es); {summary.seconds:.1f}s, {summary.images_per_second:.1f} images/s")
+    if summary.skipped:
+        print(f"  skipped {len(summary.skipped)} unreadable file(s):")
+        for item in summary.skipped[:20]:
+            print(f"    {item}")
+        if len(summary.skipped) > 20:
+            print(f"    ... and {len(summary.skipped) - 20} more")
+    print(f"total wall time {time.perf_counter() - started:.1f}s")
+    return 0

@@ -1,0 +1,84 @@
+"""Image descriptors as scikit-learn transformers, by name.
+
+Every descriptor takes a batch of images (``(N, H, W, 3)`` ``uint8`` RGB,
+grey ``(N, H, W)``, or a list of images of any sizes) and returns a
+``(N, D)`` ``float32`` array whose width ``D`` depends only on its
+parameters. They are stateless transformers (``fit`` learns nothing) that
+compose in ``Pipeline``, ``FeatureUnion`` and ``GridSearchCV``, take
+``n_jobs`` (joblib processes, identical results) and show a progress bar on
+long runs.
+
+- Pixels and colour: :class:`RawPixels`, :class:`ColorStats`,
+  :class:`ColorHistogram`.
+- Gradients: :class:`HOG` (scikit-image compatible, batch vectorised; an
+  OpenCV fast path).
+- Texture: :class:`LBP`, :class:`Haralick`.
+- Shape: :class:`HuMoments`.
+- By name: :data:`FEATURES`, :func:`make_features`, :func:`describe_features`
+  (also the keypoint bag-of-words and CNN backbone features of other modules).
+- Caching and extraction to HDF5: :func:`cached_features`,
+  :func:`extract_to_store`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.svm import LinearSVC
+>>> images = np.random.default_rng(0).integers(0, 256, (20, 48, 48, 3), dtype=np.uint8)
+>>> labels = np.arange(20) % 2
+>>> model = make_pipeline(make_features("hog", size=32), LinearSVC()).fit(images, labels)
+>>> model.predict(images[:3]).shape
+(3,)
+"""
+
+from cvtoolkit.features.base import ImageTransformer, as_image_batch
+from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
+from cvtoolkit.features.hog import HOG, hog_batch
+from cvtoolkit.features.registry import (
+    FEATURES,
+    UnknownFeaturesError,
+    accepted_options,
+    describe_features,
+    make_features,
+    register_features,
+    unregister_features,
+)
+from cvtoolkit.features.shape import HuMoments
+from cvtoolkit.features.texture import LBP, Haralick, glcm_batch, lbp_codes
+
+__all__ = [
+    "FEATURES",
+    "HOG",
+    "LBP",
+    "ColorHistogram",
+    "ColorStats",
+    "Haralick",
+    "HuMoments",
+    "ImageTransformer",
+    "RawPixels",
+    "UnknownFeaturesError",
+    "accepted_options",
+    "as_image_batch",
+    "cached_features",
+    "describe_features",
+    "extract_to_store",
+    "glcm_batch",
+    "hog_batch",
+    "lbp_codes",
+    "make_features",
+    "register_features",
+    "unregister_features",
+]
+
+
+def __getattr__(name: str):
+    # The cache and the extraction loop pull in h5py and the data layer: load them on first use.
+    if name == "cached_features":
+        from cvtoolkit.features.cache import cached_features
+
+        return cached_features
+    if name == "extract_to_store":
+        from cvtoolkit.features.extraction import extract_to_store
+
+        return extract_to_store
+    raise AttributeError(f"module 'cvtoolkit.features' has no attribute {name!r}")

@@ -1,0 +1,423 @@
+"""Stream a dataset through a descriptor into an HDF5 feature store, in bounded memory.
+
+:func:`extract_to_store` is the loop behind ``cvtoolkit extract``:
+
+1. list the samples (a class-per-folder dataset is only listed, never held
+   in memory; other specs are loaded with :func:`cvtoolkit.data.load_dataset`);
+2. fit the extractor on a seeded sample when it learns something (a bag of
+   visual words); stateless descriptors skip this;
+3. cut the samples into chunks of ``batch_size``; each chunk is decoded,
+   described and handed back by a worker (joblib processes when
+   ``n_jobs > 1``: paths go in, feature rows come out, so little data
+   crosses processes), and written, in order, by
+   :class:`cvtoolkit.io.HDF5Writer`.
+
+Memory holds at most about ``2 * n_jobs`` chunks of images at a time. With
+``n_jobs = K`` the main process works too, beside ``K - 1`` worker
+processes, so the cores are busy while the workers start.
+Chunks are fixed index ranges, so a later resumable or distributed runner
+can hand out the same units (see :func:`plan_chunks` and
+:func:`describe_chunk`).
+
+Examples
+--------
+>>> import numpy as np, os, tempfile
+>>> from cvtoolkit.data import Dataset
+>>> from cvtoolkit.features import LBP
+>>> from cvtoolkit.io import read_store
+>>> ds = Dataset(np.zeros((5, 16, 16, 3), np.uint8), [0, 1, 0, 1, 0], ["cat", "dog"], source="toy")
+>>> out = os.path.join(tempfile.mkdtemp(), "lbp.h5")
+>>> summary = extract_to_store(LBP(P=8, R=1), ds, out, batch_size=2, progress=False)
+>>> summary.n_rows, summary.n_features
+(5, 10)
+>>> stored = read_store(out)
+>>> stored.images.shape, stored.class_names, stored.attrs["extractor"]
+((5, 10), ['cat', 'dog'], 'LBP')
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from cvtoolkit.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 128
+"""Images per chunk (decode, describe, write)."""
+
+DEFAULT_FIT_SIZE = 2000
+"""Images a stateful extractor (bag of visual words) is fitted on."""
+
+
+@dataclass
+class ExtractionSummary:
+    """What :func:`extract_to_store` wrote."""
+
+    path: Path
+    n_rows: int
+    n_features: int
+    class_names: list[str]
+    class_counts: dict[str, int]
+    skipped: list[Any]
+    seconds: float
+    extractor: str
+    n_jobs: int
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n_rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class _Source:
+    """Samples to describe: file paths (decoded on demand) or images in memory."""
+
+    labels: np.ndarray
+    class_names: list[str]
+    description: str
+    paths: list[str] | None = None
+    images: Any = None
+    skipped: list[Any] = field(default_factory=list)
+    preprocessing: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def payload(self, indices: np.ndarray) -> tuple[str, Any]:
+        if self.images is None:
+            assert self.paths is not None
+            return "paths", [self.paths[i] for i in indices]
+        if isinstance(self.images, np.ndarray):
+            return "images", self.images[indices]
+        return "images", [self.images[i] for i in indices]
+
+    def subset(self, indices: np.ndarray) -> "_Source":
+        return _Source(
+            labels=self.labels[indices],
+            class_names=self.class_names,
+            description=self.description,
+            paths=None if self.paths is None else [self.paths[i] for i in indices],
+            images=None if self.images is None else (
+                self.images[indices] if isinstance(self.images, np.ndarray) else [self.images[i] for i in indices]),
+            skipped=self.skipped,
+            preprocessing=self.preprocessing,
+        )
+
+
+def _open_source(source: Any, image_size: Any, progress: bool) -> tuple[_Source, Any]:
+    """The samples, and the size chunks must still be resized to (None when already done)."""
+    from cvtoolkit.data import Dataset, describe_spec, list_image_folder, load_dataset
+
+    resize = f"Resize({image_size})" if image_size is not None else ""
+    if isinstance(source, (str, os.PathLike)):
+        spec = str(source)
+        if describe_spec(spec) == "folder":
+            listing = list_image_folder(spec)
+            if not listing.paths:
+                raise DatasetError(f"{spec}: no image files found in its class folders.")
+            return _Source(listing.labels, listing.class_names, spec, paths=list(listing.paths),
+                           skipped=list(listing.skipped), preprocessing=resize), image_size
+        ds = load_dataset(spec, image_size=image_size, progress=progress)
+        if ds.kind != "images":
+            raise DatasetError(f"{spec} holds feature vectors, not images; extract from the images.")
+        return _Source(np.asarray(ds.labels), list(ds.class_names), spec, paths=ds.paths, images=ds.images,
+                       skipped=list(ds.skipped), preprocessing=str(ds.attrs.get("preprocessing", ""))), None
+    if isinstance(source, Dataset):
+        if source.kind != "images":
+            raise DatasetError(
+                f"{source.source or 'the dataset'} holds feature vectors, not images; extract from the images."
+            )
+        pre = "; ".join(p for p in (str(source.attrs.get("preprocessing", "")), resize) if p)
+        return _Source(np.asarray(source.labels), list(source.class_names), source.source or "dataset",
+                       paths=source.paths, images=source.images, skipped=list(source.skipped),
+                       preprocessing=pre), image_size
+    if hasattr(source, "paths") and hasattr(source, "labels") and hasattr(source, "class_names"):
+        return _Source(np.asarray(source.labels), list(source.class_names), str(getattr(source, "root", "listing")),
+                       paths=list(source.paths), skipped=list(getattr(source, "skipped", [])),
+                       preprocessing=resize), image_size
+    raise TypeError(f"cannot extract from {type(source).__name__}; pass a dataset spec, a Dataset or a FolderListing")
+
+
+def plan_chunks(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` sample ranges extraction works on, in order.
+
+    Examples
+    --------
+    >>> plan_chunks(5, 2)
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+    return [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
+
+
+def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Decode (when ``kind == "paths"``) and describe one chunk.
+
+    Returns ``(features, kept, skipped)``: ``kept`` are positions within the
+    chunk of the rows of ``features`` (unreadable files are skipped).
+    Runs in a worker process when extraction is parallel.
+    """
+    if kind == "paths":
+        from cvtoolkit.data import load_images
+
+        images, kept, skipped = load_images(data, image_size=image_size, n_jobs=1, progress=False)
+        if len(kept) == 0:
+            return np.zeros((0, 0), np.float32), kept, skipped
+        if images.dtype == object:
+            images = list(images)
+    else:
+        images, kept, skipped = data, np.arange(len(data)), []
+        if image_size is not None:
+            from cvtoolkit.features.base import as_image_batch, resize_batch, size_hw
+
+            images = resize_batch(as_image_batch(images), size_hw(image_size))
+    X = transformer.transform(images)
+    if not isinstance(transformer, _Identity):
+        X = np.asarray(X, dtype=np.float32)
+    return X, np.asarray(kept, np.int64), list(skipped)
+
+
+def single_process(transformer: Any) -> Any:
+    """A copy of ``transformer`` (fitted state kept) with every ``n_jobs`` set to 1 and no progress bars."""
+    worker = copy.deepcopy(transformer)
+    if hasattr(worker, "get_params"):
+        params = worker.get_params(deep=True)
+        updates = {k: 1 for k in params if k == "n_jobs" or k.endswith("__n_jobs")}
+        updates.update({k: False for k in params if k == "progress" or k.endswith("__progress")})
+        if updates:
+            worker.set_params(**updates)
+    return worker
+
+
+def extractor_params(transformer: Any) -> dict[str, Any]:
+    """The extractor's parameters as plain JSON values (for store attributes)."""
+    from cvtoolkit.features.cache import _params
+
+    return json.loads(json.dumps(_params(transformer), default=str))
+
+
+class _Identity:
+    """A "transformer" that hands back the decoded images (to load a fitting sample)."""
+
+    def transform(self, images: Any) -> Any:
+        return images
+
+
+def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int]], order: np.ndarray,
+                   image_size: Any, n_jobs: int) -> Iterator[tuple[tuple[int, int], tuple]]:
+    """``((start, stop), describe_chunk(...))`` for every chunk, in order.
+
+    With ``n_jobs > 1`` the chunks go to ``n_jobs - 1`` worker processes
+    (loky, as joblib uses) *and* the main process: it describes a chunk
+    itself whenever the workers are busy, so no core idles while the
+    workers start (importing NumPy, OpenCV and scikit-learn takes a second
+    or two, a large share of a short extraction). At most about
+    ``2 * n_jobs`` chunks are in flight or waiting to be written.
+    """
+
+    def local(i: int) -> tuple:
+        s, e = chunks[i]
+        return describe_chunk(worker, *source.payload(order[s:e]), image_size)
+
+    if n_jobs <= 1 or len(chunks) <= 1:
+        for i in range(len(chunks)):
+            yield chunks[i], local(i)
+        return
+    from collections import deque
+
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=n_jobs - 1)
+    window = 2 * (n_jobs - 1)
+    pending: deque = deque()  # (chunk index, future), in submission order
+    done_here: dict[int, tuple] = {}
+    submitted = 0
+    out = 0
+    here = 0
+    try:
+        while out < len(chunks):
+            while submitted < len(chunks) and len(pending) < window:
+                s, e = chunks[submitted]
+                kind, data = source.payload(order[s:e])
+                pending.append((submitted, executor.submit(describe_chunk, worker, kind, data, image_size)))
+                submitted += 1
+            ready = False
+            while out < len(chunks):
+                if out in done_here:
+                    yield chunks[out], done_here.pop(out)
+                elif pending and pending[0][0] == out and pending[0][1].done():
+                    yield chunks[out], pending.popleft()[1].result()
+                else:
+                    break
+                out += 1
+                ready = True
+            if ready or out >= len(chunks):
+                continue
+            if submitted < len(chunks) and len(done_here) < window:
+                done_here[submitted] = local(submitted)  # the workers are busy: work here too
+                submitted += 1
+                here += 1
+            else:  # the next chunk to write is the oldest one in a worker: wait for it
+                pending[0][1].result(timeout=None)
+    finally:
+        for _, future in pending:
+            future.cancel()
+        log.debug("%d chunks described in the main process, %d in %d worker process(es)",
+                  here, submitted - here, n_jobs - 1)
+
+
+def extract_to_store(
+    transformer: Any,
+    source: Any,
+    out: str | os.PathLike,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    n_jobs: int | None = None,
+    max_images: int | None = None,
+    fit_size: int = DEFAULT_FIT_SIZE,
+    seed: int = 42,
+    extractor: str | None = None,
+    attrs: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> ExtractionSummary:
+    """Describe every image of ``source`` with ``transformer`` into the feature store ``out``.
+
+    Parameters
+    ----------
+    transformer : scikit-learn transformer
+        Unfitted or fitted; stateful ones (not :func:`~cvtoolkit.features.cache.is_stateless`)
+        are fitted here on ``fit_size`` seeded samples.
+    source : str, Dataset or FolderListing
+        A dataset spec (a class-per-folder directory is streamed from disk),
+        a :class:`~cvtoolkit.data.Dataset` of images, or a folder listing.
+    out : path
+        The ``.h5`` store to write (atomically: ``out.partial`` until complete).
+    image_size : int or (height, width), optional
+        Resize images to this when decoding.
+    batch_size : int
+        Samples per chunk.
+    n_jobs : int, optional
+        Processes describing chunks (each decodes and describes whole
+        chunks): the main process plus ``n_jobs - 1`` workers; None is 1,
+        -1 all cores. Results do not depend on it.
+    max_images : int, optional
+        Describe a seeded random subset of this many samples (kept in
+        dataset order), for quick runs.
+    fit_size : int
+        Samples a stateful extractor is fitted on.
+    seed : int
+        Seed of the ``max_images`` subset and of the fitting sample.
+    extractor : str, optional
+        Name stored in the ``extractor`` attribute (default: the class name).
+    attrs : dict, optional
+        Extra store attributes.
+    progress : bool
+        tqdm progress bars on stderr.
+
+    Returns
+    -------
+    ExtractionSummary
+
+    Raises
+    ------
+    DatasetError
+        The source is unusable or no image could be read.
+    """
+    from tqdm.auto import tqdm
+
+    from cvtoolkit.features.base import effective_n_jobs
+    from cvtoolkit.features.cache import is_stateless
+    from cvtoolkit.io import HDF5Writer
+
+    t0 = time.perf_counter()
+    src, size = _open_source(source, image_size, progress)
+    order = np.arange(len(src))
+    if max_images is not None and max_images < len(src):
+        rng = np.random.default_rng(seed)
+        order = np.sort(rng.choice(len(src), size=int(max_images), replace=False))
+    if len(order) == 0:
+        raise DatasetError(f"{src.description}: no samples to extract.")
+
+    if not is_stateless(transformer):
+        fit_idx = order
+        if len(order) > fit_size:
+            fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))
+        kind, data = src.payload(fit_idx)
+        data, kept, _ = describe_chunk(_Identity(), kind, data, size)
+        labels = src.labels[fit_idx][kept]
+        log.info("fitting %s on %d images", type(transformer).__name__, len(labels))
+        transformer.fit(data, labels)
+
+    jobs = effective_n_jobs(n_jobs)
+    worker = single_process(transformer)
+    chunks = plan_chunks(len(order), int(batch_size))
+    jobs = max(1, min(jobs, len(chunks)))
+    name = extractor or type(transformer).__name__
+    store_attrs = {
+        "source": src.description,
+        "preprocessing": src.preprocessing,
+        "extractor": name,
+        "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
+        "extractor_params": extractor_params(transformer),
+        "image_size": "native" if image_size is None else image_size,
+        **(attrs or {}),
+    }
+    writer: HDF5Writer | None = None
+    skipped: list[Any] = list(src.skipped)
+    counts = np.zeros(len(src.class_names), np.int64)
+    bar = tqdm(total=len(order), desc=f"extracting {name}", unit="img", disable=not progress, leave=False,
+               file=sys.stderr)
+    try:
+        for (s, e), (X, kept, chunk_skipped) in _chunk_results(worker, src, chunks, order, size, jobs):
+            skipped.extend(chunk_skipped)
+            bar.update(e - s)
+            if len(kept) == 0:
+                continue
+            rows = order[s:e][kept]
+            if writer is None:
+                writer = HDF5Writer(out, kind="features", sample_shape=(X.shape[1],), dtype="float32",
+                                    class_names=src.class_names, attrs=store_attrs,
+                                    with_paths=src.paths is not None)
+            labels = src.labels[rows]
+            writer.add(X, labels, paths=None if src.paths is None else [src.paths[i] for i in rows])
+            counts += np.bincount(labels[labels >= 0], minlength=len(counts))
+        if writer is None:
+            raise DatasetError(
+                f"{src.description}: none of the {len(order)} images could be read "
+                f"(first problem: {skipped[0] if skipped else 'unknown'})."
+            )
+        seconds = time.perf_counter() - t0
+        writer.skipped.extend(skipped)
+        writer.update_attrs(seconds=round(seconds, 3), images_per_second=round(writer.n_rows / seconds, 2),
+                            n_jobs=jobs, batch_size=int(batch_size))
+        n_rows, n_features = writer.n_rows, writer.sample_shape[0]
+        path = writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        bar.close()
+    summary = ExtractionSummary(
+        path=Path(path), n_rows=n_rows, n_features=n_features, class_names=list(src.class_names),
+        class_counts={c: int(k) for c, k in zip(src.class_names, counts)}, skipped=skipped,
+        seconds=seconds, extractor=name, n_jobs=jobs, attrs=store_attrs,
+    )
+    log.info("wrote %s: %d x %d features in %.1fs (%.0f images/s)", path, n_rows, n_features, seconds,
+             summary.images_per_second)
+    return summary

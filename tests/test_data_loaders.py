@@ -180,3 +180,16 @@ def test_mean_subtract_json_round_trip(tmp_path):
     assert MeanSubtract.load(path)(images[0])[0, 0].tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="fit"):
         MeanSubtract()(images[0])
+
+
+def test_fingerprint_of_varying_size_images():
+    from cvtoolkit.data import Dataset
+
+    def ds(shape0):
+        images = np.empty(2, object)
+        images[0] = np.zeros(shape0, np.uint8)
+        images[1] = np.ones((5, 4, 3), np.uint8)
+        return Dataset(images, [0, 1], ["a", "b"])
+
+    assert ds((3, 4, 3)).fingerprint() == ds((3, 4, 3)).fingerprint()
+    assert ds((3, 4, 3)).fingerprint() != ds((4, 3, 3)).fingerprint()  # same bytes, other shape

@@ -119,7 +119,13 @@ class Dataset:
         h = hashlib.blake2b(digest_size=12)
         h.update(str(self.images.shape).encode())
         h.update(str(self.images.dtype).encode())
-        h.update(np.ascontiguousarray(self.images).view(np.uint8).reshape(-1).data)
+        if self.images.dtype == object:  # images of varying sizes: hash each with its shape
+            for im in self.images:
+                im = np.ascontiguousarray(im)
+                h.update(f"{im.shape}{im.dtype}".encode())
+                h.update(im.view(np.uint8).reshape(-1).data)
+        else:
+            h.update(np.ascontiguousarray(self.images).view(np.uint8).reshape(-1).data)
         h.update(self.labels.tobytes())
         h.update("\x00".join(self.class_names).encode())
         return h.hexdigest()

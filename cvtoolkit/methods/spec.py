@@ -23,6 +23,7 @@ DEFAULT_CLASSICAL_ROWS = (
     "haralick+random_forest",
     "sift_bovw+linear_svm",
     "combined+random_forest",
+    "combined+rbf_svm",
 )
 """Default classical rows on image data: raw pixels and one row per descriptor family."""
 

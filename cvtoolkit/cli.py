@@ -27,8 +27,25 @@ def _quiet_backends() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (sub-commands imported on demand)."""
+def _selected_command(argv: Sequence[str] | None) -> str | None:
+    """The sub-command named on the command line, if any (before parsing)."""
+    for token in argv or ():
+        if token in COMMANDS:
+            return token
+        if not token.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None, *, full: bool = True) -> argparse.ArgumentParser:
+    """The argument parser.
+
+    Every command module is imported for its one-line help, but only the
+    command being run (or all of them with ``full=True``) gets its arguments
+    added: some commands list choices that import Keras, and ``cvtoolkit
+    --help`` should not wait for TensorFlow.
+    """
+    selected = _selected_command(argv)
     parser = argparse.ArgumentParser(
         prog="cvtoolkit",
         description="Classical computer vision and Keras CNNs on the same data, split and metrics.",
@@ -50,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
             description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.add_arguments(p)
+        if full or name == selected:
+            module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -58,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     _quiet_backends()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv, full=False)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -1,0 +1,55 @@
+"""Class weights and augmentation."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from cvtoolkit.train.class_weights import class_weights_from_labels
+
+
+def test_balanced_formula():
+    y = np.array([0] * 6 + [1] * 3 + [2] * 1)
+    w = class_weights_from_labels(y)
+    assert w == pytest.approx({0: 10 / 18, 1: 10 / 9, 2: 10 / 3})
+    # Every class carries the same total weight; the mean weight per sample is 1.
+    totals = [w[c] * n for c, n in enumerate(np.bincount(y))]
+    assert totals == pytest.approx([totals[0]] * 3)
+    assert np.mean([w[c] for c in y]) == pytest.approx(1.0)
+
+
+def test_balanced_matches_sklearn_and_handles_missing_classes():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array([0, 0, 0, 1, 1, 3])
+    w = class_weights_from_labels(y, classes=4)
+    ref = compute_class_weight("balanced", classes=np.array([0, 1, 3]), y=y)
+    assert [w[0], w[1], w[3]] == pytest.approx(ref.tolist())
+    assert w[2] == 0.0
+    assert class_weights_from_labels([0, 1, -1, 1]) == pytest.approx({0: 1.5, 1: 0.75})
+    with pytest.raises(ValueError, match="no labelled"):
+        class_weights_from_labels([])
+
+
+def test_augmentation_random_in_training_only():
+    keras = pytest.importorskip("keras")
+    from cvtoolkit.train.augmentation import make_augmentation, unwrap_augmentation, with_augmentation
+
+    aug = make_augmentation(seed=0)
+    x = np.random.default_rng(0).random((4, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(aug(x, training=False)), x)
+    assert np.abs(np.asarray(aug(x, training=True)) - x).mean() > 1e-3
+    names = [type(layer).__name__ for layer in aug.layers]
+    assert names == ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast"]
+    assert len(make_augmentation(flip=False, rotation=0, zoom=0, translation=0, contrast=0.2).layers) == 1
+
+    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                            keras.layers.Dense(2, activation="softmax")], name="net")
+    trainer = with_augmentation(net, aug)
+    np.testing.assert_allclose(np.asarray(trainer(x, training=False)), np.asarray(net(x)), atol=1e-6)
+    assert unwrap_augmentation(trainer) is net
+    assert unwrap_augmentation(net) is net

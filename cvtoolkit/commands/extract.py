@@ -7,11 +7,18 @@ class-per-folder dataset is streamed: decoded, described and written chunk
 by chunk in bounded memory. Several descriptors (a comma list) are
 concatenated side by side, like a scikit-learn FeatureUnion.
 
+A run that is interrupted (Ctrl-C, a crash, SIGKILL) leaves OUT.partial;
+the same command run again continues it without describing the finished
+chunks again (--no-resume starts over). --scheduler sends the chunks to a
+Dask cluster (local:N starts one on this machine); the store is the same.
+
 examples:
   cvtoolkit extract --dataset ../shared/data/animals --features hsv_hist,hog,lbp --out animals.h5
   cvtoolkit extract --dataset datasets/flowers17 --features combined --image-size 128 --n-jobs 2 --out f17.h5
   cvtoolkit extract --dataset digits --features hog --set size=32 --set pixels_per_cell=4 --out digits-hog.h5
   cvtoolkit extract --dataset datasets/dogs --features mobilenet --alpha 0.25 --weights w.h5 --out dogs.h5
+  cvtoolkit extract --dataset /data/animals --features hog,lbp --scheduler local:2 --out animals.h5
+  cvtoolkit extract --dataset /shared/animals --features hog --scheduler tcp://10.0.0.5:8786 --out animals.h5
 """
 
 from __future__ import annotations
@@ -52,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="descriptor option, given to every descriptor that takes it (repeatable), e.g. "
                              "--set size=96 --set orientations=12")
+    parser.add_argument("--scheduler", default=None, metavar="SPEC",
+                        help="describe the chunks on a Dask cluster: local:N (N worker processes started for this "
+                             "run) or the address of a running scheduler, tcp://HOST:PORT (workers must see the "
+                             "image files at the same absolute paths); replaces --n-jobs; same output")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue OUT.partial left by an interrupted run with the same settings, without "
+                             "describing its finished chunks again (default); --no-resume starts over")
     parser.add_argument("--label-pattern", default=None, metavar="REGEX",
                         help="labels from file names in a flat folder (first group of this regular expression)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -147,14 +161,19 @@ def run(args: argparse.Namespace) -> int:
     summary = extract_to_store(
         transformer, source, args.out, image_size=args.image_size, batch_size=args.batch_size,
         n_jobs=args.n_jobs, max_images=args.max_images, seed=args.seed, extractor="+".join(names),
-        progress=not args.quiet,
+        progress=not args.quiet, resume=args.resume, scheduler=args.scheduler,
     )
     print(f"wrote {summary.path}: {summary.n_rows} samples x {summary.n_features} features "
           f"({'+'.join(names)}), {len(summary.class_names)} classes")
     shown = ", ".join(f"{k} {v}" for k, v in list(summary.class_counts.items())[:12])
     print(f"  per class: {shown}{' ...' if len(summary.class_counts) > 12 else ''}")
+    where = (f"{summary.n_jobs} Dask worker(s) ({summary.scheduler})" if summary.scheduler
+             else f"{summary.n_jobs} process(es)")
     print(f"  image size: {'native' if args.image_size is None else f'{args.image_size}x{args.image_size}'}; "
-          f"{summary.n_jobs} process(es); {summary.seconds:.1f}s, {summary.images_per_second:.1f} images/s")
+          f"{where}; {summary.seconds:.1f}s, {summary.images_per_second:.1f} images/s")
+    if summary.resumed_rows:
+        print(f"  resumed {args.out}.partial: {summary.resumed_rows} rows were already written by an "
+              "interrupted run")
     if summary.skipped:
         print(f"  skipped {len(summary.skipped)} unreadable file(s):")
         for item in summary.skipped[:20]:

@@ -15,9 +15,23 @@
 Memory holds at most about ``2 * n_jobs`` chunks of images at a time. With
 ``n_jobs = K`` the main process works too, beside ``K - 1`` worker
 processes, so the cores are busy while the workers start.
-Chunks are fixed index ranges, so a later resumable or distributed runner
-can hand out the same units (see :func:`plan_chunks` and
-:func:`describe_chunk`).
+Chunks are fixed index ranges (:func:`plan_chunks`), described by
+:func:`describe_chunk`, so other runners hand out the same units:
+``scheduler=`` sends them to a Dask cluster
+(:mod:`cvtoolkit.features.distributed`) and the store is the same.
+
+Runs are resumable: the writer commits the rows of every chunk as it is
+written (``rows_committed`` in ``out.partial``), so committed rows are always
+whole chunks. Killed (even with SIGKILL) and started again with the same
+settings, extraction reopens ``out.partial``, keeps those chunks and
+describes only the rest; the finished store equals an uninterrupted run's.
+Whether a ``.partial`` may be continued is decided by its identifying
+attributes: the extractor and its parameters, the samples
+(``samples_hash``), the image size, the chunk size and, for an extractor
+that learns (a bag of visual words), a hash of what it learned
+(``fitted_hash``): the refit on restart is seeded, so it normally learns the
+same codebook; if it does not (``random_state=None``), the rows already
+written are not mixed with new ones and extraction starts over.
 
 Examples
 --------
@@ -37,6 +51,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -74,10 +89,14 @@ class ExtractionSummary:
     extractor: str
     n_jobs: int
     attrs: dict[str, Any] = field(default_factory=dict)
+    resumed_rows: int = 0
+    scheduler: str | None = None
 
     @property
     def images_per_second(self) -> float:
-        return self.n_rows / self.seconds if self.seconds > 0 else float("inf")
+        """Rows described per second by this run (rows resumed from an earlier run left out)."""
+        done = self.n_rows - self.resumed_rows
+        return done / self.seconds if self.seconds > 0 else float("inf")
 
 
 @dataclass
@@ -210,6 +229,147 @@ def extractor_params(transformer: Any) -> dict[str, Any]:
     return json.loads(json.dumps(_params(transformer), default=str))
 
 
+def _feed(h: Any, value: Any, depth: int = 0) -> None:
+    """Add a learned value to the hash ``h`` (arrays by content, estimators by their learned state)."""
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        h.update(f"{arr.shape}{arr.dtype}".encode())
+        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
+    elif isinstance(value, (str, bytes, bool, int, float, np.generic)) or value is None:
+        h.update(repr(value).encode())
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _feed(h, item, depth)
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            h.update(str(key).encode())
+            _feed(h, value[key], depth)
+    elif hasattr(value, "get_weights"):  # a Keras model: its weights
+        for w in value.get_weights():
+            _feed(h, np.asarray(w), depth)
+    elif hasattr(value, "get_params") and depth < 8:
+        _learned(h, value, depth + 1)
+    else:
+        h.update(type(value).__qualname__.encode())
+
+
+def _learned(h: Any, estimator: Any, depth: int) -> None:
+    state = vars(estimator)
+    for key in sorted(state):
+        if key.endswith("_") and not key.startswith("_"):
+            h.update(key.encode())
+            _feed(h, state[key], depth)
+    for key in ("transformer_list", "steps"):  # FeatureUnion, Pipeline: their fitted parts
+        for item in state.get(key) or ():
+            if isinstance(item, tuple) and len(item) >= 2 and hasattr(item[1], "get_params"):
+                h.update(str(item[0]).encode())
+                _learned(h, item[1], depth + 1)
+
+
+def fitted_fingerprint(transformer: Any) -> str:
+    """A hash of what ``transformer`` learned in ``fit`` ('' for stateless descriptors).
+
+    Learned state is every public attribute ending in ``_`` (arrays by
+    content, Keras models by their weights), in the transformer and in the
+    parts of a ``FeatureUnion`` or ``Pipeline``. A resumed extraction
+    continues only when it is the same as the interrupted run's.
+
+    Examples
+    --------
+    >>> from cvtoolkit.features import LBP
+    >>> fitted_fingerprint(LBP())
+    ''
+    """
+    import hashlib
+
+    from cvtoolkit.features.cache import is_stateless
+
+    if is_stateless(transformer):
+        return ""
+    h = hashlib.blake2b(digest_size=12)
+    _learned(h, transformer, 0)
+    return h.hexdigest()
+
+
+def samples_fingerprint(source: _Source, order: np.ndarray) -> str:
+    """A hash of the samples to describe, in order: their paths, or pixels when in memory, and labels."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=12)
+    h.update(json.dumps(source.class_names).encode())
+    h.update(np.asarray(source.labels)[order].astype(np.int64).tobytes())
+    if source.images is None:
+        assert source.paths is not None
+        for i in order:
+            h.update(os.fspath(source.paths[i]).encode() + b"\x00")
+    else:
+        for start in range(0, len(order), 1024):
+            block = order[start:start + 1024]
+            if isinstance(source.images, np.ndarray):
+                _feed(h, source.images[block])
+            else:
+                for i in block:
+                    _feed(h, np.asarray(source.images[i]))
+    return h.hexdigest()
+
+
+@dataclass
+class _Progress:
+    """What an interrupted run left in ``out.partial``: whole chunks, already written."""
+
+    rows: int
+    width: int
+    next_chunk: int
+    counts: np.ndarray
+    skipped: list[Any]
+
+
+def _read_progress(partial: Path, source: _Source, chunks: Sequence[tuple[int, int]], order: np.ndarray,
+                   size: Any) -> _Progress | None:
+    """The finished chunks of ``partial``, or None when it cannot be continued in this plan."""
+    import h5py
+
+    try:
+        with h5py.File(partial, "r") as f:
+            names = ["data", "labels"] + (["paths"] if "paths" in f else [])
+            n = min([int(f.attrs.get("rows_committed", 0))] + [len(f[name]) for name in names])
+            width = int(f["data"].shape[1]) if f["data"].ndim == 2 else 0
+            labels = np.asarray(f["labels"][:n], np.int64)
+            paths = [str(p) for p in f["paths"].asstr()[:n]] if "paths" in f else None
+    except Exception as err:  # not an HDF5 file, damaged, locked by a running writer
+        log.info("cannot read the progress of %s (%s); starting over", partial, err)
+        return None
+    if n == 0 or width == 0:
+        return None
+    batch = chunks[0][1] - chunks[0][0]
+    if source.images is None:  # rows of files that decoded: find them in the plan
+        if paths is None or source.paths is None:
+            return None
+        where = {os.fspath(source.paths[i]): j for j, i in enumerate(order)}
+        positions = np.array([where.get(p, -1) for p in paths], np.int64)
+        if positions.min() < 0 or np.any(np.diff(positions) <= 0):
+            return None
+        done = int(positions[-1]) // batch + 1
+        stop = chunks[done - 1][1]
+        missing = np.setdiff1d(np.arange(stop), positions)
+    else:  # images in memory are never skipped: row j is sample j
+        done, stop = n // batch + (n == len(order) and n % batch > 0), n
+        if done == 0 or chunks[done - 1][1] != n:
+            return None
+        positions, missing = np.arange(n), np.zeros(0, np.int64)
+    if not np.array_equal(labels, np.asarray(source.labels)[order[positions]]):
+        return None
+    skipped: list[Any] = []
+    if len(missing):  # the files an interrupted run skipped: ask them again why
+        kind, data = source.payload(order[missing])
+        _, kept, skipped = describe_chunk(_Identity(), kind, data, size)
+        if len(kept):
+            log.info("%s: files skipped by the interrupted run now decode; starting over", partial)
+            return None
+    counts = np.bincount(labels[labels >= 0], minlength=len(source.class_names))
+    return _Progress(rows=n, width=width, next_chunk=done, counts=counts, skipped=list(skipped))
+
+
 class _Identity:
     """A "transformer" that hands back the decoded images (to load a fitting sample)."""
 
@@ -294,6 +454,8 @@ def extract_to_store(
     extractor: str | None = None,
     attrs: dict[str, Any] | None = None,
     progress: bool = True,
+    resume: bool = True,
+    scheduler: Any = None,
 ) -> ExtractionSummary:
     """Describe every image of ``source`` with ``transformer`` into the feature store ``out``.
 
@@ -328,6 +490,16 @@ def extract_to_store(
         Extra store attributes.
     progress : bool
         tqdm progress bars on stderr.
+    resume : bool
+        Continue the ``out.partial`` an interrupted run with the same
+        settings left (its finished chunks are not described again), and
+        keep ``out.partial`` if this run fails. False: start over.
+    scheduler : str or distributed.Client, optional
+        Describe the chunks on a Dask cluster: ``"local:N"`` (a
+        ``LocalCluster`` of ``N`` processes started for the run), a
+        scheduler address ``"tcp://HOST:PORT"``, or a client. ``n_jobs`` is
+        then ignored. The store is the same as a local run's. See
+        :mod:`cvtoolkit.features.distributed`.
 
     Returns
     -------
@@ -343,6 +515,7 @@ def extract_to_store(
     from cvtoolkit.features.base import effective_n_jobs
     from cvtoolkit.features.cache import is_stateless
     from cvtoolkit.io import HDF5Writer
+    from cvtoolkit.io.hdf5_format import partial_path
 
     t0 = time.perf_counter()
     src, size = _open_source(source, image_size, progress)
@@ -375,27 +548,62 @@ def extract_to_store(
         "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
         "extractor_params": extractor_params(transformer),
         "image_size": "native" if image_size is None else image_size,
+        # What the rows depend on, compared before an interrupted run is continued:
+        "batch_size": int(batch_size),
+        "samples_hash": samples_fingerprint(src, order),
+        "fitted_hash": fitted_fingerprint(transformer),
         **(attrs or {}),
     }
     writer: HDF5Writer | None = None
+
+    def open_writer(width: int, resuming: bool) -> HDF5Writer:
+        return HDF5Writer(out, kind="features", sample_shape=(width,), dtype="float32",
+                          class_names=src.class_names, attrs=store_attrs, with_paths=src.paths is not None,
+                          resume=resuming)
+
     skipped: list[Any] = list(src.skipped)
     counts = np.zeros(len(src.class_names), np.int64)
-    bar = tqdm(total=len(order), desc=f"extracting {name}", unit="img", disable=not progress, leave=False,
-               file=sys.stderr)
+    first = 0
+    partial = partial_path(out)
+    if resume and partial.exists():
+        done = _read_progress(partial, src, chunks, order, size)
+        if done is not None:
+            writer = open_writer(done.width, True)
+            if writer.resumed_rows != done.rows:  # made with other settings: the writer started over
+                writer.abort()
+                writer = None
+            else:
+                first, counts = done.next_chunk, done.counts.astype(np.int64)
+                skipped.extend(done.skipped)
+                log.info("resuming %s: %d rows (%d of %d chunks) already written", partial, done.rows, first,
+                         len(chunks))
+    resumed = writer.resumed_rows if writer is not None else 0
+    bar = tqdm(total=len(order), initial=chunks[first - 1][1] if first else 0, desc=f"extracting {name}",
+               unit="img", disable=not progress, leave=False, file=sys.stderr)
+    run_info: dict[str, Any] = {}
     try:
-        for (s, e), (X, kept, chunk_skipped) in _chunk_results(worker, src, chunks, order, size, jobs):
-            skipped.extend(chunk_skipped)
-            bar.update(e - s)
-            if len(kept) == 0:
-                continue
-            rows = order[s:e][kept]
-            if writer is None:
-                writer = HDF5Writer(out, kind="features", sample_shape=(X.shape[1],), dtype="float32",
-                                    class_names=src.class_names, attrs=store_attrs,
-                                    with_paths=src.paths is not None)
-            labels = src.labels[rows]
-            writer.add(X, labels, paths=None if src.paths is None else [src.paths[i] for i in rows])
-            counts += np.bincount(labels[labels >= 0], minlength=len(counts))
+        with contextlib.ExitStack() as stack:
+            if scheduler is not None:
+                from cvtoolkit.features import distributed
+
+                client = stack.enter_context(distributed.dask_client(scheduler))
+                jobs = distributed.n_workers(client)
+                run_info["scheduler"] = distributed.scheduler_name(scheduler)
+                results = distributed.dask_chunk_results(client, worker, src, chunks[first:], order, size)
+            else:
+                results = _chunk_results(worker, src, chunks[first:], order, size, jobs)
+            for (s, e), (X, kept, chunk_skipped) in results:
+                skipped.extend(chunk_skipped)
+                bar.update(e - s)
+                if len(kept) == 0:
+                    continue
+                rows = order[s:e][kept]
+                if writer is None:
+                    writer = open_writer(X.shape[1], False)
+                labels = src.labels[rows]
+                writer.add(X, labels, paths=None if src.paths is None else [src.paths[i] for i in rows])
+                writer.flush()  # commit every chunk: a restart continues after it
+                counts += np.bincount(labels[labels >= 0], minlength=len(counts))
         if writer is None:
             raise DatasetError(
                 f"{src.description}: none of the {len(order)} images could be read "
@@ -403,21 +611,26 @@ def extract_to_store(
             )
         seconds = time.perf_counter() - t0
         writer.skipped.extend(skipped)
-        writer.update_attrs(seconds=round(seconds, 3), images_per_second=round(writer.n_rows / seconds, 2),
-                            n_jobs=jobs, batch_size=int(batch_size))
+        writer.update_attrs(seconds=round(seconds, 3),
+                            images_per_second=round((writer.n_rows - resumed) / seconds, 2),
+                            n_jobs=jobs, resumed_rows=resumed, **run_info)
         n_rows, n_features = writer.n_rows, writer.sample_shape[0]
         path = writer.close()
     except BaseException:
         if writer is not None:
-            writer.abort()
+            writer.abort(keep_partial=resume)
+            if resume:
+                log.info("kept %s (%d rows committed): the same command continues it", partial,
+                         writer.rows_committed)
         raise
     finally:
         bar.close()
     summary = ExtractionSummary(
         path=Path(path), n_rows=n_rows, n_features=n_features, class_names=list(src.class_names),
         class_counts={c: int(k) for c, k in zip(src.class_names, counts)}, skipped=skipped,
-        seconds=seconds, extractor=name, n_jobs=jobs, attrs=store_attrs,
+        seconds=seconds, extractor=name, n_jobs=jobs, attrs=store_attrs, resumed_rows=resumed,
+        scheduler=run_info.get("scheduler"),
     )
-    log.info("wrote %s: %d x %d features in %.1fs (%.0f images/s)", path, n_rows, n_features, seconds,
-             summary.images_per_second)
+    log.info("wrote %s: %d x %d features in %.1fs (%.0f images/s)%s", path, n_rows, n_features, seconds,
+             summary.images_per_second, f", resumed after {resumed} rows" if resumed else "")
     return summary

@@ -141,3 +141,20 @@ def test_cli_unreadable_dataset_is_an_error(tmp_path, capsys):
     assert code == 2
     assert "could be read" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.h5.partial").exists()
+
+
+def test_parallel_extraction_then_parallel_transform_in_one_process(tmp_path):
+    """extract_to_store's worker pool and joblib.Parallel share one process-wide pool without breaking it."""
+    import numpy as np
+
+    from cvtoolkit.data import Dataset
+    from cvtoolkit.features import make_features
+    from cvtoolkit.features.extraction import extract_to_store
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (32, 32, 32, 3), dtype=np.uint8)
+    ds = Dataset(X, np.arange(32) % 2, ["a", "b"])
+    extract_to_store(make_features("hog"), ds, tmp_path / "f.h5", n_jobs=2, batch_size=8, progress=False)
+    a = make_features("lbp", n_jobs=2).fit_transform(X)
+    np.testing.assert_array_equal(a, make_features("lbp", n_jobs=1).fit_transform(X))
+    extract_to_store(make_features("hog"), ds, tmp_path / "g.h5", n_jobs=2, batch_size=8, progress=False)

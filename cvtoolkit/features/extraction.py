@@ -399,9 +399,12 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
         return
     from collections import deque
 
-    from joblib.externals.loky import get_reusable_executor
+    # joblib's own factory, not loky's get_reusable_executor: both hand out the
+    # one process-wide pool, and joblib.Parallel (used by the descriptors)
+    # cannot reuse a pool that loky created without joblib's temp-folder set-up.
+    from joblib.executor import get_memmapping_executor
 
-    executor = get_reusable_executor(max_workers=n_jobs - 1)
+    executor = get_memmapping_executor(n_jobs - 1)
     window = 2 * (n_jobs - 1)
     pending: deque = deque()  # (chunk index, future), in submission order
     done_here: dict[int, tuple] = {}

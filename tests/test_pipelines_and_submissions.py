@@ -87,14 +87,14 @@ def _write_dvc_like(root, n=6):
     return train, test
 
 
-@pytest.mark.parametrize("method", ["raw+logreg", "shallownet"])
+@pytest.mark.parametrize("method", ["hog+linear_svm", "minivggnet"])
 def test_fit_then_predict_in_a_fresh_process(tmp_path, method):
-    train, test = _write_dvc_like(tmp_path)
+    train, test = _write_dvc_like(tmp_path, n=8)
     model = tmp_path / "models" / "m"
     args = ["fit", "--dataset", str(train), "--label-pattern", r"^(cat|dog)\.", "--method", method,
             "--image-size", "16", "--val-size", "0.25", "--out", str(model), "--quiet"]
-    if method == "shallownet":
-        args += ["--epochs", "2"]
+    if method == "minivggnet":
+        args += ["--epochs", "1", "--batch-size", "8"]
     assert main(args) == 0
     sub = tmp_path / "sub.csv"
     assert main(["predict", "--model", str(model), "--images", str(test), "--submission", str(sub),

@@ -10,6 +10,13 @@ NAME.best.keras, and NAME.last.keras + NAME.last.json (for --resume).
 Folders are loaded into memory at --image-size unless --stream is given
 (decoded batch by batch in worker threads); .h5 stores are always streamed.
 
+--strategy trains data-parallel with tf.distribute (TensorFlow backend):
+--batch-size is then per replica and each step sees batch size x replicas.
+In a multi-worker run every machine runs the same command (TF_CONFIG says
+which one it is); only the chief writes --out and its companions, the other
+workers write theirs to a temporary folder (and resume from the chief's
+NAME.last.keras, so --out must be on a shared file system).
+
 examples:
   cvtoolkit train --dataset datasets/animals --model shallownet --epochs 10 --out models/shallownet.keras
   cvtoolkit train --dataset datasets/animals --model minivggnet --augment --epochs 40 \\
@@ -17,12 +24,19 @@ examples:
   cvtoolkit train --dataset out/animals.h5 --model minivggnet --class-weight auto --out models/vgg.keras
   cvtoolkit train --dataset datasets/animals --model shallownet --lr-find --out models/s.keras
   cvtoolkit train ... --resume          # continue an interrupted run from NAME.last.keras
+  cvtoolkit train --dataset datasets/animals --model minivggnet --strategy mirrored --out models/vgg.keras
+  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \\
+      cvtoolkit train --dataset datasets/animals --model minivggnet --strategy multiworker --out shared/vgg.keras
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import logging
 import math
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", action="store_true",
                         help="stream a folder batch by batch instead of loading it into memory")
     parser.add_argument("--workers", type=int, default=None, help="decoding threads when streaming")
+    parser.add_argument("--strategy", choices=["mirrored", "multiworker"], default=None,
+                        help="data-parallel training with tf.distribute (TensorFlow backend): 'mirrored' uses all "
+                             "GPUs of this machine, 'multiworker' several machines configured by TF_CONFIG; "
+                             "--batch-size is then per replica")
+    parser.add_argument("--cpu-replicas", type=int, default=None, metavar="N",
+                        help="with --strategy mirrored and no GPU: split the CPU into N logical devices and "
+                             "mirror over them (to try distributed training or test it; no speed-up)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the splits and the training (default 42)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
 
@@ -187,6 +208,22 @@ class _Source:
         return labels, model.predict(scale_images(images), batch_size=batch_size, verbose=0)
 
 
+def _strategy(args: argparse.Namespace):
+    """The tf.distribute strategy of the run (``None`` without --strategy); made before any TensorFlow work."""
+    from cvtoolkit.train.distribute import DistributionError, make_strategy, split_cpu_into_logical_devices
+
+    if args.strategy and not getattr(args, "verbose", False):
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)  # one INFO line per reduce otherwise
+    if args.cpu_replicas is not None:
+        if args.strategy != "mirrored":
+            raise DistributionError(f"--cpu-replicas {args.cpu_replicas} splits the CPU for --strategy mirrored; "
+                                    "add --strategy mirrored (or drop --cpu-replicas)")
+        if args.cpu_replicas < 1:
+            raise DistributionError(f"--cpu-replicas must be at least 1, got {args.cpu_replicas}")
+        split_cpu_into_logical_devices(args.cpu_replicas)
+    return make_strategy(args.strategy)
+
+
 def _model_size(name: str) -> int:
     from cvtoolkit.nn import default_input_size
 
@@ -205,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         with_augmentation,
     )
     from cvtoolkit.train.callbacks import read_history
+    from cvtoolkit.train.distribute import describe_strategy, distribution_scope, global_batch_size, is_chief
     from cvtoolkit.train.estimator import (
         DEFAULT_LEARNING_RATES,
         RECOMMENDED_EPOCHS,
@@ -224,6 +262,19 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix != ".keras":
         raise DatasetError(f"--out {out}: a Keras model file must end in .keras (e.g. {out.with_suffix('.keras')})")
     files = _paths(out)
+
+    strategy = _strategy(args)
+    batch = global_batch_size(args.batch_size, strategy)
+    resume_from, worker_dir = files["last"], None
+    if strategy is not None and not is_chief():
+        # Another worker of a multi-worker run: train in step with the chief, write elsewhere.
+        worker_dir = Path(tempfile.mkdtemp(prefix="cvtoolkit-worker-"))
+        atexit.register(shutil.rmtree, worker_dir, True)
+        out = worker_dir / out.name
+        files = _paths(out)
+    if strategy is not None:
+        print(f"distribution: {describe_strategy(strategy)}; global batch {batch} ({args.batch_size} per replica)"
+              + (f"; this worker writes to {worker_dir}" if worker_dir else ""))
 
     policy = set_mixed_precision(args.mixed_precision)
     import keras
@@ -253,23 +304,23 @@ def run(args: argparse.Namespace) -> int:
             ds = source.dataset.subset(indices)
             return (ds.images, ds.labels)
         target = source.listing if source.kind == "folder" else source.spec
-        return make_training_data(target, batch_size=args.batch_size, image_size=source.image_size,
+        return make_training_data(target, batch_size=batch, image_size=source.image_size,
                                   shuffle=shuffle, indices=indices, seed=args.seed, workers=args.workers)
 
     train_data = data_for(fit_idx, True)
     val_data = data_for(val_idx, False)
 
     input_shape = tuple(source.sample_shape)
-    steps = math.ceil(len(fit_idx) / args.batch_size)
+    steps = math.ceil(len(fit_idx) / batch)
     initial_epoch, resume_best = 0, None
     compile_kw = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     lr = args.lr
-    if args.resume and files["last"].is_file():
-        state = resume_state(files["last"])
+    if args.resume and resume_from.is_file():
+        state = resume_state(resume_from, strategy=strategy)
         trainer, initial_epoch = state["model"], state["epoch"]
         resume_best = (state["best"], state["best_epoch"])
         net = unwrap_augmentation(trainer)
-        print(f"resuming {files['last']} at epoch {initial_epoch + 1} of {args.epochs}")
+        print(f"resuming {resume_from} at epoch {initial_epoch + 1} of {args.epochs}")
         if initial_epoch >= args.epochs:
             print(f"already trained {initial_epoch} epochs; raise --epochs to train more")
     else:
@@ -277,19 +328,21 @@ def run(args: argparse.Namespace) -> int:
 
         def build():
             keras.utils.set_random_seed(args.seed)
-            net = build_model(args.model, input_shape=input_shape, classes=n_classes)
-            trainer = net
-            if args.augment:
-                trainer = with_augmentation(net, make_augmentation(**TRAINING_AUGMENTATION, seed=args.seed))
+            with distribution_scope(strategy):
+                net = build_model(args.model, input_shape=input_shape, classes=n_classes)
+                trainer = net
+                if args.augment:
+                    trainer = with_augmentation(net, make_augmentation(**TRAINING_AUGMENTATION, seed=args.seed))
             return net, trainer
 
         net, trainer = build()
         if args.lr_find:
             from cvtoolkit.train import LRFinder
 
-            trainer.compile(optimizer=make_optimizer(args.optimizer, 1e-3), **compile_kw)
-            result = LRFinder(trainer).find(train_data, steps=min(200, max(50, 2 * steps)),
-                                            batch_size=args.batch_size, seed=args.seed)
+            with distribution_scope(strategy):
+                trainer.compile(optimizer=make_optimizer(args.optimizer, 1e-3), **compile_kw)
+                result = LRFinder(trainer).find(train_data, steps=min(200, max(50, 2 * steps)),
+                                                batch_size=batch, seed=args.seed)
             result.plot(files["lr_find"])
             print(f"LR finder: suggested learning rate {result.suggested_lr:.3g} "
                   f"(minimum loss at {result.min_loss_lr:.3g}); plot {files['lr_find']}")
@@ -299,7 +352,8 @@ def run(args: argparse.Namespace) -> int:
         if lr is None:
             lr = DEFAULT_LEARNING_RATES[args.optimizer]
         schedule = make_schedule(args.schedule, lr, epochs=args.epochs, steps_per_epoch=steps)
-        trainer.compile(optimizer=make_optimizer(args.optimizer, schedule), **compile_kw)
+        with distribution_scope(strategy):
+            trainer.compile(optimizer=make_optimizer(args.optimizer, schedule), **compile_kw)
         print(f"model {args.model}: {net.count_params():,} parameters, input {input_shape}, "
               f"{args.optimizer} lr {lr:.3g} ({args.schedule}), policy {policy}")
 
@@ -308,7 +362,8 @@ def run(args: argparse.Namespace) -> int:
         class_weight=args.class_weight, checkpoint=files["best"] if val_idx is not None else None,
         last_checkpoint=files["last"], save_model=net, early_stopping=args.early_stopping,
         history_path=files["history"], plot_path=files["plot"], initial_epoch=initial_epoch,
-        resume_best=resume_best, seed=args.seed, workers=args.workers, verbose=2 if args.quiet else "auto",
+        resume_best=resume_best, seed=args.seed, workers=args.workers, strategy=strategy,
+        verbose=2 if args.quiet else "auto",
     )
 
     if val_idx is not None and files["best"].is_file() and not args.early_stopping:
@@ -324,7 +379,8 @@ def run(args: argparse.Namespace) -> int:
     clf.history_ = read_history(files["history"]) or {k: [float(v) for v in vs] for k, vs in history.history.items()}
     clf.input_shape_ = input_shape
     clf.save(out, class_names=source.class_names,
-             extra={"dataset": str(args.dataset), "image_size": list(input_shape[:2]), "dtype_policy": policy})
+             extra={"dataset": str(args.dataset), "image_size": list(input_shape[:2]), "dtype_policy": policy,
+                    "strategy": args.strategy, "replicas": 1 if strategy is None else strategy.num_replicas_in_sync})
     print(f"saved {out} (+ {files['history'].name}, {files['plot'].name})")
 
     if test_idx is not None:

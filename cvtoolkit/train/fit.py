@@ -11,7 +11,9 @@
 - any ``keras.utils.PyDataset`` (or ``tf.data.Dataset``) you built yourself;
 
 and adds, by keyword, a training monitor (history JSON + plot every epoch),
-best/last ``.keras`` checkpoints, early stopping, class weights and resuming.
+best/last ``.keras`` checkpoints, early stopping, class weights and resuming,
+and trains data-parallel under a ``tf.distribute`` strategy (``strategy=``,
+:mod:`cvtoolkit.train.distribute`).
 :func:`resume_state` reads back what an interrupted run left, and
 :func:`set_mixed_precision` switches the global dtype policy.
 
@@ -381,13 +383,19 @@ def _check_output_dtype(model: Any) -> None:
 
 
 # -------------------------------------------------------------------- resume
-def resume_state(last_checkpoint: str | os.PathLike, *, custom_objects: dict | None = None) -> dict[str, Any]:
+def resume_state(last_checkpoint: str | os.PathLike, *, custom_objects: dict | None = None,
+                 strategy: Any = None) -> dict[str, Any]:
     """What a run needs to continue: the last model (with optimizer state) and its epoch.
 
     Parameters
     ----------
     last_checkpoint : path-like
         The ``last_checkpoint`` ``.keras`` file given to :func:`fit`.
+    custom_objects : dict, optional
+        Passed to ``keras.models.load_model``.
+    strategy : tf.distribute.Strategy, optional
+        Load the model inside its scope, to continue a distributed run
+        (:mod:`cvtoolkit.train.distribute`).
 
     Returns
     -------
@@ -413,11 +421,14 @@ def resume_state(last_checkpoint: str | os.PathLike, *, custom_objects: dict | N
     import cvtoolkit.train.schedules  # noqa: F401  (registers the schedules for loading)
     from cvtoolkit.train.callbacks.checkpoint import read_state
 
+    from cvtoolkit.train.distribute import distribution_scope
+
     path = Path(last_checkpoint)
     if not path.is_file():
         raise ModelError(f"{path}: no checkpoint to resume from; start a new run (without --resume)")
     try:
-        model = keras.models.load_model(path, custom_objects=custom_objects)
+        with distribution_scope(strategy):
+            model = keras.models.load_model(path, custom_objects=custom_objects)
     except Exception as err:
         raise ModelError(f"{path}: cannot load the checkpoint ({type(err).__name__}: {err})") from err
     state = read_state(path)
@@ -452,6 +463,7 @@ def fit(
     shuffle: bool = True,
     seed: int | None = None,
     workers: int | None = None,
+    strategy: Any = None,
     verbose: Any = "auto",
 ) -> Any:
     """Train a compiled model on arrays, a folder, an HDF5 store or a batch source.
@@ -509,6 +521,14 @@ def fit(
         and the shuffling.
     workers : int, optional
         Decoding threads for folder sources.
+    strategy : tf.distribute.Strategy, optional
+        Data-parallel training (TensorFlow backend,
+        :func:`cvtoolkit.train.distribute.make_strategy`). The model must
+        have been built and compiled inside
+        ``distribution_scope(strategy)``; ``batch_size`` is then *per
+        replica* and every step sees ``batch_size * num_replicas_in_sync``
+        samples. A ready batch source (PyDataset) must already yield such
+        global batches.
     verbose : "auto", 0, 1 or 2
         Keras progress output.
 
@@ -522,6 +542,8 @@ def fit(
         The model is not compiled.
     DatasetError
         The data cannot be used (see :func:`make_training_data`).
+    DistributionError
+        The model was not built under ``strategy``.
     """
     import keras
 
@@ -530,6 +552,12 @@ def fit(
 
     if not getattr(model, "compiled", False) and getattr(model, "optimizer", None) is None:
         raise ModelError(f"model {model.name!r} is not compiled; call model.compile(optimizer, loss, metrics) first")
+    if strategy is not None:
+        from cvtoolkit.train.distribute import describe_strategy, global_batch_size, prepare_model
+
+        prepare_model(model, strategy)
+        per_replica, batch_size = batch_size, global_batch_size(batch_size, strategy)
+        logger.info("%s: global batch %d (%d per replica)", describe_strategy(strategy), batch_size, per_replica)
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     if image_size is None:

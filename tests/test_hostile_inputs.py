@@ -326,8 +326,6 @@ def test_fit_without_validation_accepts_a_class_with_one_image(tmp_path, capsys)
     assert load_pipeline(tmp_path / "m").class_names == ["crowd", "lonely", "more"]
 
 
-@pytest.mark.xfail(strict=True, reason="cvtoolkit/commands/train.py (not this room) calls stratified_split "
-                                       "without class_names, so a streamed store's message says 'label 0'")
 def test_train_on_a_store_names_the_class_with_one_image(tmp_path, capsys):
     X, y, _ = make_class_images(3, classes=("lonely", "crowd"), size=12)
     keep = np.r_[0, 3:6]

@@ -286,11 +286,13 @@ def run(args: argparse.Namespace) -> int:
     if n_classes < 2:
         raise DatasetError(f"{args.dataset}: {n_classes} class; training needs at least 2")
     if args.test_size:
-        train_idx, test_idx = stratified_split(labels, test_size=args.test_size, seed=args.seed)
+        train_idx, test_idx = stratified_split(labels, test_size=args.test_size, seed=args.seed,
+                                               class_names=source.class_names)
     else:
         train_idx, test_idx = np.arange(len(labels)), None
     if args.val_size:
-        tr, va = stratified_split(labels[train_idx], test_size=args.val_size, seed=args.seed)
+        tr, va = stratified_split(labels[train_idx], test_size=args.val_size, seed=args.seed,
+                                  class_names=source.class_names)
         fit_idx, val_idx = train_idx[tr], train_idx[va]
     else:
         fit_idx, val_idx = train_idx, None

@@ -45,6 +45,7 @@ class CompareResult:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     histories: dict[str, dict] = field(default_factory=dict)
     test: Dataset | None = None
+    board: Any = None  # the cvtoolkit.evaluate.Leaderboard of the rows
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -230,7 +231,7 @@ def run_compare(
         if on_row is not None:
             on_row(row)
     result.rows = board.sorted_rows()
-    result.board = board  # type: ignore[attr-defined]
+    result.board = board
     if out is not None:
         _write_outputs(result, board, out)
     return result

@@ -63,12 +63,11 @@ def feature_options_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from cvtoolkit.data import check_classification_data, describe_spec, load_dataset, split_dataset
     from cvtoolkit.evaluate import ClassificationReport
     from cvtoolkit.methods import make_method, parse_method, validate_methods
     from cvtoolkit.methods.artifact import save_pipeline
+    from cvtoolkit.methods.build import full_proba
 
     started = time.perf_counter()
     spec = parse_method(args.method)
@@ -123,12 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if best_params:
         extra["best_params"] = best_params
     if val is not None:
-        proba = estimator.predict_proba(val.images)
-        classes = getattr(estimator, "classes_", None)
-        if classes is not None and proba.shape[1] != dataset.n_classes:
-            full = np.zeros((len(proba), dataset.n_classes))
-            full[:, np.asarray(classes, int)] = proba
-            proba = full
+        proba = full_proba(estimator.predict_proba(val.images), getattr(estimator, "classes_", None),
+                           dataset.n_classes)
         report = ClassificationReport.from_predictions(val.labels, proba, dataset.class_names, method=spec.name)
         print(report.to_text())
         extra["validation"] = {k: v for k, v in report.metrics.items() if v is not None}

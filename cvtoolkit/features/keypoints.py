@@ -127,7 +127,20 @@ def _check_params(step: int, size: float | None, max_keypoints: int | None) -> N
             f"max_keypoints must be a positive integer or None; got {max_keypoints!r}.")
 
 
-class SIFT(BaseEstimator):
+class _LocalDescriptor:
+    """What SIFT and ORB share: keypoints (``keypoints``) described by an OpenCV detector (``_detector``)."""
+
+    def compute(self, image: Any) -> tuple[list[cv2.KeyPoint], np.ndarray | None]:
+        """Return OpenCV's ``(keypoints, descriptors)`` for an image (ORB's are packed ``uint8``)."""
+        grey = to_grey(image)
+        keypoints = self.keypoints(grey)
+        if not keypoints:
+            return [], None
+        keypoints, descriptors = self._detector().compute(grey, keypoints)
+        return list(keypoints), descriptors
+
+
+class SIFT(_LocalDescriptor, BaseEstimator):
     """SIFT descriptors (128-D) at detected or dense keypoints.
 
     Parameters
@@ -174,15 +187,6 @@ class SIFT(BaseEstimator):
         if self.dense:
             return dense_keypoints(grey.shape, self.step, self.size or self.step)
         return list(self._detector().detect(grey, None))
-
-    def compute(self, image: Any) -> tuple[list[cv2.KeyPoint], np.ndarray | None]:
-        """Return OpenCV's ``(keypoints, descriptors)`` for an image."""
-        grey = to_grey(image)
-        keypoints = self.keypoints(grey)
-        if not keypoints:
-            return [], None
-        keypoints, descriptors = self._detector().compute(grey, keypoints)
-        return list(keypoints), descriptors
 
     def describe(self, image: Any) -> np.ndarray:
         """Return the ``(K, 128)`` ``float32`` descriptors of an image."""
@@ -237,7 +241,7 @@ def root_normalise(descriptors: np.ndarray, eps: float = 1e-7) -> np.ndarray:
     return np.sqrt(np.maximum(descriptors, 0) / norms).astype(np.float32)
 
 
-class ORB(BaseEstimator):
+class ORB(_LocalDescriptor, BaseEstimator):
     """ORB binary descriptors, returned as 256 float 0/1 bits.
 
     :meth:`describe` unpacks OpenCV's 32 bytes per keypoint into 256 bits
@@ -302,15 +306,6 @@ class ORB(BaseEstimator):
             return dense_keypoints(grey.shape, self.step, self._patch(),
                                    margin=self._margin())
         return list(self._detector().detect(grey, None))
-
-    def compute(self, image: Any) -> tuple[list[cv2.KeyPoint], np.ndarray | None]:
-        """Return OpenCV's ``(keypoints, descriptors)`` (packed ``uint8``)."""
-        grey = to_grey(image)
-        keypoints = self.keypoints(grey)
-        if not keypoints:
-            return [], None
-        keypoints, descriptors = self._detector().compute(grey, keypoints)
-        return list(keypoints), descriptors
 
     def describe(self, image: Any) -> np.ndarray:
         """Return the ``(K, 256)`` ``float32`` 0/1 bit descriptors."""

@@ -167,14 +167,10 @@ class SavedPipeline:
                 )
         else:
             X = self.prepare(X)
-        proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
-        classes = getattr(self.estimator, "classes_", None)
-        n = len(self.class_names)
-        if classes is not None and proba.shape[1] != n:
-            full = np.zeros((proba.shape[0], n))
-            full[:, np.asarray(classes, dtype=int)] = proba
-            proba = full
-        return proba
+        from cvtoolkit.methods.build import full_proba
+
+        proba = self.estimator.predict_proba(X)
+        return full_proba(proba, getattr(self.estimator, "classes_", None), len(self.class_names))
 
     def predict(self, X) -> np.ndarray:
         """Predicted class indices."""

@@ -4,7 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from cvtoolkit.methods.spec import MethodSpec, parse_method
+
+
+def full_proba(proba, classes, n_classes: int) -> np.ndarray:
+    """Probabilities with a column for every class, even classes a classifier never saw in training.
+
+    ``classes`` is the fitted estimator's ``classes_`` (column ``j`` of
+    ``proba`` is class ``classes[j]``); None means the columns are already
+    ``0..n_classes-1``.
+
+    Examples
+    --------
+    >>> full_proba(np.array([[0.3, 0.7]]), np.array([0, 2]), 3).tolist()
+    [[0.3, 0.0, 0.7]]
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    if classes is None or proba.shape[1] == n_classes:
+        return proba
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, np.asarray(classes, dtype=int)] = proba
+    return full
 
 
 RAW_FEATURES = "raw"

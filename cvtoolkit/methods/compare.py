@@ -28,7 +28,7 @@ import numpy as np
 
 from cvtoolkit.data.dataset import Dataset
 from cvtoolkit.data.split import split_dataset
-from cvtoolkit.methods.build import make_classifier_step, make_features_step, make_method
+from cvtoolkit.methods.build import full_proba, make_classifier_step, make_features_step, make_method
 from cvtoolkit.methods.spec import MethodSpec, validate_methods
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def run_compare(
                 pred_s = time.perf_counter() - t0 + feats.seconds_per_image * len(test)
                 row["feature_dim"] = int(feats.train.shape[1])
                 row["features_cached"] = feats.cached
-            proba = _full_proba(proba, getattr(est if spec.kind == "cnn" else clf, "classes_", None), dataset.n_classes)
+            proba = full_proba(proba, getattr(est if spec.kind == "cnn" else clf, "classes_", None), dataset.n_classes)
             report = ClassificationReport.from_predictions(test.labels, proba, dataset.class_names, method=spec.name)
             result.reports[spec.name] = report
             result.predictions[spec.name] = proba
@@ -235,16 +235,6 @@ def run_compare(
     if out is not None:
         _write_outputs(result, board, out)
     return result
-
-
-def _full_proba(proba: np.ndarray, classes, n_classes: int) -> np.ndarray:
-    """Columns for every class, even those a classifier never saw in training."""
-    proba = np.asarray(proba, dtype=np.float64)
-    if classes is None or proba.shape[1] == n_classes:
-        return proba
-    full = np.zeros((proba.shape[0], n_classes))
-    full[:, np.asarray(classes, dtype=int)] = proba
-    return full
 
 
 def _write_outputs(result: CompareResult, board, out: Path) -> None:

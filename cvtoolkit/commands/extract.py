@@ -126,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise ExtractArgumentError(f"missing {', '.join(missing)}; e.g. cvtoolkit extract --dataset "
                                    "datasets/animals --features hog,lbp --out animals.h5")
+    from cvtoolkit.parallel import start_workers, stop_workers
+
+    if args.scheduler is None:
+        start_workers(args.n_jobs)  # the workers import beside this process's imports below
     from cvtoolkit.features import FEATURES
     from cvtoolkit.features.extraction import extract_to_store
 
@@ -158,11 +162,14 @@ def run(args: argparse.Namespace) -> int:
         source = list_by_filename(args.dataset, args.label_pattern)
     started = time.perf_counter()
     print(f"extracting {'+'.join(names)} from {args.dataset} -> {args.out}", flush=True)
-    summary = extract_to_store(
-        transformer, source, args.out, image_size=args.image_size, batch_size=args.batch_size,
-        n_jobs=args.n_jobs, max_images=args.max_images, seed=args.seed, extractor="+".join(names),
-        progress=not args.quiet, resume=args.resume, scheduler=args.scheduler,
-    )
+    try:
+        summary = extract_to_store(
+            transformer, source, args.out, image_size=args.image_size, batch_size=args.batch_size,
+            n_jobs=args.n_jobs, max_images=args.max_images, seed=args.seed, extractor="+".join(names),
+            progress=not args.quiet, resume=args.resume, scheduler=args.scheduler,
+        )
+    finally:
+        stop_workers()
     print(f"wrote {summary.path}: {summary.n_rows} samples x {summary.n_features} features "
           f"({'+'.join(names)}), {len(summary.class_names)} classes")
     shown = ", ".join(f"{k} {v}" for k, v in list(summary.class_counts.items())[:12])

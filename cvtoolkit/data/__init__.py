@@ -29,7 +29,6 @@ from cvtoolkit.data.preprocessing import (
     TenCrop,
     ten_crops,
 )
-from cvtoolkit.data.split import check_classification_data, split_dataset, stratified_split
 
 __all__ = [
     "AspectAwareResize", "BUILTIN_DATASETS", "Compose", "DEFAULT_MAX_PIXELS", "Dataset", "FolderListing",
@@ -39,3 +38,17 @@ __all__ = [
     "load_keras_dataset", "load_npz", "load_pixel_csv", "read_image", "resize_images", "split_dataset",
     "stack_images", "stratified_split", "ten_crops", "to_rgb_uint8",
 ]
+
+
+_SPLIT = ("check_classification_data", "split_dataset", "stratified_split")
+
+
+def __getattr__(name: str):
+    # Splitting imports scikit-learn (about a second): load it on first use, so that
+    # decoding images (extraction workers, ``cvtoolkit --help``) does not wait for it.
+    if name in _SPLIT:
+        from cvtoolkit.data import split
+
+        return getattr(split, name)
+    raise AttributeError(f"module 'cvtoolkit.data' has no attribute {name!r}")
+

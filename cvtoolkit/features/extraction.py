@@ -14,7 +14,9 @@
 
 Memory holds at most about ``2 * n_jobs`` chunks of images at a time. With
 ``n_jobs = K`` the main process works too, beside ``K - 1`` worker
-processes, so the cores are busy while the workers start.
+processes (:mod:`cvtoolkit.parallel`, started before the files are listed),
+and runs ahead of them while they start, so the cores are busy from the
+first second.
 Chunks are fixed index ranges (:func:`plan_chunks`), described by
 :func:`describe_chunk`, so other runners hand out the same units:
 ``scheduler=`` sends them to a Dask cluster
@@ -65,6 +67,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from cvtoolkit.errors import DatasetError
+from cvtoolkit.parallel import start_workers, worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,14 @@ DEFAULT_BATCH_SIZE = 128
 
 DEFAULT_FIT_SIZE = 2000
 """Images a stateful extractor (bag of visual words) is fitted on."""
+
+AHEAD_BYTES = 256 * 2**20
+"""Features the main process may describe ahead of the workers, waiting to be written in order.
+
+While the workers start (a second or more: each imports NumPy, OpenCV and
+scikit-learn) the main process keeps describing later chunks; their
+feature rows wait here until the earlier chunks come back.
+"""
 
 
 @dataclass
@@ -385,8 +396,10 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
     (loky, as joblib uses) *and* the main process: it describes a chunk
     itself whenever the workers are busy, so no core idles while the
     workers start (importing NumPy, OpenCV and scikit-learn takes a second
-    or two, a large share of a short extraction). At most about
-    ``2 * n_jobs`` chunks are in flight or waiting to be written.
+    or two, a large share of a short extraction). At most ``2 * (n_jobs - 1)``
+    chunks of images are in the workers' hands; the main process may run
+    ahead of them by up to :data:`AHEAD_BYTES` of features, which wait to
+    be written in order.
     """
 
     def local(i: int) -> tuple:
@@ -399,18 +412,14 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
         return
     from collections import deque
 
-    # joblib's own factory, not loky's get_reusable_executor: both hand out the
-    # one process-wide pool, and joblib.Parallel (used by the descriptors)
-    # cannot reuse a pool that loky created without joblib's temp-folder set-up.
-    from joblib.executor import get_memmapping_executor
-
-    executor = get_memmapping_executor(n_jobs - 1)
+    executor = worker_pool(n_jobs - 1)
     window = 2 * (n_jobs - 1)
     pending: deque = deque()  # (chunk index, future), in submission order
     done_here: dict[int, tuple] = {}
     submitted = 0
     out = 0
     here = 0
+    held = 0  # bytes of features described here, waiting for earlier chunks from the workers
     try:
         while out < len(chunks):
             while submitted < len(chunks) and len(pending) < window:
@@ -421,7 +430,9 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
             ready = False
             while out < len(chunks):
                 if out in done_here:
-                    yield chunks[out], done_here.pop(out)
+                    result = done_here.pop(out)
+                    held -= result[0].nbytes
+                    yield chunks[out], result
                 elif pending and pending[0][0] == out and pending[0][1].done():
                     yield chunks[out], pending.popleft()[1].result()
                 else:
@@ -430,8 +441,9 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
                 ready = True
             if ready or out >= len(chunks):
                 continue
-            if submitted < len(chunks) and len(done_here) < window:
+            if submitted < len(chunks) and (len(done_here) < window or held < AHEAD_BYTES):
                 done_here[submitted] = local(submitted)  # the workers are busy: work here too
+                held += done_here[submitted][0].nbytes
                 submitted += 1
                 here += 1
             else:  # the next chunk to write is the oldest one in a worker: wait for it
@@ -521,6 +533,8 @@ def extract_to_store(
     from cvtoolkit.io.hdf5_format import partial_path
 
     t0 = time.perf_counter()
+    if scheduler is None:
+        start_workers(n_jobs)  # they import while the files are listed (and a bag of words is fitted)
     src, size = _open_source(source, image_size, progress)
     order = np.arange(len(src))
     if max_images is not None and max_images < len(src):

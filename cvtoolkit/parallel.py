@@ -1,0 +1,72 @@
+"""The worker processes of a parallel extraction: joblib's reusable pool, started early.
+
+Extraction with ``n_jobs = K`` (:func:`cvtoolkit.features.extract_to_store`,
+``cvtoolkit extract --n-jobs K``) describes chunks in this process and in
+``K - 1`` worker processes. A new worker spends a second or more importing
+NumPy, OpenCV and scikit-learn before it can describe anything, a large
+share of a job of a few thousand images. :func:`start_workers` starts them
+and has them import at once, in the background, so that the imports
+overlap work this process does anyway (its own imports, listing the files,
+fitting a bag of visual words). The pool is joblib's process-wide reusable
+one: later extractions in the same process find the workers warm.
+
+This module imports nothing heavy, so a command can call it first.
+
+Examples
+--------
+>>> start_workers(1)  # one process: nothing to start
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_pool: Any = None  # the pool last handed out by worker_pool
+
+
+def worker_pool(n_workers: int) -> Any:
+    """joblib's reusable pool of ``n_workers`` processes (an Executor with ``submit``).
+
+    joblib's own factory, not loky's ``get_reusable_executor``: both hand out
+    the one process-wide pool, and ``joblib.Parallel`` (used by the
+    descriptors' own ``n_jobs``) cannot reuse a pool that loky created
+    without joblib's temporary-folder set-up.
+    """
+    from joblib.executor import get_memmapping_executor
+
+    global _pool
+    _pool = get_memmapping_executor(n_workers)
+    return _pool
+
+
+def stop_workers() -> None:
+    """Stop the pool's workers now (a command that is done with them).
+
+    Otherwise they idle until the interpreter exits, or for five minutes.
+    """
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def _import_describe_path() -> None:
+    """Import what :func:`cvtoolkit.features.extraction.describe_chunk` needs (runs in a worker)."""
+    import cvtoolkit.data.image_io  # noqa: F401
+    import cvtoolkit.features  # noqa: F401
+
+
+def start_workers(n_jobs: int | None) -> None:
+    """Start the ``n_jobs - 1`` workers of an extraction now; they import in the background.
+
+    ``n_jobs`` follows joblib (None is 1, -1 all cores); 1 starts nothing.
+    Returns at once.
+    """
+    from joblib import effective_n_jobs
+
+    n_workers = max(1, int(effective_n_jobs(n_jobs))) - 1
+    if n_workers < 1:
+        return
+    pool = worker_pool(n_workers)
+    for _ in range(n_workers):
+        pool.submit(_import_describe_path)

@@ -129,3 +129,17 @@ def test_every_command_has_help(capsys):
             main([name, "--help"])
         assert exc.value.code == 0
         assert "usage:" in capsys.readouterr().out
+
+
+def test_classical_only_compare_does_not_import_keras(tmp_path):
+    """Rows without a CNN never wait for TensorFlow (seconds of start-up and its log lines)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cvtoolkit.cli import main; "
+            f"rc = main(['compare', '--dataset', 'digits', '--methods', 'raw+knn', '--out', {str(tmp_path)!r}, "
+            "'--quiet']); "
+            "print(rc, sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert (tmp_path / "report.html").exists()

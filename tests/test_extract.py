@@ -228,3 +228,21 @@ def test_commands_and_workers_start_without_scikit_learn():
             "build_parser(['extract']); print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_cli_extract_max_pixels_skips_and_names_large_files(folder, tmp_path, capsys, n_jobs):
+    # The fixture's images are at most 29 x 26 = 754 pixels; one larger file joins the owls.
+    cv2.imwrite(str(folder / "owl" / "huge.png"), np.zeros((40, 40, 3), np.uint8))
+    out = tmp_path / "mp.h5"
+    code = main(["extract", "--dataset", str(folder), "--features", "hsv_hist", "--out", str(out),
+                 "--max-pixels", "1000", "--n-jobs", str(n_jobs), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "12 samples" in printed and "skipped 2" in printed and "huge.png" in printed
+    assert "decompression bomb" in printed
+    store = read_store(out)
+    assert store.attrs["max_pixels"] == 1000 and not any(p.endswith("huge.png") for p in store.paths)
+    assert main(["extract", "--dataset", str(folder), "--features", "hsv_hist", "--out", str(tmp_path / "n.h5"),
+                 "--max-pixels", "0", "--quiet"]) == 0
+    assert "13 samples" in capsys.readouterr().out

@@ -54,12 +54,12 @@ def calls(monkeypatch):
 
     real = extraction.describe_chunk
 
-    def counting(transformer, kind, data, image_size=None):
+    def counting(transformer, kind, data, image_size=None, max_pixels=extraction.DEFAULT_MAX_PIXELS):
         if not isinstance(transformer, extraction._Identity):
             Counter.n += 1
             if Counter.fail_at is not None and Counter.n >= Counter.fail_at:
                 raise Crash(f"injected crash at chunk call {Counter.n}")
-        return real(transformer, kind, data, image_size)
+        return real(transformer, kind, data, image_size, max_pixels)
 
     monkeypatch.setattr(extraction, "describe_chunk", counting)
     return Counter
@@ -173,8 +173,8 @@ from cvtoolkit.features import ColorHistogram, extraction
 
 real = extraction.describe_chunk
 
-def slow(transformer, kind, data, image_size=None):
-    result = real(transformer, kind, data, image_size)
+def slow(transformer, kind, data, *args):
+    result = real(transformer, kind, data, *args)
     time.sleep(0.4)
     with open(os.path.join({log!r}, str(time.monotonic_ns())), "w") as f:
         f.write(str(len(data)))

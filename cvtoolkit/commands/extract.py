@@ -28,6 +28,7 @@ import ast
 import time
 from typing import Any
 
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
 from cvtoolkit.errors import CvToolkitError
 
 
@@ -68,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "describing its finished chunks again (default); --no-resume starts over")
     parser.add_argument("--label-pattern", default=None, metavar="REGEX",
                         help="labels from file names in a flat folder (first group of this regular expression)")
+    add_max_pixels_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--list-features", action="store_true", help="list the descriptor names, then exit")
 
@@ -167,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             transformer, source, args.out, image_size=args.image_size, batch_size=args.batch_size,
             n_jobs=args.n_jobs, max_images=args.max_images, seed=args.seed, extractor="+".join(names),
             progress=not args.quiet, resume=args.resume, scheduler=args.scheduler,
+            max_pixels=max_pixels_from_args(args),
         )
     finally:
         stop_workers()

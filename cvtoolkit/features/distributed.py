@@ -285,8 +285,8 @@ def dask_chunk_results(client: Any, worker: Any, source: Any, chunks: Sequence[t
         s, e = chunks[i]
         kind, data = source.payload(order[s:e])
         data, back = _absolute(kind, data)
-        future = client.submit(describe_chunk, remote, kind, data, image_size, key=f"describe-chunk-{run}-{i}",
-                               pure=False)
+        future = client.submit(describe_chunk, remote, kind, data, image_size, source.max_pixels,
+                               key=f"describe-chunk-{run}-{i}", pure=False)
         pending[future] = (i, back)
         stream.add(future)
 

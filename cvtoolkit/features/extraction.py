@@ -66,6 +66,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError
 from cvtoolkit.parallel import start_workers, worker_pool
 
@@ -121,6 +122,7 @@ class _Source:
     images: Any = None
     skipped: list[Any] = field(default_factory=list)
     preprocessing: str = ""
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # files larger than this are skipped when decoded
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -143,11 +145,19 @@ class _Source:
                 self.images[indices] if isinstance(self.images, np.ndarray) else [self.images[i] for i in indices]),
             skipped=self.skipped,
             preprocessing=self.preprocessing,
+            max_pixels=self.max_pixels,
         )
 
 
-def _open_source(source: Any, image_size: Any, progress: bool) -> tuple[_Source, Any]:
+def _open_source(source: Any, image_size: Any, progress: bool, max_pixels: int | None = DEFAULT_MAX_PIXELS
+                 ) -> tuple[_Source, Any]:
     """The samples, and the size chunks must still be resized to (None when already done)."""
+    src, size = _list_source(source, image_size, progress, max_pixels)
+    src.max_pixels = max_pixels
+    return src, size
+
+
+def _list_source(source: Any, image_size: Any, progress: bool, max_pixels: int | None) -> tuple[_Source, Any]:
     from cvtoolkit.data import Dataset, describe_spec, list_image_folder, load_dataset
 
     resize = f"Resize({image_size})" if image_size is not None else ""
@@ -159,7 +169,7 @@ def _open_source(source: Any, image_size: Any, progress: bool) -> tuple[_Source,
                 raise DatasetError(f"{spec}: no image files found in its class folders.")
             return _Source(listing.labels, listing.class_names, spec, paths=list(listing.paths),
                            skipped=list(listing.skipped), preprocessing=resize), image_size
-        ds = load_dataset(spec, image_size=image_size, progress=progress)
+        ds = load_dataset(spec, image_size=image_size, progress=progress, max_pixels=max_pixels)
         if ds.kind != "images":
             raise DatasetError(f"{spec} holds feature vectors, not images; extract from the images.")
         return _Source(np.asarray(ds.labels), list(ds.class_names), spec, paths=ds.paths, images=ds.images,
@@ -193,18 +203,20 @@ def plan_chunks(n: int, batch_size: int) -> list[tuple[int, int]]:
     return [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
 
 
-def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = None
-                   ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = None,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """Decode (when ``kind == "paths"``) and describe one chunk.
 
     Returns ``(features, kept, skipped)``: ``kept`` are positions within the
-    chunk of the rows of ``features`` (unreadable files are skipped).
-    Runs in a worker process when extraction is parallel.
+    chunk of the rows of ``features`` (unreadable files, and files of more
+    than ``max_pixels`` pixels, are skipped). Runs in a worker process when
+    extraction is parallel.
     """
     if kind == "paths":
         from cvtoolkit.data import load_images
 
-        images, kept, skipped = load_images(data, image_size=image_size, n_jobs=1, progress=False)
+        images, kept, skipped = load_images(data, image_size=image_size, n_jobs=1, progress=False,
+                                            max_pixels=max_pixels)
         if len(kept) == 0:
             return np.zeros((0, 0), np.float32), kept, skipped
         if images.dtype == object:
@@ -373,7 +385,7 @@ def _read_progress(partial: Path, source: _Source, chunks: Sequence[tuple[int, i
     skipped: list[Any] = []
     if len(missing):  # the files an interrupted run skipped: ask them again why
         kind, data = source.payload(order[missing])
-        _, kept, skipped = describe_chunk(_Identity(), kind, data, size)
+        _, kept, skipped = describe_chunk(_Identity(), kind, data, size, source.max_pixels)
         if len(kept):
             log.info("%s: files skipped by the interrupted run now decode; starting over", partial)
             return None
@@ -404,7 +416,7 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
 
     def local(i: int) -> tuple:
         s, e = chunks[i]
-        return describe_chunk(worker, *source.payload(order[s:e]), image_size)
+        return describe_chunk(worker, *source.payload(order[s:e]), image_size, source.max_pixels)
 
     if n_jobs <= 1 or len(chunks) <= 1:
         for i in range(len(chunks)):
@@ -425,7 +437,8 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
             while submitted < len(chunks) and len(pending) < window:
                 s, e = chunks[submitted]
                 kind, data = source.payload(order[s:e])
-                pending.append((submitted, executor.submit(describe_chunk, worker, kind, data, image_size)))
+                pending.append((submitted, executor.submit(describe_chunk, worker, kind, data, image_size,
+                                                               source.max_pixels)))
                 submitted += 1
             ready = False
             while out < len(chunks):
@@ -471,6 +484,7 @@ def extract_to_store(
     progress: bool = True,
     resume: bool = True,
     scheduler: Any = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ExtractionSummary:
     """Describe every image of ``source`` with ``transformer`` into the feature store ``out``.
 
@@ -515,6 +529,9 @@ def extract_to_store(
         scheduler address ``"tcp://HOST:PORT"``, or a client. ``n_jobs`` is
         then ignored. The store is the same as a local run's. See
         :mod:`cvtoolkit.features.distributed`.
+    max_pixels : int or None
+        Image files of more than this many pixels (width x height) are
+        skipped and named, as decompression bombs; None: no limit.
 
     Returns
     -------
@@ -535,7 +552,7 @@ def extract_to_store(
     t0 = time.perf_counter()
     if scheduler is None:
         start_workers(n_jobs)  # they import while the files are listed (and a bag of words is fitted)
-    src, size = _open_source(source, image_size, progress)
+    src, size = _open_source(source, image_size, progress, max_pixels)
     order = np.arange(len(src))
     if max_images is not None and max_images < len(src):
         rng = np.random.default_rng(seed)
@@ -548,7 +565,7 @@ def extract_to_store(
         if len(order) > fit_size:
             fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))
         kind, data = src.payload(fit_idx)
-        data, kept, _ = describe_chunk(_Identity(), kind, data, size)
+        data, kept, _ = describe_chunk(_Identity(), kind, data, size, src.max_pixels)
         labels = src.labels[fit_idx][kept]
         log.info("fitting %s on %d images", type(transformer).__name__, len(labels))
         transformer.fit(data, labels)
@@ -565,6 +582,7 @@ def extract_to_store(
         "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
         "extractor_params": extractor_params(transformer),
         "image_size": "native" if image_size is None else image_size,
+        "max_pixels": int(max_pixels or 0),  # 0: no limit
         # What the rows depend on, compared before an interrupted run is continued:
         "batch_size": int(batch_size),
         "samples_hash": samples_fingerprint(src, order),

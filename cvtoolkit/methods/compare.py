@@ -251,10 +251,11 @@ def _write_outputs(result: CompareResult, board, out: Path) -> None:
                          "report.md": str(out / "report.md")})
     from cvtoolkit.evaluate import plot_top_losses
     from cvtoolkit.evaluate.html_report import write_html_report
-    from cvtoolkit.train.callbacks.training_monitor import plot_history
 
     curves, losses = {}, {}
     for name, history in result.histories.items():
+        from cvtoolkit.train.callbacks.training_monitor import plot_history  # imports Keras: CNN rows only
+
         png = out / f"curves_{safe_filename(name)}.png"
         plot_history(history, png, title=name)
         curves[name] = str(png)

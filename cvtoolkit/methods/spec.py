@@ -52,12 +52,17 @@ class MethodSpec:
     model: str | None = None
 
 
-def _known():
+def _known() -> tuple[list[str], list[str]]:
     from cvtoolkit.classifiers import CLASSIFIERS
     from cvtoolkit.features import FEATURES
-    from cvtoolkit.nn import MODELS
 
-    return list(FEATURES), list(CLASSIFIERS), list(MODELS)
+    return list(FEATURES), list(CLASSIFIERS)
+
+
+def _known_models() -> list[str]:
+    from cvtoolkit.nn import MODELS  # imports Keras (and its backend): only when a row is a CNN
+
+    return list(MODELS)
 
 
 def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec:
@@ -88,7 +93,7 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
 
     ``source`` names the dataset in the message about stored features.
     """
-    features, classifiers, models = _known()
+    features, classifiers = _known()
     specs, problems = [], []
     where = source or "this dataset"
     for name in names:
@@ -98,7 +103,7 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
                 f"{name!r} ({where} holds stored {stored_features!r} features, not images: "
                 f"use {stored_features}+<classifier>, or pass the images for image rows)"
             )
-        elif spec.kind == "cnn" and spec.model not in models:
+        elif spec.kind == "cnn" and spec.model not in (models := _known_models()):
             problems.append(f"{name!r} (not a CNN; CNNs: {', '.join(models)}; or use <features>+<classifier>)")
         elif spec.kind == "classical" and spec.features not in features:
             problems.append(f"{name!r} (unknown features {spec.features!r}; features: {', '.join(features)})")

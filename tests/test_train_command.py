@@ -79,3 +79,14 @@ def test_train_command_user_errors(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
     rc = main(["train", "--dataset", "digits", "--model", "shallownet", "--out", str(tmp_path / "m.h5")])
     assert rc == 2 and ".keras" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_train_command_max_pixels_skips_large_files(folder, tmp_path, capsys, caplog, stream):
+    # The images are 20 x 18 = 360 pixels; one of 40 x 40 = 1600 joins the cats.
+    cv2.imwrite(str(folder / "cat" / "huge.png"), np.zeros((40, 40, 3), np.uint8))
+    args = ["train", "--dataset", str(folder), "--model", "shallownet", "--epochs", "1", "--image-size", "16",
+            "--batch-size", "8", "--out", str(tmp_path / "m.keras"), "--quiet", "--max-pixels", "1000"]
+    assert main(args + (["--stream", "--workers", "1"] if stream else [])) == 0
+    shown = capsys.readouterr().out + caplog.text
+    assert "huge.png" in shown and "decompression bomb" in shown

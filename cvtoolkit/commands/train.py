@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
 from cvtoolkit.errors import DatasetError
 
 
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True,
                         help="a class-per-folder directory, an .h5 store (streamed), 'digits', a Keras dataset "
                              "name, an .npz or a pixel CSV")
+    add_max_pixels_argument(parser)
     parser.add_argument("--model", required=True, metavar="NAME",
                         help="network name from cvtoolkit.nn (shallownet, lenet, minivggnet, alexnet, "
                              "minigooglenet, resnet)")
@@ -127,6 +129,7 @@ class _Source:
         self.stream = self.kind == "hdf5" or (args.stream and self.kind == "folder")
         self.dataset = None
         self.image_size = args.image_size
+        self.max_pixels = max_pixels_from_args(args)
         if self.stream:
             self._init_stream(args)
         else:
@@ -140,7 +143,8 @@ class _Source:
         size = self.image_size
         if size is None and self.kind == "folder":
             size = _model_size(args.model)
-        ds = load_dataset(self.spec, image_size=size, label_pattern=args.label_pattern, progress=not args.quiet)
+        ds = load_dataset(self.spec, image_size=size, label_pattern=args.label_pattern, progress=not args.quiet,
+                          max_pixels=self.max_pixels)
         if ds.kind != "images":
             raise DatasetError(f"{self.spec}: holds {ds.kind}, not images; a CNN trains on images "
                                "(pack the images, not extracted features)")
@@ -203,7 +207,7 @@ class _Source:
         from cvtoolkit.data.folder import load_images
 
         paths = [self.listing.paths[i] for i in indices]
-        images, kept, _ = load_images(paths, image_size=self.image_size, progress=False)
+        images, kept, _ = load_images(paths, image_size=self.image_size, progress=False, max_pixels=self.max_pixels)
         labels = self.listing.labels[np.asarray(indices)[kept]]
         return labels, model.predict(scale_images(images), batch_size=batch_size, verbose=0)
 
@@ -307,7 +311,8 @@ def run(args: argparse.Namespace) -> int:
             return (ds.images, ds.labels)
         target = source.listing if source.kind == "folder" else source.spec
         return make_training_data(target, batch_size=batch, image_size=source.image_size,
-                                  shuffle=shuffle, indices=indices, seed=args.seed, workers=args.workers)
+                                  shuffle=shuffle, indices=indices, seed=args.seed, workers=args.workers,
+                                  max_pixels=source.max_pixels)
 
     train_data = data_for(fit_idx, True)
     val_data = data_for(val_idx, False)

@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 import keras
 import numpy as np
 
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,9 @@ class FolderBatches(keras.utils.PyDataset):
         Seed of the shuffling.
     workers : int, optional
         Batches decoded in parallel (threads); default :func:`default_workers`.
+    max_pixels : int or None
+        Files of more than this many pixels (width x height) are skipped
+        like unreadable ones, as decompression bombs; None: no limit.
     use_multiprocessing, max_queue_size
         Passed to ``keras.utils.PyDataset`` (``max_queue_size`` is the
         prefetch depth).
@@ -202,6 +206,7 @@ class FolderBatches(keras.utils.PyDataset):
         preprocessors: Sequence[Callable[[np.ndarray], np.ndarray]] | None = None,
         seed: int | None = None,
         workers: int | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
     ) -> None:
@@ -231,6 +236,7 @@ class FolderBatches(keras.utils.PyDataset):
         self.shuffle = bool(shuffle)
         self.scale = scale
         self.steps = [Resize(image_size), *(preprocessors or [])]
+        self.max_pixels = max_pixels
         self._bad: set[int] = set()
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(len(self.paths)) if self.shuffle else np.arange(len(self.paths))
@@ -245,7 +251,7 @@ class FolderBatches(keras.utils.PyDataset):
         if i in self._bad:
             return None
         try:
-            image = read_image(self.paths[i])
+            image = read_image(self.paths[i], max_pixels=self.max_pixels)
             for step in self.steps:
                 image = step(image)
             return image

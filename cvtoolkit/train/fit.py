@@ -44,6 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def make_training_data(
     indices: Any = None,
     seed: int | None = None,
     workers: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> TrainingData:
     """Turn any supported data source into what ``model.fit`` takes.
 
@@ -157,6 +159,9 @@ def make_training_data(
         Seed of the shuffling.
     workers : int, optional
         Decoding threads for folders.
+    max_pixels : int or None
+        For folders: files of more than this many pixels are skipped (see
+        :class:`~cvtoolkit.train.data.FolderBatches`).
 
     Returns
     -------
@@ -198,7 +203,7 @@ def make_training_data(
             raise DatasetError(f"{where}: streaming a folder needs image_size (every image is resized "
                                "to it); pass image_size=N or --image-size N")
         batches = FolderBatches(data, batch_size, image_size=image_size, shuffle=shuffle, scale=scale,
-                                indices=indices, seed=seed, workers=workers)
+                                indices=indices, seed=seed, workers=workers, max_pixels=max_pixels)
         hw = _size_hw(image_size)
         return TrainingData(batches, None, batches.labels, batches.class_names, "folder", (*hw, 3))
     if isinstance(data, (str, os.PathLike)):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 _pool: Any = None  # the pool last handed out by worker_pool
+_warmed: Any = None  # the pool start_workers last had import the describe path
 
 
 def worker_pool(n_workers: int) -> Any:
@@ -44,10 +45,10 @@ def stop_workers() -> None:
 
     Otherwise they idle until the interpreter exits, or for five minutes.
     """
-    global _pool
+    global _pool, _warmed
     if _pool is not None:
         _pool.shutdown(wait=True)
-        _pool = None
+    _pool = _warmed = None
 
 
 def _import_describe_path() -> None:
@@ -67,6 +68,10 @@ def start_workers(n_jobs: int | None) -> None:
     n_workers = max(1, int(effective_n_jobs(n_jobs))) - 1
     if n_workers < 1:
         return
+    global _warmed
     pool = worker_pool(n_workers)
+    if pool is _warmed:  # started (and warmed) already, e.g. by the command before extract_to_store
+        return
     for _ in range(n_workers):
         pool.submit(_import_describe_path)
+    _warmed = pool

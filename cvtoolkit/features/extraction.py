@@ -152,14 +152,11 @@ class _Source:
 def _open_source(source: Any, image_size: Any, progress: bool, max_pixels: int | None = DEFAULT_MAX_PIXELS
                  ) -> tuple[_Source, Any]:
     """The samples, and the size chunks must still be resized to (None when already done)."""
-    src, size = _list_source(source, image_size, progress, max_pixels)
-    src.max_pixels = max_pixels
-    return src, size
+    import functools
 
-
-def _list_source(source: Any, image_size: Any, progress: bool, max_pixels: int | None) -> tuple[_Source, Any]:
     from cvtoolkit.data import Dataset, describe_spec, list_image_folder, load_dataset
 
+    make = functools.partial(_Source, max_pixels=max_pixels)
     resize = f"Resize({image_size})" if image_size is not None else ""
     if isinstance(source, (str, os.PathLike)):
         spec = str(source)
@@ -167,26 +164,26 @@ def _list_source(source: Any, image_size: Any, progress: bool, max_pixels: int |
             listing = list_image_folder(spec)
             if not listing.paths:
                 raise DatasetError(f"{spec}: no image files found in its class folders.")
-            return _Source(listing.labels, listing.class_names, spec, paths=list(listing.paths),
-                           skipped=list(listing.skipped), preprocessing=resize), image_size
+            return make(listing.labels, listing.class_names, spec, paths=list(listing.paths),
+                        skipped=list(listing.skipped), preprocessing=resize), image_size
         ds = load_dataset(spec, image_size=image_size, progress=progress, max_pixels=max_pixels)
         if ds.kind != "images":
             raise DatasetError(f"{spec} holds feature vectors, not images; extract from the images.")
-        return _Source(np.asarray(ds.labels), list(ds.class_names), spec, paths=ds.paths, images=ds.images,
-                       skipped=list(ds.skipped), preprocessing=str(ds.attrs.get("preprocessing", ""))), None
+        return make(np.asarray(ds.labels), list(ds.class_names), spec, paths=ds.paths, images=ds.images,
+                    skipped=list(ds.skipped), preprocessing=str(ds.attrs.get("preprocessing", ""))), None
     if isinstance(source, Dataset):
         if source.kind != "images":
             raise DatasetError(
                 f"{source.source or 'the dataset'} holds feature vectors, not images; extract from the images."
             )
         pre = "; ".join(p for p in (str(source.attrs.get("preprocessing", "")), resize) if p)
-        return _Source(np.asarray(source.labels), list(source.class_names), source.source or "dataset",
-                       paths=source.paths, images=source.images, skipped=list(source.skipped),
-                       preprocessing=pre), image_size
+        return make(np.asarray(source.labels), list(source.class_names), source.source or "dataset",
+                    paths=source.paths, images=source.images, skipped=list(source.skipped),
+                    preprocessing=pre), image_size
     if hasattr(source, "paths") and hasattr(source, "labels") and hasattr(source, "class_names"):
-        return _Source(np.asarray(source.labels), list(source.class_names), str(getattr(source, "root", "listing")),
-                       paths=list(source.paths), skipped=list(getattr(source, "skipped", [])),
-                       preprocessing=resize), image_size
+        return make(np.asarray(source.labels), list(source.class_names), str(getattr(source, "root", "listing")),
+                    paths=list(source.paths), skipped=list(getattr(source, "skipped", [])),
+                    preprocessing=resize), image_size
     raise TypeError(f"cannot extract from {type(source).__name__}; pass a dataset spec, a Dataset or a FolderListing")
 
 

@@ -192,6 +192,7 @@ def train_network(args: argparse.Namespace, work: Path, class_names: list[str], 
     from cvtoolkit.nn import build_model
     from cvtoolkit.train import fit
     from cvtoolkit.train.augmentation import make_augmentation, with_augmentation
+    from cvtoolkit.train.batch_norm import iter_layers, recalibrate_batch_norm
     from cvtoolkit.train.estimator import DEFAULT_LEARNING_RATES, make_optimizer
     from cvtoolkit.train.schedules import make_schedule
 
@@ -217,7 +218,7 @@ def train_network(args: argparse.Namespace, work: Path, class_names: list[str], 
                   history_path=work / "history.json", plot_path=work / "history.png",
                   verbose=0 if args.quiet else 2)
     print(f"trained in {time.perf_counter() - started:.1f}s; curves in {work / 'history.png'}")
-    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _all_layers(net)):
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in iter_layers(net)):
         before = trainer.evaluate(val, verbose=0, return_dict=True)["accuracy"]  # augmentation is off here
         recal = HDF5Batches(work / "train.h5", args.batch_size, shuffle=True, seed=args.seed + 1, scale=1 / 255,
                             preprocessors=[RandomPatch(crop, seed=args.seed + 1), subtract])
@@ -226,49 +227,6 @@ def train_network(args: argparse.Namespace, work: Path, class_names: list[str], 
         print(f"re-estimated the statistics of {n_layers} batch-norm layer(s) on the training store: "
               f"validation accuracy {before:.4f} -> {after:.4f}")
     return net, history
-
-
-def _all_layers(layer):
-    """``layer`` and every layer nested in it (sub-models included)."""
-    yield layer
-    for child in getattr(layer, "layers", []) or []:
-        yield from _all_layers(child)
-
-
-def recalibrate_batch_norm(model, batches, *, max_batches: int | None = None) -> int:
-    """Re-estimate the moving mean and variance of every batch-norm layer on training batches.
-
-    With few optimizer steps (a small dataset: 1,200 images are 19 steps an
-    epoch at batch 64) the moving averages (momentum 0.99) still lag behind
-    the statistics of the final weights, and inference-mode predictions can
-    collapse to one class although the network fits its training data
-    ("precise BN", Wu & Johnson 2021). This runs ``batches`` through the
-    network in training mode with dropout off, each batch-norm momentum set
-    so that the moving statistics become the exact average over the batches.
-    Weights are not changed. Returns the number of batch-norm layers.
-    """
-    import keras
-
-    layers = list(_all_layers(model))
-    norms = [l for l in layers if isinstance(l, keras.layers.BatchNormalization)]
-    if not norms:
-        return 0
-    drops = [l for l in layers if isinstance(l, keras.layers.Dropout)]
-    momenta, rates = [bn.momentum for bn in norms], [d.rate for d in drops]
-    n = len(batches) if max_batches is None else min(len(batches), int(max_batches))
-    try:
-        for d in drops:
-            d.rate = 0.0
-        for i in range(n):
-            for bn in norms:
-                bn.momentum = i / (i + 1)  # batch i gets weight 1/(i+1): the running mean of all batches
-            model(batches[i][0], training=True)
-    finally:
-        for bn, momentum in zip(norms, momenta):
-            bn.momentum = momentum
-        for d, rate in zip(drops, rates):
-            d.rate = rate
-    return len(norms)
 
 
 # --------------------------------------------------------------------------- 3. evaluation

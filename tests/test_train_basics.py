@@ -53,3 +53,21 @@ def test_augmentation_random_in_training_only():
     np.testing.assert_allclose(np.asarray(trainer(x, training=False)), np.asarray(net(x)), atol=1e-6)
     assert unwrap_augmentation(trainer) is net
     assert unwrap_augmentation(net) is net
+
+
+def test_recalibrate_batch_norm_sets_the_population_statistics():
+    import keras
+
+    from cvtoolkit.train import recalibrate_batch_norm
+
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="features"), keras.layers.Dropout(0.5),
+                            keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(2, activation="softmax")])
+    bn = net.get_layer("bn")
+    bn.moving_mean.assign(np.full(3, 50.0, np.float32))  # stale statistics, as after too few steps
+    x = np.random.default_rng(0).normal(2.0, 3.0, (40, 4)).astype(np.float32)
+    batches = [(x[i:i + 10], None) for i in range(0, 40, 10)]
+    assert recalibrate_batch_norm(net, batches) == 1
+    dense = keras.ops.convert_to_numpy(net.get_layer("features")(x))  # dropout was off: BN saw these
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), dense.mean(axis=0), rtol=1e-4, atol=1e-4)
+    assert bn.momentum == 0.99 and net.layers[1].rate == 0.5  # restored

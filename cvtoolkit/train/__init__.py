@@ -9,7 +9,8 @@
 - :class:`TrainingMonitor` (history JSON + loss/accuracy plot every epoch),
   :class:`LRFinder`, the schedules (:class:`StepDecay`,
   :class:`PolynomialDecay`, :class:`OneCycle`, :class:`WarmupCosine`),
-  :func:`make_augmentation`, :func:`class_weights_from_labels`.
+  :func:`make_augmentation`, :func:`class_weights_from_labels`,
+  :func:`recalibrate_batch_norm` (batch-norm statistics after short training).
 
 Names load on first use, so importing the package does not import Keras.
 (:mod:`cvtoolkit.train.fit` is imported eagerly, because its function has
@@ -42,6 +43,7 @@ _LAZY = {
     "make_augmentation": "cvtoolkit.train.augmentation",
     "with_augmentation": "cvtoolkit.train.augmentation",
     "class_weights_from_labels": "cvtoolkit.train.class_weights",
+    "recalibrate_batch_norm": "cvtoolkit.train.batch_norm",
     "make_schedule": "cvtoolkit.train.schedules",
     "StepDecay": "cvtoolkit.train.schedules",
     "PolynomialDecay": "cvtoolkit.train.schedules",

@@ -59,6 +59,7 @@ if importlib.util.find_spec("cvtoolkit") is None and (REPO_ROOT / "cvtoolkit").i
     sys.path.insert(0, str(REPO_ROOT))
 
 from cvtoolkit.errors import CvToolkitError, DatasetError  # noqa: E402
+from cvtoolkit.methods.build import full_proba  # noqa: E402,F401  (the apps import it from here)
 
 DEFAULT_TEST_SIZE = 0.25
 """Test fraction of the stratified split when a dataset has no official one."""
@@ -229,18 +230,6 @@ def subsample(dataset, n: int | None, seed: int):
 
 
 # --------------------------------------------------------------------------- models and reports
-def full_proba(proba, classes, n_classes: int):
-    """Probabilities with one column per class ``0..K-1`` (a class absent from training gets zeros)."""
-    import numpy as np
-
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.shape[1] == n_classes:
-        return proba
-    out = np.zeros((len(proba), n_classes))
-    out[:, np.asarray(classes, dtype=int)] = proba
-    return out
-
-
 def print_report(y_true, proba, class_names, method: str, *, seconds: float | None = None):
     """Print (and return) the :class:`cvtoolkit.evaluate.ClassificationReport` of one method."""
     from cvtoolkit.evaluate import ClassificationReport
@@ -294,31 +283,6 @@ def fit_cnn(model: str, train, test, args: argparse.Namespace, *, model_kwargs: 
     if args.out:
         save_app_pipeline(clf, args.out, method=model, dataset=train, report=report)
     return clf, report
-
-
-def classifier_from_network(network, classes, histories=(), *, name: str, batch_size: int = 32):
-    """A trained Keras network as a fitted :class:`cvtoolkit.train.KerasImageClassifier`.
-
-    So that :func:`save_pipeline` can save it and ``cvtoolkit predict`` load
-    it. ``network`` must take images scaled to ``[0, 1]`` (what
-    ``KerasImageClassifier.predict_proba`` feeds it) and output one
-    probability per class in ``classes`` order; ``histories`` are Keras
-    ``History`` objects, concatenated into ``history_``.
-    """
-    import numpy as np
-
-    from cvtoolkit.train import KerasImageClassifier
-
-    clf = KerasImageClassifier(model=name, batch_size=batch_size, verbose=0)
-    clf.classes_ = np.asarray(list(classes))
-    clf.model_ = network
-    clf.history_ = {}
-    for history in histories:
-        for key, values in getattr(history, "history", history).items():
-            clf.history_.setdefault(key, []).extend(float(v) for v in values)
-    clf.input_shape_ = tuple(int(d) for d in network.input_shape[1:])
-    clf.n_features_in_ = int(np.prod(clf.input_shape_))
-    return clf
 
 
 def save_app_pipeline(estimator: Any, out: str, *, method: str, dataset, report=None, kind: str | None = None,

@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cli import classifier_from_network, make_parser, print_report, run_app
+from _cli import make_parser, print_report, run_app
 
 from cvtoolkit.errors import DatasetError
 
@@ -313,13 +313,13 @@ def save_model(net, work: Path, class_names, means, history, metrics: dict, args
     import numpy as np
 
     from cvtoolkit.methods.artifact import save_pipeline
+    from cvtoolkit.train import KerasImageClassifier
 
     inputs = keras.Input(tuple(net.input_shape[1:]), name="image")
     # (x - mean/255) with x in [0, 1] is exactly what training fed the network.
     centred = keras.layers.Normalization(mean=np.asarray(means) / 255.0, variance=np.ones(3), name="subtract_means")
     deploy = keras.Model(inputs, net(centred(inputs)), name=f"{args.model}_dogs_vs_cats")
-    clf = classifier_from_network(deploy, range(len(class_names)), [history], name=args.model,
-                                  batch_size=args.batch_size)
+    clf = KerasImageClassifier.from_model(deploy, history=history, model=args.model, batch_size=args.batch_size)
     out = work / "model"
     save_pipeline(clf, out, method=args.model, class_names=class_names, image_size=args.crop, channels=3, extra={
         "source": str(args.train_dir), "rgb_means": list(means), "store_size": args.store_size,

@@ -29,7 +29,6 @@ from pathlib import Path
 
 from _cli import (
     add_dataset_args,
-    classifier_from_network,
     full_proba,
     load_app_dataset,
     make_parser,
@@ -115,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
                           seconds=time.perf_counter() - started)
     if args.out:
         network.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        clf = classifier_from_network(network, range(dataset.n_classes), histories, name=f"{spec.name}_finetuned",
-                                      batch_size=args.batch_size)
+        from cvtoolkit.train import KerasImageClassifier
+
+        clf = KerasImageClassifier.from_model(network, history=histories, model=f"{spec.name}_finetuned",
+                                              batch_size=args.batch_size)
         save_app_pipeline(clf, args.out, method=f"{spec.name}_finetuned", dataset=train, report=report,
                           extra={"backbone": spec.name, "alpha": args.alpha, "weights": str(args.weights)})
     return 0

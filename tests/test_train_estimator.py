@@ -121,3 +121,25 @@ def test_pickle_roundtrip():
     clf = KerasImageClassifier(tiny_cnn, epochs=1, batch_size=8, verbose=0).fit(X, y)
     back = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_from_model_wraps_a_network_trained_elsewhere(tmp_path):
+    import keras
+
+    net = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    first, second = {"loss": [1.0, 0.8]}, keras.callbacks.History()
+    second.history = {"loss": [0.5], "accuracy": [0.9]}
+    clf = KerasImageClassifier.from_model(net, ["a", "b", "c"], history=[first, second], class_names=["A", "B", "C"],
+                                          model="tiny", batch_size=8)
+    assert clf.history_ == {"loss": [1.0, 0.8, 0.5], "accuracy": [0.9]}
+    assert clf.input_shape_ == (6, 6, 3) and clf.batch_size == 8 and clf.class_names_ == ["A", "B", "C"]
+    X = np.random.default_rng(0).integers(0, 256, (5, 6, 6, 3), dtype=np.uint8)
+    np.testing.assert_allclose(clf.predict_proba(X), net.predict(X / 255.0, verbose=0), rtol=1e-5, atol=1e-6)
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+    clf.save(tmp_path / "m.keras")
+    back = KerasImageClassifier.load(tmp_path / "m.keras")
+    assert back.classes_.tolist() == ["a", "b", "c"] and back.class_names_ == ["A", "B", "C"]
+    assert back.model == "tiny" and back.history_ == clf.history_
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+    with pytest.raises(ValueError, match="2 classes given for a network with 3 outputs"):
+        KerasImageClassifier.from_model(net, ["a", "b"])

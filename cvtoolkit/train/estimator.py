@@ -28,7 +28,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -420,7 +420,58 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         """Most probable class label of each image."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    # ---------------------------------------------------------- save/load
+    # ------------------------------------------------- wrap, save, load
+    @classmethod
+    def from_model(cls, network: Any, classes: Sequence[Any] | None = None, *, history: Any = None,
+                   class_names: Sequence[str] | None = None, **params: Any) -> "KerasImageClassifier":
+        """A network trained elsewhere as a fitted classifier (to save, predict, or put on a leaderboard).
+
+        Parameters
+        ----------
+        network : keras.Model
+            Takes images scaled to ``[0, 1]`` (what :meth:`predict_proba`
+            feeds it) and outputs one probability per class.
+        classes : sequence, optional
+            Label of each output column (default ``0..K-1``).
+        history : dict, keras History or list of them, optional
+            Training curves; a list is concatenated epoch after epoch.
+        class_names : sequence of str, optional
+            Readable class names (``class_names_``, stored by :meth:`save`).
+        **params
+            Constructor parameters to record, such as ``model="minivggnet"``
+            (the name saved in the sidecar) or ``batch_size``.
+
+        Raises
+        ------
+        ValueError
+            ``classes`` does not have one label per output column.
+
+        Examples
+        --------
+        >>> import keras
+        >>> net = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+        ...                         keras.layers.Dense(2, activation="softmax")])
+        >>> clf = KerasImageClassifier.from_model(net, ["cat", "dog"], model="tiny")
+        >>> clf.predict(np.zeros((1, 4, 4, 3), np.uint8)).shape, clf.input_shape_
+        ((1,), (4, 4, 3))
+        """
+        n_out = int(network.output_shape[-1])
+        labels = np.arange(n_out) if classes is None else np.asarray(list(classes))
+        if len(labels) != n_out:
+            raise ValueError(f"{len(labels)} classes given for a network with {n_out} outputs")
+        clf = cls(**params)
+        clf.classes_ = labels
+        clf.model_ = network
+        clf.history_ = {}
+        for part in history if isinstance(history, (list, tuple)) else [history]:
+            for key, values in (getattr(part, "history", part) or {}).items():
+                clf.history_.setdefault(key, []).extend(float(v) for v in values)
+        if class_names is not None:
+            clf.class_names_ = [str(c) for c in class_names]
+        clf.input_shape_ = tuple(int(d) for d in network.input_shape[1:])
+        clf.n_features_in_ = int(np.prod(clf.input_shape_))
+        return clf
+
     def save(self, path: str | os.PathLike, *, class_names: list[str] | None = None,
              extra: dict | None = None) -> None:
         """Save the network (``.keras``) and a JSON sidecar with classes and parameters.
@@ -497,15 +548,12 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             meta = json.loads(side.read_text(encoding="utf-8"))
         params = dict(meta.get("params") or {})
         valid = cls().get_params(deep=False)
-        clf = cls(model=meta.get("model", "custom"), **{k: v for k, v in params.items() if k in valid and k != "model"})
-        n_out = int(net.output_shape[-1])
-        clf.classes_ = np.asarray(meta["classes"]) if "classes" in meta else np.arange(n_out)
-        clf.model_ = net
-        clf.history_ = dict(meta.get("history") or {})
-        if "class_names" in meta:
-            clf.class_names_ = list(meta["class_names"])
-        clf.input_shape_ = tuple(meta.get("input_shape") or net.input_shape[1:])
-        clf.n_features_in_ = int(np.prod(clf.input_shape_))
+        clf = cls.from_model(net, meta.get("classes"), history=meta.get("history"),
+                             class_names=meta.get("class_names"), model=meta.get("model", "custom"),
+                             **{k: v for k, v in params.items() if k in valid and k != "model"})
+        if meta.get("input_shape"):  # the training size, also for a network that takes any size
+            clf.input_shape_ = tuple(int(d) for d in meta["input_shape"])
+            clf.n_features_in_ = int(np.prod(clf.input_shape_))
         net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return clf
 

@@ -59,10 +59,8 @@ if importlib.util.find_spec("cvtoolkit") is None and (REPO_ROOT / "cvtoolkit").i
     sys.path.insert(0, str(REPO_ROOT))
 
 from cvtoolkit.errors import CvToolkitError, DatasetError  # noqa: E402
+from cvtoolkit.commands._common import add_test_size_argument  # noqa: E402
 from cvtoolkit.methods.build import full_proba  # noqa: E402,F401  (the apps import it from here)
-
-DEFAULT_TEST_SIZE = 0.25
-"""Test fraction of the stratified split when a dataset has no official one."""
 
 
 # --------------------------------------------------------------------------- parser and errors
@@ -133,11 +131,7 @@ def add_dataset_args(
         help="labels from file names in a flat folder: the first group of this regular expression, "
              "e.g. '^(cat|dog)\\.'",
     )
-    parser.add_argument(
-        "--test-size", type=float, default=None, metavar="F",
-        help="test fraction of a seeded stratified split (default: the dataset's official test split "
-             f"when it has one, as mnist.npz and cifar10 do, else {DEFAULT_TEST_SIZE})",
-    )
+    add_test_size_argument(parser)
     parser.add_argument("--seed", type=int, default=42, help="seed of the split and of the model (default 42)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
@@ -192,28 +186,15 @@ def to_grey(images):
     return np.stack([cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY) for im in images])[..., None]
 
 
-def split_app_dataset(dataset, test_size: float | None, seed: int):
-    """``(train, test)``: the official split when the dataset has one and no ``test_size`` is given.
+def split_app_dataset(dataset, test_size: float | int | str | None, seed: int):
+    """``(train, test)`` by :func:`cvtoolkit.data.split_dataset` (None: ``"auto"``, the official split
+    when the dataset has one, as mnist.npz and cifar10 do, else a seeded stratified split), printed."""
+    from cvtoolkit.data.split import resolve_test_size, split_dataset
 
-    ``load_npz`` and the Keras datasets record where their test part starts
-    in ``attrs["official_test_start"]``; anything else gets a seeded,
-    stratified split of ``test_size`` (default :data:`DEFAULT_TEST_SIZE`).
-    """
-    import numpy as np
-
-    from cvtoolkit.data import split_dataset
-
-    start = dataset.attrs.get("official_test_start")
-    if test_size is None and start is not None and 0 < int(start) < len(dataset):
-        idx = np.arange(len(dataset))
-        train, test = dataset.subset(idx[: int(start)]), dataset.subset(idx[int(start):])
-        print(f"official split: {len(train)} train, {len(test)} test")
-        return train, test
-    fraction = DEFAULT_TEST_SIZE if test_size is None else test_size
-    if not 0 < fraction < 1:
-        raise DatasetError(f"--test-size must be a fraction in (0, 1), got {fraction}")
-    train, test = split_dataset(dataset, test_size=fraction, seed=seed)
-    print(f"stratified split (seed {seed}): {len(train)} train, {len(test)} test")
+    test_size = resolve_test_size(dataset, "auto" if test_size is None else test_size)
+    train, test = split_dataset(dataset, test_size=test_size, seed=seed)
+    how = "official split" if test_size == "official" else f"stratified split (seed {seed})"
+    print(f"{how}: {len(train)} train, {len(test)} test")
     return train, test
 
 

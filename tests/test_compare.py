@@ -143,3 +143,22 @@ def test_classical_only_compare_does_not_import_keras(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
     assert (tmp_path / "report.html").exists()
+
+
+def test_compare_uses_the_official_split_by_default(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mini.npz"
+    np.savez(path, x_train=rng.integers(0, 255, (30, 8, 8), dtype=np.uint8), y_train=np.arange(30) % 3,
+             x_test=rng.integers(0, 255, (12, 8, 8), dtype=np.uint8), y_test=np.arange(12) % 3)
+    assert main(["compare", "--dataset", str(path), "--methods", "raw+knn", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    settings = json.loads((tmp_path / "o" / "settings.json").read_text())
+    assert settings["test_size"] == "official" and settings["test_samples"] == 12
+    assert main(["compare", "--dataset", str(path), "--methods", "raw+knn", "--out", str(tmp_path / "s"),
+                 "--test-size", "0.5", "--quiet"]) == 0
+    settings = json.loads((tmp_path / "s" / "settings.json").read_text())
+    assert settings["test_size"] == 0.5 and settings["test_samples"] == 21
+    capsys.readouterr()
+    assert main(["compare", "--dataset", "digits", "--methods", "raw+knn", "--test-size", "official",
+                 "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    assert "no official test split" in capsys.readouterr().err

@@ -193,3 +193,53 @@ def test_fingerprint_of_varying_size_images():
 
     assert ds((3, 4, 3)).fingerprint() == ds((3, 4, 3)).fingerprint()
     assert ds((3, 4, 3)).fingerprint() != ds((4, 3, 3)).fingerprint()  # same bytes, other shape
+
+
+def _keras_layout_npz(path, n_train=24, n_test=9):
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (n_train, 8, 8), dtype=np.uint8), y_train=np.arange(n_train) % 3,
+             x_test=rng.integers(0, 255, (n_test, 8, 8), dtype=np.uint8), y_test=np.arange(n_test) % 3)
+    return path
+
+
+def test_official_and_auto_splits(tmp_path, image_folder):
+    ds = load_dataset(_keras_layout_npz(tmp_path / "k.npz"))
+    for size in ("official", "auto"):
+        train, test = split_dataset(ds, test_size=size)
+        assert len(train) == 24 and len(test) == 9
+        np.testing.assert_array_equal(test.images, ds.images[24:])
+    train, test = split_dataset(ds, test_size=0.5, seed=0)  # a fraction still means a stratified split
+    assert len(test) == 17 and test.attrs["split_indices"].min() < 24
+    folder = load_dataset(image_folder, image_size=8, progress=False)
+    assert len(split_dataset(folder, test_size="auto", seed=0)[1]) == 6  # no official split: 0.25
+    with pytest.raises(DatasetError, match="no official test split"):
+        split_dataset(folder, test_size="official")
+
+
+def test_subset_keeps_the_official_split_only_while_it_holds(tmp_path):
+    ds = load_dataset(_keras_layout_npz(tmp_path / "k.npz"))
+    part = ds.subset([0, 5, 7, 24, 30])  # training samples first: still an official split
+    assert part.attrs["official_test_start"] == 3
+    assert "official_test_start" not in ds.subset([24, 0, 5]).attrs  # a test sample before training ones
+    from cvtoolkit.data.split import official_split
+
+    assert official_split(ds.subset([25, 30])) is None  # only test samples: no split left
+    assert official_split(ds.subset([0, 1])) is None  # only training samples
+    assert [len(p) for p in official_split(part)] == [3, 2]
+
+
+@pytest.mark.parametrize("text, value", [("0.3", 0.3), ("500", 500), ("official", "official"), ("AUTO", "auto")])
+def test_test_size_argument(text, value):
+    from cvtoolkit.commands._common import test_size_arg
+
+    assert test_size_arg(text) == value
+
+
+@pytest.mark.parametrize("text", ["1.5", "0", "-0.2", "quarter"])
+def test_test_size_argument_rejects(text):
+    import argparse
+
+    from cvtoolkit.commands._common import test_size_arg
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        test_size_arg(text)

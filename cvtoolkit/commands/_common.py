@@ -39,6 +39,34 @@ def max_pixels_from_args(args: argparse.Namespace) -> int | None:
     return int(value)
 
 
+def test_size_arg(text: str) -> float | int | str:
+    """``--test-size``: a fraction (0.25), a count (500), ``official`` or ``auto``."""
+    value = text.strip().lower()
+    if value in ("auto", "official"):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a fraction such as 0.25, a number of samples, 'official' or 'auto'"
+        ) from None
+    if 0 < number < 1:
+        return number
+    if number >= 1 and number.is_integer():
+        return int(number)
+    raise argparse.ArgumentTypeError(f"{text!r}: a fraction must be between 0 and 1, a count a whole number")
+
+
+def add_test_size_argument(parser: argparse.ArgumentParser, *, what: str = "the model") -> None:
+    """``--test-size`` (default ``auto``: the dataset's official test split when it has one, else 0.25)."""
+    parser.add_argument(
+        "--test-size", type=test_size_arg, default="auto", metavar="F",
+        help=f"test part of the one split {what} share(s): a fraction (0.25), a number of samples, 'official' "
+             "(the dataset's own test split: Keras datasets and Keras-layout .npz files have one) or 'auto' "
+             "(default: official when there is one, else a seeded stratified 0.25)",
+    )
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: str | None = "digits") -> None:
     """``--dataset``, ``--image-size``, ``--label-pattern``, ``--max-pixels``."""
     parser.add_argument(

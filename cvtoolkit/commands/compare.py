@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cvtoolkit.commands._common import (
     add_dataset_arguments,
+    add_test_size_argument,
     default_image_size,
     fmt_number,
     max_pixels_from_args,
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated rows (default: raw pixels with 4 classifiers, one row per "
                              "descriptor family, and shallownet); see --list-methods")
     parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
-    parser.add_argument("--test-size", type=float, default=0.25, help="test fraction of the split (default 0.25)")
+    add_test_size_argument(parser, what="every method")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
@@ -88,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
             os.path.expanduser("~"), ".cache", "cvtoolkit", "features")
     n_jobs = args.n_jobs or os.cpu_count() or 1
     print(f"methods ({len(methods)}): {', '.join(methods)}")
+    from cvtoolkit.data.split import resolve_test_size
+
+    test_size = resolve_test_size(dataset, args.test_size)
+    print("split: the dataset's official test part" if test_size == "official"
+          else f"split: stratified, test {test_size}, seed {args.seed}")
 
     def on_row(row):
         if row.get("error"):
@@ -97,12 +103,13 @@ def run(args: argparse.Namespace) -> int:
                   f"fit {row['fit_seconds']:.2f}s", flush=True)
 
     result = run_compare(
-        dataset, methods, test_size=args.test_size, seed=args.seed, out_dir=out,
+        dataset, methods, test_size=test_size, seed=args.seed, out_dir=out,
         cnn_options=cnn_options, search=args.search, cache_dir=cache_dir, n_jobs=n_jobs,
         progress=progress, on_row=on_row,
     )
     print()
     print(result.board.to_text())
+    print(f"({result.settings['train_samples']} train, {result.settings['test_samples']} test samples)")
     print()
     for key in ("leaderboard.json", "leaderboard.csv", "report.md", "report.html"):
         if key in result.files:

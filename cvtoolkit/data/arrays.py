@@ -69,7 +69,7 @@ def _from_train_test(x_train, y_train, x_test, y_test, class_names, source) -> D
     images = np.concatenate([_as_images(x_train), _as_images(x_test)])
     labels = np.concatenate([np.ravel(y_train), np.ravel(y_test)]).astype(np.int64)
     ds = Dataset(images, labels, class_names, source=source)
-    # Keep the official split: compare uses it when --test-size is "official".
+    # Keep the official split (cvtoolkit.data.split.official_split; compare's default --test-size auto uses it).
     ds.attrs["official_test_start"] = int(len(x_train))
     return ds
 

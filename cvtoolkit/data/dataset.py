@@ -96,13 +96,19 @@ class Dataset:
     def subset(self, indices: Sequence[int] | np.ndarray) -> "Dataset":
         """The samples at ``indices``, in that order (class names kept)."""
         idx = np.asarray(indices, dtype=np.int64)
+        attrs = dict(self.attrs)
+        start = attrs.pop("official_test_start", None)
+        if start is not None:  # still an official split if training samples still come first
+            is_test = idx >= int(start)
+            if not np.any(np.diff(is_test.astype(np.int8)) < 0):
+                attrs["official_test_start"] = int(np.count_nonzero(~is_test))
         return replace(
             self,
             images=self.images[idx],
             labels=self.labels[idx],
             paths=None if self.paths is None else [self.paths[i] for i in idx],
             skipped=list(self.skipped),
-            attrs=dict(self.attrs),
+            attrs=attrs,
         )
 
     def class_counts(self) -> dict[str, int]:

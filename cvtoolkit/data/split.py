@@ -85,16 +85,75 @@ def stratified_split(
     return np.sort(train), np.sort(test)
 
 
+DEFAULT_TEST_SIZE = 0.25
+"""Test fraction of a stratified split (and of ``"auto"`` without an official split)."""
+
+OFFICIAL_TEST_START = "official_test_start"
+"""``Dataset.attrs`` key: index where a dataset's own test part starts (Keras datasets, Keras-layout ``.npz``)."""
+
+
+def official_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices ``(train, test)`` of the dataset's own split, or None when it has none.
+
+    Keras datasets and Keras-layout ``.npz`` files keep their training
+    samples first and record where the test samples start.
+    """
+    start = dataset.attrs.get(OFFICIAL_TEST_START)
+    if start is None or not 0 < int(start) < len(dataset):
+        return None
+    idx = np.arange(len(dataset))
+    return idx[: int(start)], idx[int(start):]
+
+
+def resolve_test_size(dataset: Dataset, test_size: float | int | str) -> float | int | str:
+    """``"auto"`` made concrete: ``"official"`` when the dataset has its own split, else :data:`DEFAULT_TEST_SIZE`.
+
+    Other values are returned as they are.
+    """
+    if test_size == "auto":
+        return "official" if official_split(dataset) is not None else DEFAULT_TEST_SIZE
+    return test_size
+
+
 def split_dataset(
-    dataset: Dataset, *, test_size: float | int = 0.25, seed: int = 42
+    dataset: Dataset, *, test_size: float | int | str = DEFAULT_TEST_SIZE, seed: int = 42
 ) -> tuple[Dataset, Dataset]:
-    """Split a dataset into stratified ``(train, test)`` datasets.
+    """Split a dataset into ``(train, test)`` datasets.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    test_size : float, int, "official" or "auto"
+        A fraction (or a count) for a seeded stratified split;
+        ``"official"``: the dataset's own test part (see
+        :func:`official_split`); ``"auto"``: the official split when there
+        is one, else a stratified 0.25.
+    seed : int
+        Seed of a stratified split.
 
     The chosen indices are kept in ``attrs["split_indices"]`` of each part.
+
+    Raises
+    ------
+    DatasetError
+        The data cannot be split (see :func:`stratified_split`), or
+        ``"official"`` for a dataset without its own split.
     """
     check_classification_data(dataset, min_per_class=2)
-    train_idx, test_idx = stratified_split(dataset.labels, test_size=test_size, seed=seed,
-                                           class_names=dataset.class_names)
+    test_size = resolve_test_size(dataset, test_size)
+    if test_size == "official":
+        official = official_split(dataset)
+        if official is None:
+            raise DatasetError(
+                f"{dataset.source or 'the dataset'} has no official test split (only Keras datasets and "
+                "Keras-layout .npz files have one); give a test fraction such as 0.25 instead."
+            )
+        train_idx, test_idx = official
+    elif isinstance(test_size, str):
+        raise DatasetError(f"test size {test_size!r}: expected a fraction such as 0.25, 'official' or 'auto'")
+    else:
+        train_idx, test_idx = stratified_split(dataset.labels, test_size=test_size, seed=seed,
+                                               class_names=dataset.class_names)
     train, test = dataset.subset(train_idx), dataset.subset(test_idx)
     train.attrs["split_indices"] = train_idx
     test.attrs["split_indices"] = test_idx

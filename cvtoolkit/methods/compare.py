@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from cvtoolkit.data.dataset import Dataset
-from cvtoolkit.data.split import split_dataset
+from cvtoolkit.data.split import resolve_test_size, split_dataset
 from cvtoolkit.methods.build import full_proba, make_classifier_step, make_features_step, make_method
 from cvtoolkit.methods.spec import MethodSpec, validate_methods
 
@@ -99,7 +99,7 @@ def run_compare(
     dataset: Dataset,
     methods: Sequence[str],
     *,
-    test_size: float = 0.25,
+    test_size: float | int | str = "auto",
     seed: int = 42,
     out_dir: str | os.PathLike | None = None,
     feature_options: dict[str, Any] | None = None,
@@ -110,7 +110,7 @@ def run_compare(
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> CompareResult:
-    """Fit and evaluate every method on one stratified split.
+    """Fit and evaluate every method on one split.
 
     Parameters
     ----------
@@ -119,7 +119,10 @@ def run_compare(
     methods : sequence of str
         Row names (see :mod:`cvtoolkit.methods`).
     test_size, seed
-        The one split every method uses.
+        The one split every method uses: a fraction or count for a seeded
+        stratified split, ``"official"`` for the dataset's own test part, or
+        ``"auto"`` (official when there is one, else 0.25); see
+        :func:`cvtoolkit.data.split_dataset`.
     out_dir : path, optional
         Where to write ``leaderboard.json``/``.csv``, ``report.md``,
         ``report.html`` and a confusion matrix PNG per method. None: nothing
@@ -140,6 +143,7 @@ def run_compare(
 
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
     specs = validate_methods(methods, stored_features=stored, source=dataset.source or None)
+    test_size = resolve_test_size(dataset, test_size)
     train, test = split_dataset(dataset, test_size=test_size, seed=seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:

@@ -97,28 +97,14 @@ def split_listing(listing, *, val_size: float, test_size: float, seed: int) -> d
 
 def write_split_store(paths, labels, class_names, out: Path, *, size: int, attrs: dict, progress: bool) -> int:
     """Decode, aspect-aware resize and stream images into one store; returns the rows written."""
-    import numpy as np
-    from tqdm.auto import tqdm
+    from cvtoolkit.data import AspectAwareResize
+    from cvtoolkit.io import pack_image_files
 
-    from cvtoolkit.data import AspectAwareResize, load_images
-    from cvtoolkit.io import HDF5Writer
-
-    resize = AspectAwareResize(size)
-    skipped = []
-    with HDF5Writer(out, kind="images", sample_shape=(size, size, 3), dtype="uint8", class_names=class_names,
-                    attrs=attrs, with_paths=True) as writer:
-        for start in tqdm(range(0, len(paths), CHUNK), desc=f"writing {out.name}", unit="chunk",
-                          disable=not progress, leave=False):
-            chunk = paths[start : start + CHUNK]
-            images, kept, bad = load_images(chunk, preprocessors=[resize], progress=False)
-            skipped.extend(bad)
-            if len(kept):
-                writer.add(images, np.asarray(labels[start : start + CHUNK])[kept], paths=[chunk[i] for i in kept])
-        writer.skipped = skipped
-        rows = writer.n_rows
-    if skipped:
-        print(f"  {out.name}: skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
-    return rows
+    summary = pack_image_files(paths, labels, class_names, out, preprocessors=[AspectAwareResize(size)],
+                               chunk_rows=CHUNK, attrs=attrs, progress=progress)
+    if summary.skipped:
+        print(f"  {out.name}: skipped {len(summary.skipped)} unreadable file(s), e.g. {summary.skipped[0]}")
+    return summary.n_rows
 
 
 def iter_store_images(path: Path):

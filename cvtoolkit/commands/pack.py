@@ -1,8 +1,10 @@
 """Pack a dataset's images, resized to one size, into one HDF5 store (images.h5).
 
 The store holds the images (uint8 RGB), labels, class names and source paths,
-and is written atomically: an interrupted run leaves no file at --out. Files
-that cannot be decoded are skipped and listed. Use the store anywhere a
+and is written atomically: an interrupted run leaves no file at --out. A
+folder is streamed (--chunk-rows images decoded and written at a time), so
+its size is not bounded by memory. Files that cannot be decoded are skipped
+and listed. Use the store anywhere a
 dataset is expected (--dataset images.h5), or stream it to Keras with
 cvtoolkit.io.HDF5Batches.
 
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="the store to write")
     parser.add_argument(
         "--chunk-rows", type=int, default=1024, metavar="N",
-        help="rows written per chunk (default 1024)",
+        help="images decoded and written per chunk (default 1024): bounds the memory used",
     )
     parser.add_argument(
         "--compression", choices=["gzip", "lzf"], default=None,
@@ -60,20 +62,36 @@ def _size(n_bytes: int) -> str:
     return ""  # pragma: no cover
 
 
-def run(args: argparse.Namespace) -> int:
+def _pack_files(args: argparse.Namespace, out: Path, progress: bool):
+    """Stream a folder (or file-name-labelled folder) into the store: one chunk of images in memory."""
+    import numpy as np
+
+    from cvtoolkit.data import list_by_filename, list_image_folder
+    from cvtoolkit.errors import DatasetError
+    from cvtoolkit.io import pack_image_files
+
+    listing = (list_by_filename(args.dataset, args.label_pattern) if args.label_pattern
+               else list_image_folder(args.dataset))
+    if not listing.paths:
+        raise DatasetError(f"{args.dataset}: no image files found, nothing to pack")
+    resize = f"Resize({args.image_size})" if args.image_size else ""
+    summary = pack_image_files(
+        listing.paths, listing.labels, listing.class_names, out, image_size=args.image_size,
+        max_pixels=max_pixels_from_args(args), chunk_rows=args.chunk_rows, compression=args.compression,
+        skipped=listing.skipped, attrs={"source": str(args.dataset), "preprocessing": resize}, progress=progress,
+    )
+    unlabelled = int(np.count_nonzero(np.asarray(listing.labels) < 0))
+    return summary.n_rows, summary.sample_shape, summary.class_counts, summary.skipped, unlabelled
+
+
+def _pack_dataset(args: argparse.Namespace, out: Path, progress: bool):
+    """Load the dataset (arrays, CSVs, Keras datasets, stores), then write it."""
     from cvtoolkit.data import load_dataset
     from cvtoolkit.errors import DatasetError
     from cvtoolkit.io import write_store
 
-    if args.image_size is not None and args.image_size < 1:
-        raise DatasetError(f"--image-size must be a positive number of pixels, got {args.image_size}")
-    if args.chunk_rows < 1:
-        raise DatasetError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
-    progress = not args.quiet and sys.stderr.isatty()
-    start = time.perf_counter()
-    kw = {"label_pattern": args.label_pattern} if args.label_pattern else {}
     dataset = load_dataset(args.dataset, image_size=args.image_size, max_pixels=max_pixels_from_args(args),
-                           progress=progress, **kw)
+                           progress=progress)
     if dataset.kind != "images":
         raise DatasetError(
             f"{args.dataset} holds {dataset.kind}, not images; pack stores images. "
@@ -81,25 +99,33 @@ def run(args: argparse.Namespace) -> int:
         )
     if len(dataset) == 0:
         raise DatasetError(f"{args.dataset}: no usable images found, nothing to pack")
+    write_store(dataset, out, chunk_rows=args.chunk_rows, progress=progress, compression=args.compression)
+    unlabelled = int((dataset.labels < 0).sum())
+    return len(dataset), dataset.image_shape, dataset.class_counts(), list(dataset.skipped), unlabelled
+
+
+def run(args: argparse.Namespace) -> int:
+    from cvtoolkit.data import describe_spec
+    from cvtoolkit.errors import DatasetError
+
+    if args.image_size is not None and args.image_size < 1:
+        raise DatasetError(f"--image-size must be a positive number of pixels, got {args.image_size}")
+    if args.chunk_rows < 1:
+        raise DatasetError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
+    progress = not args.quiet and sys.stderr.isatty()
+    start = time.perf_counter()
     out = Path(args.out)
     replaced = out.exists()
-    write_store(
-        dataset,
-        out,
-        chunk_rows=args.chunk_rows,
-        progress=progress,
-        compression=args.compression,
-    )
+    streamed = bool(args.label_pattern) or describe_spec(args.dataset) == "folder"
+    pack = _pack_files if streamed else _pack_dataset
+    n_rows, shape, counts, skipped, unlabelled = pack(args, out, progress)
     elapsed = time.perf_counter() - start
 
-    counts = dataset.class_counts()
-    shape = "x".join(str(s) for s in dataset.image_shape)
-    print(f"packed {len(dataset)} images ({shape} uint8) from {args.dataset}")
-    print(f"classes ({dataset.n_classes}): " + ", ".join(f"{name} {n}" for name, n in counts.items()))
-    unlabelled = int((dataset.labels < 0).sum())
+    print(f"packed {n_rows} images ({'x'.join(str(s) for s in shape)} uint8) from {args.dataset}"
+          + (" (streamed)" if streamed else ""))
+    print(f"classes ({len(counts)}): " + ", ".join(f"{name} {n}" for name, n in counts.items()))
     if unlabelled:
         print(f"unlabelled: {unlabelled}")
-    skipped = list(dataset.skipped)
     print(f"skipped files: {len(skipped)}")
     for item in skipped[:MAX_SKIPPED_LISTED]:
         print(f"  {item}")

@@ -4,7 +4,8 @@
   toolkit writes appears at its final name only once complete.
 - :class:`HDF5Writer`: streams images or feature vectors into one HDF5 store
   (chunked, atomic, resumable after a crash); :func:`write_store` writes a
-  whole :class:`~cvtoolkit.data.dataset.Dataset`.
+  whole :class:`~cvtoolkit.data.dataset.Dataset`; :func:`pack_image_files`
+  streams image files into a store, one chunk in memory at a time.
 - :func:`read_store`, :func:`store_info`, :func:`is_store`: read a store back;
   :func:`open_store` and :func:`read_rows` stream rows from it.
 - :class:`HDF5Batches`: a ``keras.utils.PyDataset`` over a store for
@@ -43,6 +44,7 @@ from cvtoolkit.io.atomic import (
 _LAZY = {
     "HDF5Writer": "cvtoolkit.io.hdf5_writer",
     "write_store": "cvtoolkit.io.hdf5_writer",
+    "pack_image_files": "cvtoolkit.io.pack",
     "FORMAT_VERSION": "cvtoolkit.io.hdf5_format",
     "PARTIAL_SUFFIX": "cvtoolkit.io.hdf5_format",
     "read_store": "cvtoolkit.io.hdf5_reader",

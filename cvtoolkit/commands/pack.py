@@ -4,9 +4,8 @@ The store holds the images (uint8 RGB), labels, class names and source paths,
 and is written atomically: an interrupted run leaves no file at --out. A
 folder is streamed (--chunk-rows images decoded and written at a time), so
 its size is not bounded by memory. Files that cannot be decoded are skipped
-and listed. Use the store anywhere a
-dataset is expected (--dataset images.h5), or stream it to Keras with
-cvtoolkit.io.HDF5Batches.
+and listed. Use the store anywhere a dataset is expected (--dataset
+images.h5), or stream it to Keras with cvtoolkit.io.HDF5Batches.
 
 examples:
   cvtoolkit pack --dataset datasets/animals --image-size 32 --out runs/animals32.h5
@@ -64,8 +63,6 @@ def _size(n_bytes: int) -> str:
 
 def _pack_files(args: argparse.Namespace, out: Path, progress: bool):
     """Stream a folder (or file-name-labelled folder) into the store: one chunk of images in memory."""
-    import numpy as np
-
     from cvtoolkit.data import list_by_filename, list_image_folder
     from cvtoolkit.errors import DatasetError
     from cvtoolkit.io import pack_image_files
@@ -75,13 +72,11 @@ def _pack_files(args: argparse.Namespace, out: Path, progress: bool):
     if not listing.paths:
         raise DatasetError(f"{args.dataset}: no image files found, nothing to pack")
     resize = f"Resize({args.image_size})" if args.image_size else ""
-    summary = pack_image_files(
+    return pack_image_files(
         listing.paths, listing.labels, listing.class_names, out, image_size=args.image_size,
         max_pixels=max_pixels_from_args(args), chunk_rows=args.chunk_rows, compression=args.compression,
         skipped=listing.skipped, attrs={"source": str(args.dataset), "preprocessing": resize}, progress=progress,
     )
-    unlabelled = int(np.count_nonzero(np.asarray(listing.labels) < 0))
-    return summary.n_rows, summary.sample_shape, summary.class_counts, summary.skipped, unlabelled
 
 
 def _pack_dataset(args: argparse.Namespace, out: Path, progress: bool):
@@ -89,6 +84,7 @@ def _pack_dataset(args: argparse.Namespace, out: Path, progress: bool):
     from cvtoolkit.data import load_dataset
     from cvtoolkit.errors import DatasetError
     from cvtoolkit.io import write_store
+    from cvtoolkit.io.pack import PackSummary
 
     dataset = load_dataset(args.dataset, image_size=args.image_size, max_pixels=max_pixels_from_args(args),
                            progress=progress)
@@ -100,8 +96,8 @@ def _pack_dataset(args: argparse.Namespace, out: Path, progress: bool):
     if len(dataset) == 0:
         raise DatasetError(f"{args.dataset}: no usable images found, nothing to pack")
     write_store(dataset, out, chunk_rows=args.chunk_rows, progress=progress, compression=args.compression)
-    unlabelled = int((dataset.labels < 0).sum())
-    return len(dataset), dataset.image_shape, dataset.class_counts(), list(dataset.skipped), unlabelled
+    return PackSummary(out, len(dataset), tuple(dataset.image_shape), dataset.class_counts(),
+                       list(dataset.skipped), int((dataset.labels < 0).sum()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,14 +114,15 @@ def run(args: argparse.Namespace) -> int:
     replaced = out.exists()
     streamed = bool(args.label_pattern) or describe_spec(args.dataset) == "folder"
     pack = _pack_files if streamed else _pack_dataset
-    n_rows, shape, counts, skipped, unlabelled = pack(args, out, progress)
+    summary = pack(args, out, progress)
     elapsed = time.perf_counter() - start
 
-    print(f"packed {n_rows} images ({'x'.join(str(s) for s in shape)} uint8) from {args.dataset}"
-          + (" (streamed)" if streamed else ""))
+    print(f"packed {summary.n_rows} images ({'x'.join(str(s) for s in summary.sample_shape)} uint8) from "
+          f"{args.dataset}" + (" (streamed)" if streamed else ""))
+    counts, skipped = summary.class_counts, summary.skipped
     print(f"classes ({len(counts)}): " + ", ".join(f"{name} {n}" for name, n in counts.items()))
-    if unlabelled:
-        print(f"unlabelled: {unlabelled}")
+    if summary.n_unlabelled:
+        print(f"unlabelled: {summary.n_unlabelled}")
     print(f"skipped files: {len(skipped)}")
     for item in skipped[:MAX_SKIPPED_LISTED]:
         print(f"  {item}")

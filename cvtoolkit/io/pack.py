@@ -44,6 +44,7 @@ class PackSummary:
     sample_shape: tuple[int, ...]
     class_counts: dict[str, int]
     skipped: list[Any] = field(default_factory=list)
+    n_unlabelled: int = 0
 
 
 def pack_image_files(
@@ -114,6 +115,7 @@ def pack_image_files(
     chunk = max(1, int(chunk_rows))
     dropped = list(skipped)
     counts = np.zeros(len(class_names), np.int64)
+    unlabelled = 0
     writer: HDF5Writer | None = None
     bar = tqdm(total=len(paths), desc=f"packing {Path(out).name}", unit="img", disable=not progress, leave=False)
     try:
@@ -137,6 +139,7 @@ def pack_image_files(
             kept_labels = labels[start : start + chunk][kept]
             writer.add(images, kept_labels, paths=[part[i] for i in kept])
             counts += np.bincount(kept_labels[kept_labels >= 0], minlength=len(class_names))
+            unlabelled += int(np.count_nonzero(kept_labels < 0))
         if writer is None:
             raise StoreError(f"cannot pack into {out}: none of the {len(paths)} files could be decoded "
                              f"({len(dropped)} skipped, e.g. {dropped[0] if dropped else 'none'})")
@@ -149,4 +152,5 @@ def pack_image_files(
         raise
     finally:
         bar.close()
-    return PackSummary(Path(out), rows, tuple(shape), {n: int(c) for n, c in zip(class_names, counts)}, dropped)
+    return PackSummary(Path(out), rows, tuple(shape), {n: int(c) for n, c in zip(class_names, counts)}, dropped,
+                       unlabelled)

@@ -175,9 +175,9 @@ real = extraction.describe_chunk
 
 def slow(transformer, kind, data, *args):
     result = real(transformer, kind, data, *args)
-    time.sleep(0.4)
     with open(os.path.join({log!r}, str(time.monotonic_ns())), "w") as f:
         f.write(str(len(data)))
+    time.sleep(0.4)  # the parent kills during this sleep (a kill inside an HDF5 write is another test's case)
     return result
 
 extraction.describe_chunk = slow

@@ -162,3 +162,15 @@ def test_compare_uses_the_official_split_by_default(tmp_path, capsys):
     assert main(["compare", "--dataset", "digits", "--methods", "raw+knn", "--test-size", "official",
                  "--out", str(tmp_path / "d"), "--quiet"]) == 2
     assert "no official test split" in capsys.readouterr().err
+
+
+def test_raw_pixels_of_grey_images_stay_one_channel():
+    from cvtoolkit.methods import make_method
+
+    grey = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 1), dtype=np.uint8)
+    est = make_method("raw+logreg", image_size=(8, 8), channels=1).fit(grey, np.arange(12) % 2)
+    assert est.named_steps["features"].transform(grey).shape == (12, 64)  # not 3 copies of the grey channel
+    colour = make_method("raw+logreg", image_size=(8, 8), channels=3, feature_options={"color": True})
+    assert colour.named_steps["features"].color is True
+    assert make_method("raw+logreg", image_size=(8, 8), channels=1,
+                       feature_options={"color": True}).named_steps["features"].color is True  # asked for

@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         cnn_options["augment"] = True
     cnn_options["verbose"] = 0 if args.quiet else 2
     n_jobs = args.n_jobs or os.cpu_count() or 1
+    channels = None if dataset.kind == "features" or dataset.images.dtype == object else int(dataset.images.shape[-1])
     estimator = make_method(spec, feature_options=feature_options_from_args(args), cnn_options=cnn_options,
-                            random_state=args.seed, n_jobs=n_jobs, image_size=size)
+                            random_state=args.seed, n_jobs=n_jobs, image_size=size, channels=channels)
     print(f"fitting {spec.name} on {len(train)} samples" + (f", validating on {len(val)}" if val is not None else ""))
     t0 = time.perf_counter()
     best_params = None
@@ -128,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
         print(report.to_text())
         extra["validation"] = {k: v for k, v in report.metrics.items() if v is not None}
         extra["validation_samples"] = len(val)
-    channels = None if dataset.kind == "features" or dataset.images.dtype == object else int(dataset.images.shape[-1])
     save_pipeline(estimator, args.out, method=spec.name, class_names=dataset.class_names,
                   image_size=saved_size if dataset.kind == "images" else None, channels=channels,
                   kind=spec.kind, extra=extra)

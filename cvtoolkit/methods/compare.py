@@ -67,8 +67,10 @@ class _Features:
 
 def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dataset,
                       options: dict, cache_dir: str | None, n_jobs: int | None) -> _Features:
-    size = tuple(train.images.shape[1:3]) if train.images.dtype != object else None
-    transformer = make_features_step(spec, dict(options, n_jobs=n_jobs), image_size=size)
+    same_size = train.images.dtype != object
+    size = tuple(train.images.shape[1:3]) if same_size else None
+    channels = int(train.images.shape[-1]) if same_size and train.images.ndim == 4 else None
+    transformer = make_features_step(spec, dict(options, n_jobs=n_jobs), image_size=size, channels=channels)
     n_train = len(train)
     t0 = time.perf_counter()
     cached = False

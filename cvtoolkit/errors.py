@@ -41,3 +41,17 @@ class MissingDownloadError(CvToolkitError, OSError):
 
     The message names the file and the folder to put it in.
     """
+
+
+def one_line(err: BaseException | str, limit: int | None = 300) -> str:
+    """``err``'s message on one line (whitespace collapsed), cut to ``limit`` characters (None: whole), for a CLI error.
+
+    Examples
+    --------
+    >>> one_line(ValueError("shape mismatch:\\n  (3, 3)  vs  (5, 5)"))
+    'shape mismatch: (3, 3) vs (5, 5)'
+    >>> one_line("x" * 10, limit=6)
+    'xxx...'
+    """
+    text = " ".join(str(err).split())
+    return text if limit is None or len(text) <= limit else text[: max(0, limit - 3)] + "..."

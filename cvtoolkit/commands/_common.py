@@ -118,6 +118,15 @@ def fmt_number(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def print_skipped(skipped, header: str, *, indent: str = "    ", limit: int = 20) -> None:
+    """Print ``header``, then the first ``limit`` skipped files one a line, and how many more there are."""
+    print(header)
+    for item in list(skipped)[:limit]:
+        print(f"{indent}{item}")
+    if len(skipped) > limit:
+        print(f"{indent}... and {len(skipped) - limit} more")
+
+
 def print_dataset_summary(dataset) -> None:
     """Samples, shape, classes, and every skipped file (named, counted)."""
     counts = dataset.class_counts()
@@ -126,10 +135,6 @@ def print_dataset_summary(dataset) -> None:
     shown = ", ".join(f"{k} {v}" for k, v in list(counts.items())[:12])
     print(f"  per class: {shown}{' ...' if len(counts) > 12 else ''}")
     if dataset.skipped:
-        print(f"  skipped {len(dataset.skipped)} unreadable file(s):")
-        for s in dataset.skipped[:20]:
-            print(f"    {s}")
-        if len(dataset.skipped) > 20:
-            print(f"    ... and {len(dataset.skipped) - 20} more")
+        print_skipped(dataset.skipped, f"  skipped {len(dataset.skipped)} unreadable file(s):")
     if dataset.attrs.get("empty_classes"):
         print(f"  ignored empty class folder(s): {', '.join(dataset.attrs['empty_classes'])}")

@@ -28,7 +28,7 @@ import ast
 import time
 from typing import Any
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, print_skipped
 from cvtoolkit.errors import CvToolkitError
 
 
@@ -185,10 +185,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  resumed {args.out}.partial: {summary.resumed_rows} rows were already written by an "
               "interrupted run")
     if summary.skipped:
-        print(f"  skipped {len(summary.skipped)} unreadable file(s):")
-        for item in summary.skipped[:20]:
-            print(f"    {item}")
-        if len(summary.skipped) > 20:
-            print(f"    ... and {len(summary.skipped) - 20} more")
+        print_skipped(summary.skipped, f"  skipped {len(summary.skipped)} unreadable file(s):")
     print(f"total wall time {time.perf_counter() - started:.1f}s")
     return 0

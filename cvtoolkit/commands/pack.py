@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, print_skipped
 
 MAX_SKIPPED_LISTED = 10
 """Skipped files named in the summary (the rest are counted)."""
@@ -123,11 +123,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"classes ({len(counts)}): " + ", ".join(f"{name} {n}" for name, n in counts.items()))
     if summary.n_unlabelled:
         print(f"unlabelled: {summary.n_unlabelled}")
-    print(f"skipped files: {len(skipped)}")
-    for item in skipped[:MAX_SKIPPED_LISTED]:
-        print(f"  {item}")
-    if len(skipped) > MAX_SKIPPED_LISTED:
-        print(f"  ... and {len(skipped) - MAX_SKIPPED_LISTED} more")
+    print_skipped(skipped, f"skipped files: {len(skipped)}", indent="  ", limit=MAX_SKIPPED_LISTED)
     verb = "replaced" if replaced else "wrote"
     print(f"{verb} {out} ({_size(out.stat().st_size)}) in {elapsed:.1f}s")
     return 0

@@ -5,6 +5,7 @@ RGB images (grey sources: one channel), integer labels and class names.
 :func:`load_dataset` picks the loader from the spec.
 """
 
+from cvtoolkit._lazy import lazy_attributes
 from cvtoolkit.data.arrays import KERAS_DATASETS, load_digits, load_keras_dataset, load_npz
 from cvtoolkit.data.dataset import Dataset, SkippedFile
 from cvtoolkit.data.filename_labels import list_by_filename, list_unlabelled
@@ -40,15 +41,9 @@ __all__ = [
 ]
 
 
-_SPLIT = ("check_classification_data", "split_dataset", "stratified_split")
-
-
-def __getattr__(name: str):
-    # Splitting imports scikit-learn (about a second): load it on first use, so that
-    # decoding images (extraction workers, ``cvtoolkit --help``) does not wait for it.
-    if name in _SPLIT:
-        from cvtoolkit.data import split
-
-        return getattr(split, name)
-    raise AttributeError(f"module 'cvtoolkit.data' has no attribute {name!r}")
+# Splitting imports scikit-learn (about a second): load it on first use, so that
+# decoding images (extraction workers, ``cvtoolkit --help``) does not wait for it.
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    name: "cvtoolkit.data.split" for name in ("check_classification_data", "split_dataset", "stratified_split")
+})
 

@@ -31,6 +31,7 @@ Examples
 (3,)
 """
 
+from cvtoolkit._lazy import lazy_attributes
 from cvtoolkit.features.base import ImageTransformer, as_image_batch
 from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
 from cvtoolkit.features.hog import HOG, hog_batch
@@ -71,14 +72,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # The cache and the extraction loop pull in h5py and the data layer: load them on first use.
-    if name == "cached_features":
-        from cvtoolkit.features.cache import cached_features
-
-        return cached_features
-    if name == "extract_to_store":
-        from cvtoolkit.features.extraction import extract_to_store
-
-        return extract_to_store
-    raise AttributeError(f"module 'cvtoolkit.features' has no attribute {name!r}")
+# The cache and the extraction loop pull in h5py and the data layer: load them on first use.
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    "cached_features": "cvtoolkit.features.cache",
+    "extract_to_store": "cvtoolkit.features.extraction",
+})

@@ -29,8 +29,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cvtoolkit._lazy import lazy_attributes
 
 from cvtoolkit.io.atomic import (
     TEMP_MARKER,
@@ -66,14 +65,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cvtoolkit.io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import keras
 
-from cvtoolkit.errors import ModelError
+from cvtoolkit.errors import ModelError, one_line
 
 POOLING_MODES = (None, "avg", "max")
 
@@ -216,9 +216,7 @@ def load_weights(model: keras.Model, weights: str | os.PathLike | None, model_na
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except Exception as err:  # Keras raises ValueError/KeyError for mismatches
-        detail = " ".join(str(err).split())  # one line, for the command line
-        if len(detail) > 300:
-            detail = detail[:297] + "..."
+        detail = one_line(err, 300)
         raise ModelError(
             f"cannot load weights from {path} into {model_name}: {detail} The file must come from a "
             "model built with the same input shape, classes and options."

@@ -25,8 +25,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cvtoolkit._lazy import lazy_attributes
 
 # The function ``fit`` must shadow the submodule ``fit`` from the start: once
 # ``cvtoolkit.train.fit`` is imported as a module the package attribute would
@@ -54,14 +53,4 @@ _LAZY = {
 __all__ = ["fit", "make_training_data", "resume_state", "set_mixed_precision", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cvtoolkit.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import keras
 from keras import layers, ops
 
-from cvtoolkit.errors import MissingDownloadError, ModelError
+from cvtoolkit.errors import MissingDownloadError, ModelError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -392,9 +392,7 @@ def _load_weights_file(model: keras.Model, path: Path, what: str) -> None:
             warnings.simplefilter("ignore")
             model.load_weights(str(path))
     except (ValueError, KeyError, OSError, TypeError) as err:
-        detail = " ".join(str(err).split())
-        if len(detail) > 240:
-            detail = detail[:240] + "..."
+        detail = one_line(err, 243)
         raise ModelError(
             f"cannot load weights file {path} into {what}: {detail}. The file must hold "
             "weights of the same architecture (backbone, alpha, with or without the top)"
@@ -535,7 +533,7 @@ def _build_imagenet(
             model = spec.constructor_fn()(**kwargs)
     except Exception as err:  # get_file raises bare Exception on URL errors
         if _is_download_failure(err):
-            raise _missing_download(spec, file_name, " ".join(str(err).split())) from err
+            raise _missing_download(spec, file_name, one_line(err, None)) from err
         if isinstance(err, ValueError):
             raise ModelError(f"cannot build {what} with ImageNet weights: {err}") from err
         raise

@@ -94,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"cvtoolkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a write failed (full disk, read-only, permissions): one line, not a traceback
+        from cvtoolkit.io.outputs import describe_os_error
+
+        logging.getLogger("cvtoolkit").debug("OSError", exc_info=True)
+        print(f"cvtoolkit {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

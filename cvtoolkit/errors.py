@@ -55,3 +55,8 @@ def one_line(err: BaseException | str, limit: int | None = 300) -> str:
     """
     text = " ".join(str(err).split())
     return text if limit is None or len(text) <= limit else text[: max(0, limit - 3)] + "..."
+
+
+class OutputError(CvToolkitError, OSError):
+    """An output location cannot or must not be written (a file where a folder is expected, read-only,
+    full, or holding something cvtoolkit did not write)."""

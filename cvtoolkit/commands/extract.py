@@ -70,6 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-pattern", default=None, metavar="REGEX",
                         help="labels from file names in a flat folder (first group of this regular expression)")
     add_max_pixels_argument(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it is not a cvtoolkit store (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--list-features", action="store_true", help="list the descriptor names, then exit")
 
@@ -128,6 +130,16 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise ExtractArgumentError(f"missing {', '.join(missing)}; e.g. cvtoolkit extract --dataset "
                                    "datasets/animals --features hog,lbp --out animals.h5")
+    from cvtoolkit.io.lock import output_lock
+    from cvtoolkit.io.outputs import check_output_location, is_store_file
+
+    check_output_location(args.out, kind="file", overwrite=args.overwrite, ours=is_store_file,
+                          what="an .h5 store")
+    with output_lock(args.out):  # before any work: a second run on the same --out stops here
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     from cvtoolkit.parallel import start_workers, stop_workers
 
     if args.scheduler is None:

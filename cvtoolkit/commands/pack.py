@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compression", choices=["gzip", "lzf"], default=None,
         help="compress the images in the store (smaller, slower; default off)",
     )
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it is not a cvtoolkit store (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -108,6 +110,18 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"--image-size must be a positive number of pixels, got {args.image_size}")
     if args.chunk_rows < 1:
         raise DatasetError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
+    from cvtoolkit.io.lock import output_lock
+    from cvtoolkit.io.outputs import check_output_location, is_store_file
+
+    check_output_location(args.out, kind="file", overwrite=args.overwrite, ours=is_store_file,
+                          what="an .h5 store")
+    with output_lock(args.out):  # before any work: a second run on the same --out stops here
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
+    from cvtoolkit.data import describe_spec
+
     progress = not args.quiet and sys.stderr.isatty()
     start = time.perf_counter()
     out = Path(args.out)

@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -42,6 +43,7 @@ import numpy as np
 import cvtoolkit
 from cvtoolkit.errors import StoreError
 from cvtoolkit.io.atomic import fsync_path
+from cvtoolkit.io.lock import holds_lock, output_lock
 from cvtoolkit.io.hdf5_format import (
     BOOKKEEPING_ATTRS,
     FORMAT_VERSION,
@@ -244,7 +246,14 @@ class HDF5Writer:
         self.rows_committed = 0
         self.resumed_rows = 0
         self.closed = False
-        self._open()
+        # The exclusive lock comes before anything touches the .partial (another run may be writing it).
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(output_lock(self.path))
+        try:
+            self._open()
+        except BaseException:
+            self._lock.close()
+            raise
 
     # ------------------------------------------------------------------ open
     def _open(self) -> None:
@@ -498,9 +507,15 @@ class HDF5Writer:
         f.close()
         self._file = None
         fsync_path(self.partial)
+        if not holds_lock(self.path):
+            raise StoreError(
+                f"lost the write lock of {self.path} (its lock file was removed or replaced); not renaming "
+                f"{self.partial} into place. Run the command again."
+            )
         os.replace(self.partial, self.path)
         fsync_path(self.path.parent)
         self.closed = True
+        self._lock.close()
         log.debug("wrote %s (%d rows)", self.path, self.rows_committed)
         return self.path
 
@@ -527,6 +542,7 @@ class HDF5Writer:
             self._file = None
         if not keep_partial:
             self.partial.unlink(missing_ok=True)
+        self._lock.close()
 
     def __enter__(self) -> "HDF5Writer":
         return self

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="compute features without the cache")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: runs/compare-<dataset>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.methods import default_methods
     from cvtoolkit.methods.compare import run_compare
 
+    from cvtoolkit.io.outputs import check_output_location, folder_has
+
+    default_out = Path("runs") / ("compare-" + (Path(str(args.dataset).rstrip("/\\")).stem or "dataset"))
+    check_output_location(args.out or default_out, kind="folder", overwrite=args.overwrite,
+                          ours=folder_has("leaderboard.json", "leaderboard.csv", "report.md"), what="a compare report")
     started = time.perf_counter()
     progress = not args.quiet
     dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),

@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR", help="report folder (default: runs/evaluate-<model>)")
     parser.add_argument("--top-losses", type=int, default=16, help="images in the top-losses grid (default 16)")
     parser.add_argument("--grad-cam", type=int, default=8, help="CNN pipelines: Grad-CAM maps of this many images (0: none)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if cvtoolkit did not write it (default: refuse)")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="load a model with types outside the trusted list, or an old pickle "
+                             "(pipeline.joblib): this runs code from the file; only for models you trust")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -44,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.methods.artifact import load_pipeline
     from cvtoolkit.methods.compare import safe_filename
 
-    pipeline = load_pipeline(args.model)
+    from cvtoolkit.io.outputs import check_output_location, folder_has
+
     out = Path(args.out) if args.out else Path("runs") / f"evaluate-{Path(args.model).name}"
+    check_output_location(out, kind="folder", overwrite=args.overwrite, ours=folder_has("report.json", "report.html"),
+                          what="an evaluate report")
+    pipeline = load_pipeline(args.model, trust=args.trust_model)
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(args.dataset, image_size=pipeline.image_size if pipeline.kind != "stored" else None,
                            label_pattern=args.label_pattern, progress=not args.quiet)

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of the split and the model (default 42)")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers")
     parser.add_argument("--out", required=True, metavar="DIR", help="the pipeline folder to write, e.g. models/NAME")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it is not a saved pipeline (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -69,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.methods.artifact import save_pipeline
     from cvtoolkit.methods.build import full_proba
 
+    from cvtoolkit.io.outputs import check_output_location, is_pipeline_folder
+
     started = time.perf_counter()
+    check_output_location(args.out, kind="folder", overwrite=args.overwrite, ours=is_pipeline_folder,
+                          what="a saved pipeline")
     spec = parse_method(args.method)
     if describe_spec(args.dataset) != "hdf5":
         # Fail on a misspelt method before loading; a store may hold features whose
@@ -131,6 +137,6 @@ def run(args: argparse.Namespace) -> int:
         extra["validation_samples"] = len(val)
     save_pipeline(estimator, args.out, method=spec.name, class_names=dataset.class_names,
                   image_size=saved_size if dataset.kind == "images" else None, channels=channels,
-                  kind=spec.kind, extra=extra)
+                  kind=spec.kind, extra=extra, overwrite=args.overwrite)
     print(f"saved {spec.name} pipeline to {args.out} (fit {fit_s:.1f}s, total {time.perf_counter() - started:.1f}s)")
     return 0

@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-skipped", action="store_true",
                         help="write a submission even if some images could not be read (they get uniform probabilities)")
     add_max_pixels_argument(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out/--submission even if cvtoolkit did not write it (default: refuse)")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="load a model with types outside the trusted list, or an old pickle "
+                             "(pipeline.joblib): this runs code from the file; only for models you trust")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -83,7 +88,14 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.kaggle import write_submission
     from cvtoolkit.methods.artifact import load_pipeline
 
-    pipeline = load_pipeline(args.model)
+    from cvtoolkit.io.outputs import check_output_location, csv_starts_with
+
+    for option, where, ours in (("--out", args.out, csv_starts_with("id,predicted")),
+                                ("--submission", args.submission, csv_starts_with("id,", "ImageId,"))):
+        if where:
+            check_output_location(where, kind="file", overwrite=args.overwrite, ours=ours, option=option,
+                                  what="a CSV cvtoolkit writes")
+    pipeline = load_pipeline(args.model, trust=args.trust_model)
     print(f"model {args.model}: {pipeline.method}, classes {', '.join(pipeline.class_names)}")
     images, ids, kept, skipped = load_inputs(args.images, progress=not args.quiet, max_pixels=max_pixels_from_args(args))
     for s in skipped:

@@ -103,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --strategy mirrored and no GPU: split the CPU into N logical devices and "
                              "mirror over them (to try distributed training or test it; no speed-up)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the splits and the training (default 42)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
 
 
@@ -265,6 +267,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"models/{args.model}.keras")
     if out.suffix != ".keras":
         raise DatasetError(f"--out {out}: a Keras model file must end in .keras (e.g. {out.with_suffix('.keras')})")
+    from cvtoolkit.io.outputs import check_output_location, is_keras_file
+
+    check_output_location(out, kind="file", overwrite=args.overwrite, ours=is_keras_file, what="a .keras model")
     files = _paths(out)
 
     strategy = _strategy(args)

@@ -8,11 +8,20 @@ folder::
                            descriptor/backbone parameters (weights path),
                            classifier parameters, validation metrics,
                            cvtoolkit version and artifact format
-        pipeline.joblib    a fitted scikit-learn Pipeline (classical rows), or
-        model.keras        a trained CNN (+ model.json, its sidecar)
+        pipeline.skops     a fitted scikit-learn Pipeline (classical rows), saved
+                           with skops.io and loaded with a list of trusted
+                           types (cvtoolkit.methods.trusted): loading never
+                           runs code from the file, or
+        model.keras        a trained CNN (+ model.json, its sidecar), loaded
+                           with Keras' safe_mode
 
-The folder is written beside its final name and renamed into place, so an
-interrupted save never leaves a folder that loads.
+A folder from older versions holds ``pipeline.joblib`` (a pickle): it is
+refused unless the caller trusts it (``trust=True``, ``--trust-model``).
+
+The folder is written beside its final name (``.NAME.tmp-<pid>-*``) and
+swapped into place; a save killed half-way through the swap is finished
+(or rolled back) by the next save or load of that folder, and stale
+temporaries of dead processes are removed.
 
 Examples
 --------
@@ -51,6 +60,11 @@ ARTIFACT_FORMAT = 1
 """Version of the folder layout; bumped when an old reader could not read a new folder."""
 
 MANIFEST = "manifest.json"
+PIPELINE_FILE = "pipeline.skops"
+"""A classical pipeline, saved with skops.io (older folders: ``pipeline.joblib``, a pickle)."""
+LEGACY_PIPELINE_FILE = "pipeline.joblib"
+_TMP = ".tmp-"
+_OLD = ".old-"
 
 
 def _jsonable(value: Any) -> Any:
@@ -187,6 +201,7 @@ def save_pipeline(
     channels: int | None,
     kind: str | None = None,
     extra: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Save a fitted method (from :func:`cvtoolkit.methods.make_method`) as a folder.
 
@@ -204,6 +219,14 @@ def save_pipeline(
         What the estimator was fitted on; ``predict`` resizes to match.
     extra : dict, optional
         More manifest entries (validation metrics, source dataset, ...).
+    overwrite : bool
+        Replace ``path`` even if it is not a saved pipeline (by default an
+        existing folder without a manifest, or a file, is refused).
+
+    Raises
+    ------
+    ModelError
+        ``path`` exists and is not a saved pipeline (and not ``overwrite``).
     """
     from cvtoolkit.methods.spec import parse_method
 
@@ -236,16 +259,22 @@ def save_pipeline(
     manifest.update(_jsonable(extra or {}))
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    recover_swap(path)
+    if path.exists() and not overwrite and not (path.is_dir() and (not any(path.iterdir()) or (path / MANIFEST).is_file())):
+        raise ModelError(
+            f"{path} exists and is not a saved pipeline (no {MANIFEST}); refusing to replace it. Choose another "
+            "--out, or pass --overwrite to replace it."
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{_TMP}{os.getpid()}-", dir=path.parent))
     try:
         if kind == "cnn":
             estimator.save(tmp / "model.keras")
             manifest["files"] = ["model.keras", "model.json"]
         else:
-            import joblib
+            from cvtoolkit.methods.trusted import dump_pipeline
 
-            joblib.dump(estimator, tmp / "pipeline.joblib")
-            manifest["files"] = ["pipeline.joblib"]
+            dump_pipeline(estimator, tmp / PIPELINE_FILE)
+            manifest["files"] = [PIPELINE_FILE]
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _replace_dir(tmp, path)
     except BaseException:
@@ -256,14 +285,94 @@ def save_pipeline(
 
 
 def _replace_dir(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` onto ``path``; an existing folder is swapped out, then removed."""
+    """Move ``tmp`` onto ``path``; an existing folder is swapped out, then removed.
+
+    Killed between the two renames, the folder is missing, the old one is in
+    ``.NAME.old-PID`` and the new one complete in ``tmp``: :func:`recover_swap`
+    finishes the swap.
+    """
     old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    if path.is_dir() and not path.is_symlink():
+        old = path.with_name(f".{path.name}{_OLD}{os.getpid()}")
         os.replace(path, old)
+    elif path.exists() or path.is_symlink():  # a file (overwrite=True)
+        path.unlink()
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _pid_of(name: str, marker: str) -> int | None:
+    tail = name.split(marker, 1)[1] if marker in name else ""
+    digits = tail.split("-", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _complete(folder: Path) -> bool:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return all((folder / name).exists() for name in manifest.get("files", []))
+    except (OSError, ValueError):
+        return False
+
+
+def recover_swap(path: str | os.PathLike) -> str:
+    """Finish or roll back a save of ``path`` killed half-way; remove stale temporaries.
+
+    When ``path`` is missing but a complete new folder (``.NAME.tmp-PID-*``
+    with its manifest) of a dead process is there, it is moved into place
+    (finish); otherwise the previous folder (``.NAME.old-PID``) is moved
+    back (roll back). Then the leftovers of dead processes are removed.
+    Temporaries of running processes are left alone.
+
+    Returns
+    -------
+    str
+        ``"finished"``, ``"rolled back"`` or ``""`` (nothing to do).
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        entries = [e for e in parent.iterdir() if e.name.startswith(f".{path.name}.")]
+    except OSError:
+        return ""
+    olds = [e for e in entries if e.name.startswith(f".{path.name}{_OLD}") and not _alive(_pid_of(e.name, _OLD))]
+    tmps = [e for e in entries if e.name.startswith(f".{path.name}{_TMP}") and not _alive(_pid_of(e.name, _TMP))]
+    done = ""
+    try:
+        if not path.exists():
+            complete = sorted((t for t in tmps if _complete(t)), key=lambda t: t.stat().st_mtime)
+            if complete:
+                os.replace(complete[-1], path)
+                tmps.remove(complete[-1])
+                done = "finished"
+            elif olds:
+                newest = max(olds, key=lambda t: t.stat().st_mtime)
+                os.replace(newest, path)
+                olds.remove(newest)
+                done = "rolled back"
+        if done:
+            logger.warning("%s: %s a save that was interrupted between its two renames", path, done)
+        for leftover in olds + tmps:
+            shutil.rmtree(leftover, ignore_errors=True)
+            logger.info("removed %s, left by an interrupted save", leftover)
+    except OSError as err:  # a read-only folder: load what is there
+        logger.warning("cannot clean up an interrupted save of %s: %s", path, err)
+    return done
 
 
 def read_manifest(path: str | os.PathLike) -> dict:
@@ -293,19 +402,48 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return manifest
 
 
-def load_pipeline(path: str | os.PathLike) -> SavedPipeline:
-    """Load a folder written by :func:`save_pipeline`."""
+def load_pipeline(path: str | os.PathLike, *, trust: bool = False) -> SavedPipeline:
+    """Load a folder written by :func:`save_pipeline`; never runs code from it unless ``trust``.
+
+    Parameters
+    ----------
+    path : path-like
+        The pipeline folder.
+    trust : bool
+        Load types outside the trusted list, and legacy ``pipeline.joblib``
+        pickles (``--trust-model``): this runs code from the file.
+
+    Raises
+    ------
+    ModelError
+        Not a pipeline, untrusted types (named), a legacy pickle without
+        ``trust``, or an unreadable model.
+    """
     path = Path(path)
+    if not (path / MANIFEST).exists():
+        recover_swap(path)
     manifest = read_manifest(path)
     try:
         if manifest["kind"] == "cnn":
             from cvtoolkit.train import KerasImageClassifier
 
             estimator = KerasImageClassifier.load(path / "model.keras")
+        elif (path / PIPELINE_FILE).exists() or not (path / LEGACY_PIPELINE_FILE).exists():
+            from cvtoolkit.methods.trusted import load_trusted
+
+            estimator = load_trusted(path / PIPELINE_FILE, trust=trust)
+        elif not trust:
+            raise ModelError(
+                f"{path}: holds {LEGACY_PIPELINE_FILE}, a pickle saved by an older cvtoolkit; loading it would run "
+                "any code inside it, so it is refused. Re-save it with 'cvtoolkit fit ... --out' (saves "
+                f"{PIPELINE_FILE}), or, if you trust its author, pass --trust-model."
+            )
         else:
             import joblib
 
-            estimator = joblib.load(path / "pipeline.joblib")
+            estimator = joblib.load(path / LEGACY_PIPELINE_FILE)
+    except ModelError:
+        raise
     except (OSError, EOFError, ValueError, ImportError, AttributeError) as err:
         raise ModelError(f"{path}: cannot load the saved model ({type(err).__name__}: {err}); re-run 'cvtoolkit fit'.") from err
     return SavedPipeline(str(path), manifest, estimator, list(manifest["class_names"]))

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     default_out = Path("runs") / ("compare-" + (Path(str(args.dataset).rstrip("/\\")).stem or "dataset"))
     check_output_location(args.out or default_out, kind="folder", overwrite=args.overwrite,
-                          ours=folder_has("leaderboard.json", "leaderboard.csv", "report.md"), what="a compare report")
+                          ours=folder_has("leaderboard.json"), what="a compare report")
     started = time.perf_counter()
     progress = not args.quiet
     dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.io.outputs import check_output_location, folder_has
 
     out = Path(args.out) if args.out else Path("runs") / f"evaluate-{Path(args.model).name}"
-    check_output_location(out, kind="folder", overwrite=args.overwrite, ours=folder_has("report.json", "report.html"),
+    check_output_location(out, kind="folder", overwrite=args.overwrite, ours=folder_has("errors.json"),
                           what="an evaluate report")
     pipeline = load_pipeline(args.model, trust=args.trust_model)
     out.mkdir(parents=True, exist_ok=True)

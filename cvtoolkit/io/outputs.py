@@ -27,8 +27,8 @@ Examples
 >>> try:
 ...     check_output_location(os.path.join(folder, "notes.txt"), kind="folder")
 ... except OutputError as err:
-...     print(str(err).split(":")[1].strip())
-a file, not a folder
+...     print("a file, not a folder" in str(err))
+True
 """
 
 from __future__ import annotations
@@ -218,5 +218,7 @@ def describe_os_error(err: OSError) -> str:
         errno.EPERM: "operation not permitted; choose a writable location",
         getattr(errno, "EDQUOT", -1): "disk quota exceeded; free some space or choose another location",
     }
+    from cvtoolkit.errors import one_line
+
     text = hints.get(err.errno or 0) or (err.strerror or str(err))
-    return f"{where}: {text}" if where else text
+    return one_line(f"{where}: {text}" if where else text, limit=None)

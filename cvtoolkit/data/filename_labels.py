@@ -60,7 +60,7 @@ def list_by_filename(root: str | os.PathLike, label_pattern: str) -> FolderListi
         raise DatasetError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {err}") from err
     found: list[tuple[str, str]] = []
     skipped: list[SkippedFile] = []
-    for f in _walk_files(root_path):
+    for f in _walk_files(root_path, skipped):
         if not is_image_file(f):
             skipped.append(SkippedFile(str(f), "not an image file extension"))
             continue

@@ -52,11 +52,27 @@ class FolderListing:
     empty_classes: list[str] = field(default_factory=list)
 
 
-def _walk_files(folder: Path) -> list[Path]:
-    """Files under ``folder`` (links followed, each real folder listed once), sorted, hidden ones left out."""
+def _unreadable(err: OSError) -> SkippedFile:
+    return SkippedFile(str(err.filename), f"unreadable folder ({err.strerror or err}); its files were not listed")
+
+
+def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None) -> list[Path]:
+    """Files under ``folder`` (links followed, each real folder listed once), sorted, hidden ones left out.
+
+    Folders that cannot be listed (permissions, I/O errors) are appended to
+    ``unreadable`` as :class:`SkippedFile` entries naming the reason (and
+    logged), never silently dropped.
+    """
     files = []
     seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+
+    def onerror(err: OSError) -> None:
+        item = _unreadable(err)
+        logger.warning("skipped %s", item)
+        if unreadable is not None:
+            unreadable.append(item)
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=onerror):
         try:
             st = os.stat(dirpath)
             key = (st.st_dev, st.st_ino)
@@ -93,7 +109,10 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
                            "(root/<class>/<image>), an .h5/.npz/.csv file, or a dataset name such as 'digits'.")
     if not root_path.is_dir():
         raise DatasetError(f"{root}: not a folder; expected root/<class>/<image> layout.")
-    class_dirs = sorted(p for p in root_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        class_dirs = sorted(p for p in root_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise DatasetError(f"{root}: cannot list the folder ({err.strerror or err}).") from err
     if not class_dirs:
         raise DatasetError(f"{root}: no class folders found; expected root/<class>/<image> "
                            "(one sub-folder per class). See datasets/README.md.")
@@ -103,10 +122,15 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     skipped: list[SkippedFile] = []
     empty: list[str] = []
     for class_dir in class_dirs:
-        files = _walk_files(class_dir)
+        unreadable: list[SkippedFile] = []
+        files = _walk_files(class_dir, unreadable)
         images = [f for f in files if is_image_file(f)]
+        skipped.extend(unreadable)
         skipped.extend(SkippedFile(str(f), "not an image file extension") for f in files if not is_image_file(f))
         if not images:
+            if unreadable:  # not empty: unreadable, and named in skipped
+                logger.warning("%s: class folder has no readable images; ignored", class_dir)
+                continue
             empty.append(class_dir.name)
             logger.warning("%s: class folder has no images; ignored", class_dir)
             continue

@@ -59,7 +59,7 @@ if importlib.util.find_spec("cvtoolkit") is None and (REPO_ROOT / "cvtoolkit").i
     sys.path.insert(0, str(REPO_ROOT))
 
 from cvtoolkit.errors import CvToolkitError, DatasetError  # noqa: E402
-from cvtoolkit.commands._common import add_test_size_argument  # noqa: E402
+from cvtoolkit.commands._common import add_test_size_argument, positive_int  # noqa: E402
 from cvtoolkit.methods.build import full_proba  # noqa: E402,F401  (the apps import it from here)
 
 
@@ -122,7 +122,7 @@ def add_dataset_args(
              + (f" (default: {default})" if default else ""),
     )
     parser.add_argument(
-        "--image-size", type=int, default=image_size, metavar="N",
+        "--image-size", type=positive_int, default=image_size, metavar="N",
         help="resize images to NxN (default: "
              + (image_size_help or (str(image_size) if image_size else "native size")) + ")",
     )

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from _cli import make_parser, run_app
 
+from cvtoolkit.commands._common import positive_int
 from cvtoolkit.errors import DatasetError
 
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alpha", type=float, default=None, help="width multiplier of MobileNet backbones (e.g. 0.25)")
     parser.add_argument("--weights", default=None, metavar="imagenet|none|PATH",
                         help="backbone weights (default imagenet)")
-    parser.add_argument("--image-size", type=int, default=None, metavar="N",
+    parser.add_argument("--image-size", type=positive_int, default=None, metavar="N",
                         help="input side of the backbone (default: its own, 224; at least 32)")
     parser.add_argument("--label-pattern", default=None, metavar="REGEX",
                         help="labels from file names in a flat folder, e.g. '^(cat|dog)\\.'")

@@ -9,6 +9,23 @@ DEFAULT_IMAGE_SIZE = 32
 """Images from folders (and the 8x8 digits) are resized to this by default."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--image-size``), else a one-line usage error.
+
+    Examples
+    --------
+    >>> positive_int("32")
+    32
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of pixels, e.g. 32") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of pixels, e.g. 32")
+    return value
+
+
 def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels``: the decompression-bomb limit on decoded images (read with :func:`max_pixels_from_args`)."""
     from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
@@ -76,7 +93,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: s
              + (f" (default: {default_dataset})" if default_dataset else ""),
     )
     parser.add_argument(
-        "--image-size", type=int, default=None, metavar="N",
+        "--image-size", type=positive_int, default=None, metavar="N",
         help=f"resize images to NxN (default: {DEFAULT_IMAGE_SIZE} for folders and digits, a backbone's own "
              "input size for backbone features, native size otherwise)",
     )

@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.methods.compare import run_compare
 
     from cvtoolkit.io.outputs import check_output_location, folder_has
+    from cvtoolkit.methods.spec import split_methods
 
+    requested = split_methods(args.methods)  # empty or repeated rows: one line, before any work
     default_out = Path("runs") / ("compare-" + (Path(str(args.dataset).rstrip("/\\")).stem or "dataset"))
     check_output_location(args.out or default_out, kind="folder", overwrite=args.overwrite,
                           ours=folder_has("leaderboard.json"), what="a compare report")
@@ -84,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     print_dataset_summary(dataset)
     check_classification_data(dataset, min_per_class=2)
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else default_methods(
-        stored_features=stored)
+    methods = requested or default_methods(stored_features=stored)
     name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
     out = Path(args.out) if args.out else Path("runs") / f"compare-{name}"
     cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}

@@ -28,7 +28,7 @@ import ast
 import time
 from typing import Any
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, print_skipped
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, print_skipped
 from cvtoolkit.errors import CvToolkitError
 
 
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="descriptor name, or a comma list concatenated side by side (e.g. hsv_hist,hog,lbp); "
                              "see --list-features")
     parser.add_argument("--out", default=None, metavar="FILE.h5", help="feature store to write")
-    parser.add_argument("--image-size", type=int, default=None, metavar="N",
+    parser.add_argument("--image-size", type=positive_int, default=None, metavar="N",
                         help="resize images to NxN when loading (default: native size; descriptors with a fixed "
                              "grid, such as hog and raw, resize to their own size anyway)")
     parser.add_argument("--n-jobs", type=int, default=1, metavar="K",
@@ -98,6 +98,67 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key] = value.strip()
     return out
+
+
+def option_names(names: list[str]) -> list[str]:
+    """The ``--set`` keys the descriptors ``names`` take (their factories' keyword parameters), sorted."""
+    import inspect
+
+    from cvtoolkit.features import make_features
+    from cvtoolkit.features.registry import _entry
+
+    keys: set[str] = set()
+    for name in names:
+        entry = _entry(name)
+        factory = entry.factory()
+        try:
+            params = list(inspect.signature(factory).parameters.values())[1 if entry.pass_name else 0:]
+        except (TypeError, ValueError):
+            params = []
+        if not params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            try:
+                keys.update(make_features(name).get_params(deep=False))
+            except Exception:  # needs options to build: its named parameters only
+                pass
+        keys.update(p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD))
+    return sorted(keys - {"n_jobs"})
+
+
+def check_options(names: list[str], options: dict[str, Any]) -> None:
+    """Refuse ``--set`` keys that none of the descriptors ``names`` takes, listing the valid ones.
+
+    Raises
+    ------
+    ExtractArgumentError
+        An unknown key.
+    """
+    valid = option_names(names)
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        raise ExtractArgumentError(
+            f"--set {', '.join(unknown)}: not an option of {','.join(names)}; valid keys: {', '.join(valid)}"
+        )
+
+
+def _check_values(transformer: Any, names: list[str]) -> None:
+    """Run each descriptor's own parameter check now, not half-way through the images."""
+    parts = [transformer]
+    while parts:
+        part = parts.pop()
+        parts.extend(t for _, t in getattr(part, "transformer_list", []) or [])
+        parts.extend(t for _, t in getattr(part, "steps", []) or [])
+        if not type(part).__module__.startswith("cvtoolkit."):  # scikit-learn's own checks need fitting
+            continue
+        for check in ("_check_params", "_validate_params"):
+            method = getattr(type(part), check, None)
+            if callable(method) and getattr(method, "__module__", "").startswith("cvtoolkit."):
+                try:
+                    getattr(part, check)()
+                except (TypeError, ValueError) as err:
+                    raise ExtractArgumentError(
+                        f"invalid --set value for {','.join(names)}: {err}; valid keys: {', '.join(option_names(names))}"
+                    ) from err
 
 
 def build_extractor(names: list[str], options: dict[str, Any]) -> Any:
@@ -159,7 +220,9 @@ def _run_locked(args: argparse.Namespace) -> int:
         raise ExtractArgumentError(f"--batch-size must be at least 1; got {args.batch_size}")
     options = {k: v for k, v in {"alpha": args.alpha, "weights": args.weights,
                                  "image_size": args.image_size}.items() if v is not None}
-    options.update(parse_options(args.options))
+    given = parse_options(args.options)
+    check_options(names, given)
+    options.update(given)
     # Parallelism is over chunks (each worker decodes and describes); descriptors run single-process inside.
     options["n_jobs"] = 1
     try:
@@ -168,6 +231,7 @@ def _run_locked(args: argparse.Namespace) -> int:
         if isinstance(err, CvToolkitError):
             raise
         raise ExtractArgumentError(f"cannot build features {','.join(names)} with {options}: {err}") from err
+    _check_values(transformer, names)
 
     source: Any = args.dataset
     if args.label_pattern:

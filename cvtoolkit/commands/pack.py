@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, print_skipped
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, print_skipped
 
 MAX_SKIPPED_LISTED = 10
 """Skipped files named in the summary (the rest are counted)."""
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "name (mnist, cifar10, ...), 'digits', or another images store",
     )
     parser.add_argument(
-        "--image-size", type=int, default=None, metavar="N",
+        "--image-size", type=positive_int, default=None, metavar="N",
         help="resize every image to NxN (required for folders of mixed sizes)",
     )
     parser.add_argument(

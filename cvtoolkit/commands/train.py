@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int
 from cvtoolkit.errors import DatasetError
 
 
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training epochs (default: the model's recommended count, e.g. shallownet 10, "
                              "minivggnet 30; 20 otherwise)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
-    parser.add_argument("--image-size", type=int, default=None, metavar="N",
+    parser.add_argument("--image-size", type=positive_int, default=None, metavar="N",
                         help="resize images to NxN (default: the model's own input size for folders, "
                              "the stored size otherwise)")
     parser.add_argument("--label-pattern", default=None, metavar="REGEX",

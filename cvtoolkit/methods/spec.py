@@ -117,6 +117,37 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
     return specs
 
 
+def split_methods(text: str | None) -> list[str] | None:
+    """The rows of a ``--methods`` value; ``None`` when not given (the defaults apply).
+
+    Raises
+    ------
+    MethodError
+        An empty value, an empty entry (``a,,b``) or a row given twice.
+
+    Examples
+    --------
+    >>> split_methods("raw+knn, hog+linear_svm")
+    ['raw+knn', 'hog+linear_svm']
+    >>> split_methods(None) is None
+    True
+    """
+    if text is None:
+        return None
+    rows = [m.strip() for m in str(text).split(",")]
+    if not any(rows):
+        raise MethodError(f"--methods {text!r} names no method; give rows such as raw+knn,hog+linear_svm "
+                          "(or leave --methods out for the default rows)")
+    if not all(rows):
+        raise MethodError(f"--methods {text!r} has an empty entry; remove the extra comma(s)")
+    seen: set[str] = set()
+    twice = [m for m in rows if m.lower() in seen or seen.add(m.lower())]
+    if twice:
+        raise MethodError(f"--methods lists {', '.join(map(repr, dict.fromkeys(twice)))} more than once; "
+                          "each row runs once (its files would overwrite each other)")
+    return rows
+
+
 def default_methods(*, stored_features: str | None = None) -> list[str]:
     """The default row list: classical + CNN rows on images, classifiers on a feature store."""
     if stored_features is not None:

@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", required=True, help="a pipeline folder written by 'cvtoolkit fit'")
     parser.add_argument("--images", required=True, help="an unlabelled image folder, one image, or a pixel CSV")
-    parser.add_argument("--out", default=None, help="write every prediction (id, class, probabilities) to this CSV")
+    parser.add_argument("--out", default=None,
+                        help="write every prediction (id, class, probabilities, and a last 'skipped' column giving "
+                             "why an image could not be read: such rows have no class or probabilities) to this CSV")
     parser.add_argument("--submission", default=None, help="write a Kaggle submission CSV here")
     parser.add_argument("--format", choices=SUBMISSION_FORMATS, default="label", help="submission format (default label)")
     parser.add_argument("--positive", default=None, help="binary-proba: the class whose probability is written")
@@ -78,17 +80,31 @@ def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DE
     raise DatasetError(f"{spec}: not an image folder, image file, pixel CSV or .h5 store.")
 
 
-def run(args: argparse.Namespace) -> int:
-    import csv
-    import io
+def skipped_reasons(n: int, kept, skipped) -> list[str]:
+    """Per input row: '' when it was predicted, else why it was skipped (rows not in ``kept``, in order).
 
+    Examples
+    --------
+    >>> from cvtoolkit.data.dataset import SkippedFile
+    >>> skipped_reasons(3, [0, 2], [SkippedFile("b.jpg", "cannot be decoded")])
+    ['', 'cannot be decoded', '']
+    """
+    reasons = ["skipped"] * n
+    for i in kept:
+        reasons[int(i)] = ""
+    missing = [i for i in range(n) if reasons[i]]
+    for i, item in zip(missing, skipped):
+        reasons[i] = str(getattr(item, "reason", "") or item)
+    return reasons
+
+
+def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cvtoolkit.io import write_text_atomic
     from cvtoolkit.kaggle import write_submission
-    from cvtoolkit.methods.artifact import load_pipeline
-
     from cvtoolkit.io.outputs import check_output_location, csv_starts_with
+    from cvtoolkit.methods.artifact import load_pipeline
 
     for option, where, ours in (("--out", args.out, csv_starts_with("id,predicted")),
                                 ("--submission", args.submission, csv_starts_with("id,", "ImageId,"))):
@@ -111,17 +127,23 @@ def run(args: argparse.Namespace) -> int:
         proba[kept] = pipeline.predict_proba(images)
     pred = proba.argmax(axis=1)
     print(f"predicted {len(kept)} image(s)" + (f", {len(skipped)} skipped" if skipped else ""))
+    reasons = skipped_reasons(len(ids), kept, skipped)
     for i in range(min(10, len(ids))):
-        print(f"  {ids[i]}: {pipeline.class_names[pred[i]]} ({proba[i, pred[i]]:.3f})")
+        print(f"  {ids[i]}: skipped" if reasons[i] else
+              f"  {ids[i]}: {pipeline.class_names[pred[i]]} ({proba[i, pred[i]]:.3f})")
     if len(ids) > 10:
         print(f"  ... {len(ids) - 10} more")
     if args.out:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["id", "predicted", *pipeline.class_names])
-        for i, row in zip(ids, proba):
-            w.writerow([i, pipeline.class_names[int(row.argmax())], *(f"{p:.6g}" for p in row)])
-        write_text_atomic(args.out, buf.getvalue())
+        from cvtoolkit.io.csv_safe import csv_text
+
+        mark = "skipped_reason" if "skipped" in pipeline.class_names else "skipped"
+        rows = [["id", "predicted", *pipeline.class_names, mark]]
+        for i, row, reason in zip(ids, proba, reasons):
+            if reason:  # no prediction: not a uniform guess that looks like one
+                rows.append([i, "", *([""] * n_classes), reason])
+            else:
+                rows.append([i, pipeline.class_names[int(row.argmax())], *(f"{p:.6g}" for p in row), ""])
+        write_text_atomic(args.out, csv_text(rows))
         print(f"wrote {args.out}")
     if args.submission:
         n = write_submission(args.submission, ids, proba, pipeline.class_names, fmt=args.format,

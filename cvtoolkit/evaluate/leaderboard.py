@@ -21,8 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -237,13 +235,14 @@ class Leaderboard:
         return cls(data)
 
     def to_csv(self) -> str:
-        """The sorted rows as CSV text (header = :meth:`columns`; empty cell = missing)."""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=self.columns(), lineterminator="\n")
-        writer.writeheader()
-        for row in self.to_dicts():
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        return buf.getvalue()
+        """The sorted rows as CSV text (header = :meth:`columns`; empty cell = missing).
+
+        Text that a spreadsheet would run as a formula is neutralised
+        (:func:`cvtoolkit.io.csv_safe.safe_cell`).
+        """
+        from cvtoolkit.io.csv_safe import dict_csv_text
+
+        return dict_csv_text(self.to_dicts(), self.columns())
 
     def save_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_csv` to ``path`` atomically."""

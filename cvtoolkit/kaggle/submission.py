@@ -20,8 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from typing import Sequence
 
@@ -108,7 +106,7 @@ def write_submission(path: str | os.PathLike, ids: Sequence, proba: np.ndarray, 
     rows = submission_rows(ids, proba, class_names, fmt=fmt, positive=positive, clip=clip)
     if expected_ids is not None:
         check_ids(list(ids), len(rows) - 1, expected=list(expected_ids))
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    write_text_atomic(path, buf.getvalue())
+    from cvtoolkit.io.csv_safe import csv_text
+
+    write_text_atomic(path, csv_text(rows))
     return len(rows) - 1

@@ -312,7 +312,12 @@ def fitted_fingerprint(transformer: Any) -> str:
 
 
 def samples_fingerprint(source: _Source, order: np.ndarray) -> str:
-    """A hash of the samples to describe, in order: their paths, or pixels when in memory, and labels."""
+    """A hash of the samples to describe, in order: their paths with size and modification time, or pixels
+    when in memory, and labels.
+
+    A file replaced in place (same path, other content) changes its size or
+    modification time, so a resumed extraction does not keep its old rows.
+    """
     import hashlib
 
     h = hashlib.blake2b(digest_size=12)
@@ -321,7 +326,13 @@ def samples_fingerprint(source: _Source, order: np.ndarray) -> str:
     if source.images is None:
         assert source.paths is not None
         for i in order:
-            h.update(os.fspath(source.paths[i]).encode() + b"\x00")
+            path = os.fspath(source.paths[i])
+            try:
+                st = os.stat(path)
+                stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:  # gone: it will be skipped (and named) when described
+                stamp = "missing"
+            h.update(path.encode() + b"\x00" + stamp.encode() + b"\x00")
     else:
         for start in range(0, len(order), 1024):
             block = order[start:start + 1024]

@@ -10,6 +10,11 @@ overlap work this process does anyway (its own imports, listing the files,
 fitting a bag of visual words). The pool is joblib's process-wide reusable
 one: later extractions in the same process find the workers warm.
 
+Each worker watches the process that started it and exits within about a
+second once that process is gone (:func:`watch_parent`): a ``SIGKILL``\ed
+``cvtoolkit extract`` leaves no workers behind (loky's own idle timeout
+would keep them for five minutes).
+
 This module imports nothing heavy, so a command can call it first.
 
 Examples
@@ -19,10 +24,46 @@ Examples
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Any
+
+PARENT_POLL_S = 0.5
+"""How often a worker checks that its parent is still alive (seconds)."""
 
 _pool: Any = None  # the pool last handed out by worker_pool
 _warmed: Any = None  # the pool start_workers last had import the describe path
+
+
+def _parent_gone(parent: int) -> bool:
+    if os.getppid() != parent:  # re-parented: the parent died
+        return True
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists (another user's process would be a reused pid; the ppid check covers it)
+        return False
+    return False
+
+
+def _watch(parent: int, interval: float) -> None:
+    while not _parent_gone(parent):
+        time.sleep(interval)
+    os._exit(0)  # the parent was killed: nobody will collect our results
+
+
+def watch_parent(parent: int, interval: float = PARENT_POLL_S) -> None:
+    """Worker initializer: exit this process once ``parent`` is gone (a daemon thread polls every ``interval`` s).
+
+    Examples
+    --------
+    >>> watch_parent(os.getppid())  # the test runner's parent is alive: nothing happens
+    """
+    thread = threading.Thread(target=_watch, args=(int(parent), float(interval)), name="cvtoolkit-parent-watch",
+                              daemon=True)
+    thread.start()
 
 
 def worker_pool(n_workers: int) -> Any:
@@ -36,7 +77,7 @@ def worker_pool(n_workers: int) -> Any:
     from joblib.executor import get_memmapping_executor
 
     global _pool
-    _pool = get_memmapping_executor(n_workers)
+    _pool = get_memmapping_executor(n_workers, initializer=watch_parent, initargs=(os.getpid(),))
     return _pool
 
 

@@ -66,7 +66,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
+from cvtoolkit.data.image_io import DECODER_VERSION, DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError
 from cvtoolkit.parallel import start_workers, worker_pool
 
@@ -580,6 +580,7 @@ def extract_to_store(
         "extractor_params": extractor_params(transformer),
         "image_size": "native" if image_size is None else image_size,
         "max_pixels": int(max_pixels or 0),  # 0: no limit
+        "decoder_version": DECODER_VERSION,  # rows from files decoded by another decoder are not resumed
         # What the rows depend on, compared before an interrupted run is continued:
         "batch_size": int(batch_size),
         "samples_hash": samples_fingerprint(src, order),

@@ -188,7 +188,9 @@ def test_reduced_decoding_really_decodes_fewer_pixels(monkeypatch):
     monkeypatch.setattr(simplejpeg, "decode_jpeg", spy)
     data = _jpeg(np.zeros((400, 600, 3), np.uint8))
     assert decode_image(data, size=32).shape == (32, 32, 3)
-    assert seen[-1][:2] == (100, 150)  # 1/4 scale: the smallest that keeps twice the target
+    assert seen[-1][:2] == (50, 75)  # 1/8 scale: the smallest that keeps 1.5 times the target
+    assert decode_image(data, size=(100, 60)).shape == (100, 60, 3)
+    assert seen[-1][:2] == (200, 300)  # 1/4 would give 100 rows, under 1.5 x 100: 1/2
     assert decode_image(data).shape == (400, 600, 3)
     assert seen[-1][:2] == (400, 600)
 

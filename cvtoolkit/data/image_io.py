@@ -68,10 +68,12 @@ DECODER_VERSION = 2
 """Bumped whenever decoded pixels change (2: reduced-scale JPEG decoding, EXIF orientation applied).
 Stores and caches keyed on file paths record it, so that features decoded by another version are not reused."""
 
-REDUCED_DECODE_MARGIN = 2
-"""With a target size, JPEGs are decoded at the smallest DCT scale (1/8 .. 1) that keeps at least this
-many decoded pixels per target pixel along each side, then area-resized: decoding at 1/8 the size is
-close to an 8x8 area average, and the margin keeps the final area resize doing the rest."""
+REDUCED_DECODE_MARGIN = 1.5
+"""With a target size, JPEGs are decoded at the smallest DCT scale of 1/8, 1/4, 1/2 (or 1) that keeps at
+least this many decoded pixels per target pixel along each side, then area-resized. libjpeg-turbo's scaled
+decoding keeps the low frequencies of each 8x8 block (a clean shrink, several times less work than a full
+decode); the margin leaves the final area resize some averaging to do. Scales other than powers of two are
+not used: they cost as much as a full decode and differ more from it."""
 
 _ORIENTATION_TAG = 0x0112
 
@@ -240,10 +242,11 @@ def _jpeg_header(data: bytes) -> tuple[int, int] | None:
     return int(h), int(w)
 
 
-def _decode_jpeg(data: bytes, hw: tuple[int, int] | None) -> np.ndarray | None:
-    """RGB pixels by libjpeg-turbo, at the smallest DCT scale that keeps ``REDUCED_DECODE_MARGIN * hw``.
+def _decode_jpeg(data: bytes, hw: tuple[int, int] | None, stored: tuple[int, int]) -> np.ndarray | None:
+    """RGB pixels by libjpeg-turbo, at the DCT scale chosen by ``REDUCED_DECODE_MARGIN`` for target ``hw``.
 
-    None when simplejpeg cannot decode it (CMYK, damaged data...): OpenCV then tries.
+    ``stored`` is the (height, width) in the JPEG header. None when simplejpeg
+    cannot decode the file (CMYK, damaged data...): OpenCV then tries.
     """
     try:
         import simplejpeg
@@ -251,7 +254,11 @@ def _decode_jpeg(data: bytes, hw: tuple[int, int] | None) -> np.ndarray | None:
         return None
     kwargs = {}
     if hw is not None:
-        kwargs = {"min_height": REDUCED_DECODE_MARGIN * hw[0], "min_width": REDUCED_DECODE_MARGIN * hw[1]}
+        H, W = stored
+        th, tw = REDUCED_DECODE_MARGIN * hw[0], REDUCED_DECODE_MARGIN * hw[1]
+        k = next((k for k in (8, 4, 2) if H / k >= th and W / k >= tw), 1)
+        if k > 1:  # libjpeg-turbo picks the smallest scale N/8 that keeps these: exactly 1/k
+            kwargs = {"min_height": -(-H // k), "min_width": -(-W // k)}
     try:
         return simplejpeg.decode_jpeg(data, colorspace="RGB", **kwargs)
     except Exception:
@@ -282,7 +289,7 @@ def decode_image(
     ``exif_transpose``). With ``size``, the image is resized to it (area when
     shrinking, linear when enlarging, as :class:`~cvtoolkit.data.preprocessing.Resize`)
     before channels are reordered, and JPEGs are decoded at a reduced DCT scale
-    (libjpeg-turbo, at least ``REDUCED_DECODE_MARGIN`` times ``size``) first.
+    (libjpeg-turbo, 1/2 to 1/8, keeping ``REDUCED_DECODE_MARGIN`` times ``size``) first.
 
     Parameters
     ----------
@@ -345,7 +352,7 @@ def decode_image(
         orientation = 1
     # the target in the stored frame: transposed for orientations that swap the sides
     stored_hw = hw if hw is None or orientation < 5 else (hw[1], hw[0])
-    img = _decode_jpeg(data, stored_hw) if jpeg_hw is not None else None
+    img = _decode_jpeg(data, stored_hw, jpeg_hw) if jpeg_hw is not None else None
     if img is not None:
         img = _resize(img, stored_hw)
         if img.ndim == 2 or img.shape[2] == 1:

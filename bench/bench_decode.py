@@ -45,7 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data from the project root (the first parent folder that has one)
+SHARED = next((d / "shared" / "data" for d in Path(__file__).resolve().parents if (d / "shared" / "data").is_dir()),
+              Path(__file__).resolve().parents[2] / "shared" / "data")
 DEFAULT_DATASET = SHARED / "animals"
 TARGETS = {32: 1.5, 128: 1.2}
 

@@ -222,3 +222,34 @@ def test_load_images_resizes_like_the_resize_step_for_lossless_files(tmp_path):
     assert images.shape == (3, 16, 24, 3) and not skipped
     for img, p in zip(images, paths):
         assert np.array_equal(img, Resize((16, 24))(read_image(p)))
+
+
+# ----------------------------------------------------------------------------- decoder version
+
+
+def test_an_interrupted_extraction_is_not_resumed_by_another_decoder_version(tmp_path, monkeypatch):
+    from conftest import write_image_folder
+
+    from cvtoolkit.features import ColorHistogram
+    from cvtoolkit.features import extraction
+    from cvtoolkit.io import read_store
+
+    root = write_image_folder(tmp_path / "ds", n_per_class=4, size=16)
+    out = tmp_path / "f.h5"
+    real, seen = extraction.describe_chunk, []
+
+    def crash_on_third(transformer, *args, **kwargs):
+        if not isinstance(transformer, extraction._Identity):
+            seen.append(1)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+        return real(transformer, *args, **kwargs)
+
+    monkeypatch.setattr(extraction, "describe_chunk", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        extraction.extract_to_store(ColorHistogram(bins=4), root, out, batch_size=2, progress=False)
+    monkeypatch.setattr(extraction, "describe_chunk", real)
+    monkeypatch.setattr(extraction, "DECODER_VERSION", image_io.DECODER_VERSION + 1)
+    summary = extraction.extract_to_store(ColorHistogram(bins=4), root, out, batch_size=2, progress=False)
+    assert summary.resumed_rows == 0  # the rows decoded by the other version were not reused
+    assert read_store(out).attrs["decoder_version"] == image_io.DECODER_VERSION + 1

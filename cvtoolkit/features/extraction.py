@@ -580,11 +580,11 @@ def extract_to_store(
         "extractor_params": extractor_params(transformer),
         "image_size": "native" if image_size is None else image_size,
         "max_pixels": int(max_pixels or 0),  # 0: no limit
-        "decoder_version": DECODER_VERSION,  # rows from files decoded by another decoder are not resumed
         # What the rows depend on, compared before an interrupted run is continued:
         "batch_size": int(batch_size),
         "samples_hash": samples_fingerprint(src, order),
         "fitted_hash": fitted_fingerprint(transformer),
+        "decoder_version": DECODER_VERSION,  # cvtoolkit.data.image_io: files decoded by another version differ
         **(attrs or {}),
     }
     writer: HDF5Writer | None = None

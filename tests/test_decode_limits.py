@@ -253,3 +253,20 @@ def test_an_interrupted_extraction_is_not_resumed_by_another_decoder_version(tmp
     summary = extraction.extract_to_store(ColorHistogram(bins=4), root, out, batch_size=2, progress=False)
     assert summary.resumed_rows == 0  # the rows decoded by the other version were not reused
     assert read_store(out).attrs["decoder_version"] == image_io.DECODER_VERSION + 1
+
+
+def test_pack_names_the_refused_hdr_and_packs_the_rest(tmp_path, capsys):
+    from conftest import write_image_folder
+
+    from cvtoolkit.cli import main
+    from cvtoolkit.io import read_store
+
+    root = write_image_folder(tmp_path / "ds", n_per_class=2, size=8, classes=("a", "b"))
+    (root / "a" / "innocent.jpg").write_bytes(_hdr_bytes(2000, 2000))
+    out = tmp_path / "s.h5"
+    rc = main(["pack", "--dataset", str(root), "--image-size", "8", "--max-pixels", "1000000", "--out", str(out),
+               "--quiet"])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "innocent.jpg: Radiance HDR image refused" in printed and "skipped files: 1" in printed
+    assert len(read_store(out)) == 4

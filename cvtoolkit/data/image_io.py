@@ -149,15 +149,6 @@ def _pillow_header(data: bytes, pillow_format: str) -> tuple[int, str, int] | No
         return None
 
 
-def _header_pixels(data: bytes) -> tuple[int, str] | None:
-    """(pixel count, "WxH") from the file header without decoding pixels, if known."""
-    sniffed = sniff_format(data)
-    if sniffed is None or sniffed[1] is None:
-        return None
-    found = _pillow_header(data, sniffed[1])
-    return None if found is None else found[:2]
-
-
 def _is_truncated(data: bytes) -> bool:
     """True when a JPEG lacks its end-of-image marker or a PNG its IEND chunk."""
     if data[:3] == b"\xff\xd8\xff":

@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{size}x{size}, {args.repeats} alternated repeats (median seconds; images/s; CPU/wall):")
         for m in methods:
             med = statistics.median(walls[m])
-            row["methods"][m] = {"median_s": med, "images_per_s": n_files / med, "cpu_per_wall": statistics.median(cpus[m]),
-                                 "walls": walls[m]}
+            row["methods"][m] = {"median_s": med, "images_per_s": n_files / med,
+                                 "cpu_per_wall": statistics.median(cpus[m]), "walls": walls[m]}
             print(f"  {m:16s} {med:7.3f} s  {n_files / med:7.0f} img/s  CPU/wall {statistics.median(cpus[m]):.2f}")
         if "toolkit" in methods:
             for ref in [m for m in methods if m != "toolkit"]:

@@ -15,7 +15,10 @@ each repeat (so a change in the machine's load hits all of them alike):
 
 It prints, per size, the median seconds and images/s of each method, the ratio
 of the toolkit's speed to each reference (median of the per-repeat ratios, with
-their min and max), CPU/wall (above 1: threads overlap), and how far the
+their min and max), CPU/wall (above 1: threads overlap; on a machine busy
+with other sessions, Linux gives this session about one share of the CPUs
+however many threads it runs, so threads cannot show there), CPU
+milliseconds per image (the work, whatever the load), and how far the
 toolkit's pixels are from the plain loop's (mean and largest absolute
 difference, 0-255). Ratios from alternated repeats hold on a busy machine;
 absolute images/s do not.
@@ -142,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{size}x{size}, {args.repeats} alternated repeats (median seconds; images/s; CPU/wall):")
         for m in methods:
             med = statistics.median(walls[m])
+            cpu_ms = statistics.median(w * c for w, c in zip(walls[m], cpus[m])) / n_files * 1e3
             row["methods"][m] = {"median_s": med, "images_per_s": n_files / med,
-                                 "cpu_per_wall": statistics.median(cpus[m]), "walls": walls[m]}
-            print(f"  {m:16s} {med:7.3f} s  {n_files / med:7.0f} img/s  CPU/wall {statistics.median(cpus[m]):.2f}")
+                                 "cpu_per_wall": statistics.median(cpus[m]), "cpu_ms_per_image": cpu_ms,
+                                 "walls": walls[m]}
+            print(f"  {m:16s} {med:7.3f} s  {n_files / med:7.0f} img/s  CPU/wall {statistics.median(cpus[m]):.2f}"
+                  f"  CPU {cpu_ms:.3f} ms/img")
         if "toolkit" in methods:
             for ref in [m for m in methods if m != "toolkit"]:
                 ratios = [b / a for a, b in zip(walls["toolkit"], walls[ref])]

@@ -33,7 +33,8 @@ def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
         help=f"skip (and name) image files of more than N pixels, width x height: decompression bombs "
-             f"(default {DEFAULT_MAX_PIXELS:,}, Pillow's limit; 0: no limit)",
+             f"(default {DEFAULT_MAX_PIXELS:,}, Pillow's limit; 0: no limit). Formats whose size cannot be read "
+             f"before decoding (Radiance HDR, PFM, PAM) are skipped too unless the limit is 0",
     )
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cvtoolkit.data.dataset import SkippedFile
-from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS, UnreadableImageError, is_image_file, read_image
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS, UnreadableImageError, _size_hw, is_image_file, read_image
 from cvtoolkit.data.preprocessing import Resize
 from cvtoolkit.errors import DatasetError
 
@@ -143,9 +143,10 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     return FolderListing(str(root), paths, np.asarray(labels, np.int64), class_names, skipped, empty)
 
 
-def _load_one(path: str, preprocess: Sequence[Preprocessor], max_pixels: int | None):
+def _load_one(path: str, preprocess: Sequence[Preprocessor], max_pixels: int | None,
+              size: tuple[int, int] | None = None):
     try:
-        image = read_image(path, max_pixels=max_pixels)
+        image = read_image(path, max_pixels=max_pixels, size=size)
     except UnreadableImageError as err:
         return None, str(err)
     try:
@@ -173,13 +174,14 @@ def load_images(
     paths : sequence of str
         Image files.
     image_size : int or (height, width), optional
-        Resize every image to this size first (``Resize``). Without it, and
+        Resize every image to this size first (as ``Resize``, done by the
+        decoder: JPEGs are decoded at reduced scale, see :func:`decode_image`). Without it, and
         without preprocessors that fix the size, images keep their own sizes
         and the result is a 1-D object array of ``(H, W, 3)`` arrays.
     preprocessors : sequence of callables, optional
         Applied in order after the resize.
     n_jobs : int, optional
-        Decoding threads (OpenCV releases the GIL). Default: CPU count.
+        Decoding threads (libjpeg-turbo and OpenCV release the GIL). Default: CPU count.
     max_pixels : int or None
         Decompression-bomb limit passed to :func:`read_image`.
     progress : bool
@@ -195,15 +197,19 @@ def load_images(
         The files not kept and why (each also logged as a warning).
     """
     steps: list[Preprocessor] = []
+    size = None
     if image_size is not None:
-        steps.append(Resize(image_size))
+        try:  # the decoder resizes (JPEGs decoded at reduced scale, channels reordered after the resize)
+            size = _size_hw(image_size)
+        except (TypeError, ValueError):  # an invalid size fails per image, as the Resize step reports it
+            steps.append(Resize(image_size))
     steps.extend(preprocessors or [])
     n_jobs = n_jobs or os.cpu_count() or 1
     results: list = [None] * len(paths)
     with ThreadPoolExecutor(max_workers=n_jobs) as pool, tqdm(
         total=len(paths), desc=desc, unit="img", disable=not progress, leave=False
     ) as bar:
-        futures = [pool.submit(_load_one, p, steps, max_pixels) for p in paths]
+        futures = [pool.submit(_load_one, p, steps, max_pixels, size) for p in paths]
         for i, fut in enumerate(futures):
             results[i] = fut.result()
             bar.update(1)

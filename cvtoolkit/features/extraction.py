@@ -66,7 +66,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
+from cvtoolkit.data.image_io import DECODER_VERSION, DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError
 from cvtoolkit.parallel import start_workers, worker_pool
 
@@ -595,6 +595,7 @@ def extract_to_store(
         "batch_size": int(batch_size),
         "samples_hash": samples_fingerprint(src, order),
         "fitted_hash": fitted_fingerprint(transformer),
+        "decoder_version": DECODER_VERSION,  # cvtoolkit.data.image_io: files decoded by another version differ
         **(attrs or {}),
     }
     writer: HDF5Writer | None = None

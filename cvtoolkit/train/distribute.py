@@ -61,7 +61,7 @@ import logging
 import os
 from typing import Any, Iterator, Sequence
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import DistributionError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,6 @@ TF_CONFIG_EXAMPLE = (
     '"task": {"type": "worker", "index": 0}}\''
 )
 """One-line ``TF_CONFIG`` for a two-machine run (worker 0; the other machine uses index 1)."""
-
-
-class DistributionError(CvToolkitError, RuntimeError):
-    """A distribution strategy cannot be set up (wrong backend, no TF_CONFIG, devices already fixed)."""
 
 
 def require_tensorflow_backend(feature: str = "tf.distribute") -> None:

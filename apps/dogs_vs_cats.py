@@ -174,7 +174,7 @@ def train_network(args: argparse.Namespace, work: Path, class_names: list[str], 
     import keras
 
     from cvtoolkit.data import MeanSubtract, RandomPatch, Resize
-    from cvtoolkit.io import HDF5Batches
+    from cvtoolkit.train import HDF5Batches
     from cvtoolkit.nn import build_model
     from cvtoolkit.train import fit
     from cvtoolkit.train.augmentation import make_augmentation, with_augmentation

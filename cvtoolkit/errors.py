@@ -43,6 +43,34 @@ class MissingDownloadError(CvToolkitError, OSError):
     """
 
 
+class UsageError(CvToolkitError, ValueError):
+    """A command-line option or a library argument has a value that cannot work (``--epochs 0``)."""
+
+
+class ExtractArgumentError(UsageError):
+    """A bad ``extract`` argument (features list, ``--set``)."""
+
+
+class MethodError(CvToolkitError, ValueError):
+    """A method name that names no known features, classifier or CNN."""
+
+
+class UnknownFeaturesError(CvToolkitError, ValueError):
+    """A feature name that is not in the registry, or a keyword the named features do not take."""
+
+
+class SchedulerError(CvToolkitError, ValueError):
+    """A ``--scheduler`` that cannot be parsed, started or reached."""
+
+
+class DistributionError(CvToolkitError, RuntimeError):
+    """A distribution strategy cannot be set up (wrong backend, no TF_CONFIG, devices already fixed)."""
+
+
+class SubmissionError(CvToolkitError, ValueError):
+    """A submission that would be rejected: wrong row count, duplicate or missing ids, bad options."""
+
+
 def one_line(err: BaseException | str, limit: int | None = 300) -> str:
     """``err``'s message on one line (whitespace collapsed), cut to ``limit`` characters (None: whole), for a CLI error.
 

@@ -263,6 +263,7 @@ def test_extract_features_writes_a_feature_store(image_folder, tmp_path, capsys)
     assert np.bincount(ds.labels).tolist() == [8, 8, 8]
 
 
+@pytest.mark.slow  # > 3 s
 def test_finetune_two_phases_and_saves_a_pipeline(image_folder, tmp_path, capsys):
     from cvtoolkit.methods.artifact import load_pipeline
 
@@ -295,6 +296,7 @@ def _write_dogs_vs_cats(root: Path) -> tuple[Path, Path]:
     return train, test
 
 
+@pytest.mark.slow  # > 3 s
 def test_dogs_vs_cats_end_to_end(tmp_path, capsys):
     from cvtoolkit.io import store_info
     from cvtoolkit.methods.artifact import load_pipeline

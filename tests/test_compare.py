@@ -54,6 +54,7 @@ def _check_outputs(out, n_rows):
     return rows
 
 
+@pytest.mark.slow  # > 3 s: trains a CNN
 def test_cli_compare_end_to_end_with_cnn_row(image_folder, tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["compare", "--dataset", str(image_folder), "--image-size", "16", "--methods",

@@ -71,6 +71,7 @@ def _assert_same_store(a: Path, b: Path) -> None:
     assert keep(x.attrs) == keep(y.attrs)
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_local_cluster_writes_the_same_store_as_a_local_run(client, folder, tmp_path, monkeypatch):
     # A relative dataset path, from a directory the workers were not started in.
     monkeypatch.chdir(folder.parent)
@@ -84,6 +85,7 @@ def test_local_cluster_writes_the_same_store_as_a_local_run(client, folder, tmp_
     assert read_store(dask).attrs["n_jobs"] == 2
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_stateful_extractor_is_fitted_once_and_shipped(client, folder, tmp_path):
     """A bag of visual words learns its codebook in the client; every worker uses that one."""
     bovw = make_features("sift_bovw", n_words=8, step=8, random_state=0)
@@ -94,6 +96,7 @@ def test_stateful_extractor_is_fitted_once_and_shipped(client, folder, tmp_path)
     _assert_same_store(local, dask)
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_in_memory_images_are_sent_with_the_chunks(client, tmp_path):
     from cvtoolkit.data import Dataset
 
@@ -105,6 +108,7 @@ def test_in_memory_images_are_sent_with_the_chunks(client, tmp_path):
     _assert_same_store(local, dask)
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_results_come_back_in_order_with_a_bounded_window(client, folder):
     src, size = _open_source(str(folder), 24, False)
     order = np.arange(len(src))
@@ -141,6 +145,7 @@ class Exploding(TransformerMixin, BaseEstimator):
         return tags
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_a_worker_error_reaches_the_caller_and_nothing_looks_complete(client, folder, tmp_path):
     out = tmp_path / "boom.h5"
     with pytest.raises(ValueError, match="exploding transformer"):
@@ -149,6 +154,7 @@ def test_a_worker_error_reaches_the_caller_and_nothing_looks_complete(client, fo
     assert not out.exists()
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_cli_runs_on_a_running_scheduler(client, folder, tmp_path, capsys):
     out = tmp_path / "cli.h5"
     ref = tmp_path / "ref.h5"
@@ -170,6 +176,7 @@ def test_scheduler_specs():
         assert type(same) is object
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_classifier_search_runs_on_the_cluster(client):
     from sklearn.datasets import make_classification
 
@@ -188,6 +195,7 @@ class _Crash(Exception):
     """The injected failure."""
 
 
+@pytest.mark.slow  # Dask LocalCluster
 def test_a_dask_run_resumes_after_a_crash_without_redoing_chunks(client, folder, tmp_path, monkeypatch):
     from cvtoolkit.features import distributed as engine
 

@@ -143,6 +143,7 @@ def test_cli_unreadable_dataset_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.h5.partial").exists()
 
 
+@pytest.mark.slow  # > 3 s: process pools
 def test_parallel_extraction_then_parallel_transform_in_one_process(tmp_path):
     """extract_to_store's worker pool and joblib.Parallel share one process-wide pool without breaking it."""
     import numpy as np

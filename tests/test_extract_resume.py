@@ -186,6 +186,7 @@ print("finished", flush=True)
 """
 
 
+@pytest.mark.slow  # SIGKILL of a subprocess
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 def test_sigkill_part_way_then_resume_gives_the_uninterrupted_store(tmp_path, calls):
     folder = write_image_folder(tmp_path / "shapes", n_per_class=8, size=32)  # 24 images: 6 chunks

@@ -10,7 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cvtoolkit.io import HDF5Batches, HDF5Writer  # noqa: E402
+from cvtoolkit.io import HDF5Writer  # noqa: E402
+from cvtoolkit.train import HDF5Batches  # noqa: E402
 
 N = 70
 
@@ -115,3 +116,11 @@ def test_model_fit_one_epoch(store):
     assert "val_accuracy" in history.history
     proba = model.predict(val, verbose=0)
     assert proba.shape == (len(val.indices), 3)
+
+
+def test_old_import_path_still_resolves_and_io_lists_no_keras_name():
+    import cvtoolkit.io
+    from cvtoolkit.train.hdf5_batches import HDF5Batches as moved
+
+    assert cvtoolkit.io.HDF5Batches is moved is HDF5Batches
+    assert "HDF5Batches" not in dir(cvtoolkit.io) and "HDF5Batches" not in cvtoolkit.io.__all__

@@ -21,7 +21,8 @@ import pytest
 from cvtoolkit.errors import StoreError
 from cvtoolkit.io import HDF5Writer, read_store, store_info
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+pytestmark = [pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL"),
+              pytest.mark.slow]  # SIGKILL of subprocesses
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["chat", "café", "狗"]

@@ -87,7 +87,8 @@ def _write_dvc_like(root, n=6):
     return train, test
 
 
-@pytest.mark.parametrize("method", ["hog+linear_svm", "minivggnet"])
+@pytest.mark.parametrize("method", ["hog+linear_svm",
+                                    pytest.param("minivggnet", marks=pytest.mark.slow)])  # subprocess TensorFlow
 def test_fit_then_predict_in_a_fresh_process(tmp_path, method):
     train, test = _write_dvc_like(tmp_path, n=8)
     model = tmp_path / "models" / "m"

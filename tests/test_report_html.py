@@ -193,6 +193,7 @@ def _run_chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, check=False)
 
 
+@pytest.mark.slow  # headless Chromium
 def test_chromium_renders_tables(report_file, tmp_path):
     done = _run_chromium(tmp_path, "--dump-dom", report_file.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
@@ -205,6 +206,7 @@ def test_chromium_renders_tables(report_file, tmp_path):
     assert "script" not in [t for t, _ in dom.tags]
 
 
+@pytest.mark.slow  # headless Chromium
 def test_chromium_decodes_embedded_images(report_file, tmp_path):
     shot = tmp_path / "shot.png"
     done = _run_chromium(tmp_path, "--window-size=1000,2000", f"--screenshot={shot}", report_file.as_uri())

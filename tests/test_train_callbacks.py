@@ -92,3 +92,23 @@ def test_checkpoint_saves_best_and_last(tmp_path):
     assert keras.models.load_model(best).output_shape == (None, 2)
     with pytest.raises(ValueError, match=".keras"):
         Checkpoint(tmp_path / "best.h5")
+
+
+@pytest.mark.parametrize("metric, mode", [
+    (keras.metrics.SparseCategoricalCrossentropy(name="f1_penalty"), "min"),   # a name that reads like "higher is better"
+    (keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="hit_rate"), "max"),  # a name with no accuracy word
+])
+def test_checkpoint_direction_comes_from_the_metric_not_its_name(tmp_path, metric, mode):
+    x, y = data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[metric])
+    values = [0.5, 0.9, 0.2]
+
+    class Scripted(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs[f"val_{metric.name}"] = values[epoch]
+
+    ckpt = Checkpoint(tmp_path / "best.keras", monitor=f"val_{metric.name}")
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Scripted(), ckpt])
+    assert ckpt.mode == mode
+    assert ckpt.best == (min(values) if mode == "min" else max(values))

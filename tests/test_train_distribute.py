@@ -126,6 +126,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow  # subprocess TensorFlow
 @TF_ONLY
 def test_mirrored_strategy_on_two_logical_cpu_devices(tmp_path):
     folder = write_image_folder(tmp_path / "shapes", n_per_class=10, size=16)
@@ -168,6 +169,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+@pytest.mark.slow  # subprocess TensorFlow
 @TF_ONLY
 def test_multiworker_command_with_two_local_workers(tmp_path):
     folder = write_image_folder(tmp_path / "shapes", n_per_class=8, size=16)

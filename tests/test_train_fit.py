@@ -92,6 +92,7 @@ def test_fit_from_hdf5_store(tmp_path):
     np.testing.assert_array_equal(yb, y[:8])
 
 
+@pytest.mark.slow  # > 3 s
 def test_checkpoint_and_resume_continue_epochs(tmp_path):
     x, y = images()
     best, last, hist = tmp_path / "best.keras", tmp_path / "last.keras", tmp_path / "h.json"

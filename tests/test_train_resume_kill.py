@@ -25,7 +25,8 @@ keras = pytest.importorskip("keras")
 
 from conftest import write_image_folder  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+pytestmark = [pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL"),
+              pytest.mark.slow]  # SIGKILL of a TensorFlow subprocess
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 4

@@ -52,10 +52,11 @@ def _numpy(v):
     "name, kwargs, width",
     [
         ("vgg16", {}, 512),
-        ("resnet50", {}, 2048),
-        ("mobilenet", {"alpha": 0.25}, 256),
-        ("mobilenetv2", {"alpha": 0.35}, 1280),
-        ("efficientnetb0", {}, 1280),
+        # > 3 s each here: full-size graphs
+        pytest.param("resnet50", {}, 2048, marks=pytest.mark.slow),
+        pytest.param("mobilenet", {"alpha": 0.25}, 256, marks=pytest.mark.slow),
+        pytest.param("mobilenetv2", {"alpha": 0.35}, 1280, marks=pytest.mark.slow),
+        pytest.param("efficientnetb0", {}, 1280, marks=pytest.mark.slow),
     ],
 )
 def test_every_backbone_builds_small_with_random_weights(name, kwargs, width):
@@ -219,6 +220,7 @@ def test_network_probe_reports_a_closed_port(monkeypatch):
         assert bb._network_available("127.0.0.1", port=server.getsockname()[1], timeout=1.0)
 
 
+@pytest.mark.slow  # > 3 s: builds full-size Keras backbones
 def test_efficientnet_imagenet_file_gets_the_imagenet_graph(tmp_path):
     src = build_backbone("efficientnetb0", weights=None, input_shape=32)
     assert not has_imagenet_layout(src)
@@ -313,6 +315,7 @@ def test_transform_before_fit_is_an_error():
 # --------------------------------------------------------------------------- #
 # Fine-tuning
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # > 3 s: builds full-size Keras backbones
 def test_fine_tune_two_phases_freeze_then_unfreeze_top(monkeypatch):
     keras.utils.set_random_seed(0)
     x = _images(8, seed=6).astype("float32")

@@ -43,17 +43,17 @@ def max_pixels_from_args(args: argparse.Namespace) -> int | None:
 
     Raises
     ------
-    DatasetError
+    UsageError
         A negative value.
     """
     from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
-    from cvtoolkit.errors import DatasetError
+    from cvtoolkit.errors import UsageError
 
     value = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
     if value is None or value == 0:
         return None
     if value < 0:
-        raise DatasetError(f"--max-pixels must be a positive number of pixels (or 0 for no limit), got {value}")
+        raise UsageError(f"--max-pixels must be a positive number of pixels (or 0 for no limit), got {value}")
     return int(value)
 
 

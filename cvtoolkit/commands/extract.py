@@ -29,11 +29,7 @@ import time
 from typing import Any
 
 from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, print_skipped
-from cvtoolkit.errors import CvToolkitError
-
-
-class ExtractArgumentError(CvToolkitError, ValueError):
-    """A bad ``extract`` argument (features list, ``--set``)."""
+from cvtoolkit.errors import CvToolkitError, ExtractArgumentError  # noqa: F401  (defined in cvtoolkit.errors)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

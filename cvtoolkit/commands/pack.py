@@ -103,13 +103,12 @@ def _pack_dataset(args: argparse.Namespace, out: Path, progress: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cvtoolkit.data import describe_spec
-    from cvtoolkit.errors import DatasetError
+    from cvtoolkit.errors import UsageError
 
     if args.image_size is not None and args.image_size < 1:
-        raise DatasetError(f"--image-size must be a positive number of pixels, got {args.image_size}")
+        raise UsageError(f"--image-size must be a positive number of pixels, got {args.image_size}")
     if args.chunk_rows < 1:
-        raise DatasetError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
+        raise UsageError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     from cvtoolkit.io.lock import output_lock
     from cvtoolkit.io.outputs import check_output_location, is_store_file
 

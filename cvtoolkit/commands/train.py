@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int
-from cvtoolkit.errors import DatasetError
+from cvtoolkit.errors import DatasetError, UsageError
 
 
 SCHEDULE_NAMES = ("constant", "step", "polynomial", "one_cycle", "cosine")
@@ -263,10 +263,10 @@ def run(args: argparse.Namespace) -> int:
         args.epochs = RECOMMENDED_EPOCHS.get(args.model.lower(), 20)
     for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value < 1:
-            raise DatasetError(f"{name} must be at least 1, got {value}")
+            raise UsageError(f"{name} must be at least 1, got {value}")
     out = Path(args.out or f"models/{args.model}.keras")
     if out.suffix != ".keras":
-        raise DatasetError(f"--out {out}: a Keras model file must end in .keras (e.g. {out.with_suffix('.keras')})")
+        raise UsageError(f"--out {out}: a Keras model file must end in .keras (e.g. {out.with_suffix('.keras')})")
     from cvtoolkit.io.outputs import check_output_location, is_keras_file
 
     check_output_location(out, kind="file", overwrite=args.overwrite, ours=is_keras_file, what="a .keras model")

@@ -54,7 +54,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import SchedulerError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ __all__ = [
 
 KEEP_MALLOC_DEFAULTS = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 """Dask setting unset for the workers of ``local:N`` (see :func:`dask_client`)."""
-
-
-class SchedulerError(CvToolkitError, ValueError):
-    """A ``--scheduler`` that cannot be parsed, started or reached."""
 
 
 def parse_scheduler(spec: str) -> tuple[str, Any]:

@@ -23,15 +23,11 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import UnknownFeaturesError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
 from cvtoolkit.features.hog import HOG
 from cvtoolkit.features.shape import HuMoments
 from cvtoolkit.features.texture import LBP, Haralick
-
-
-class UnknownFeaturesError(CvToolkitError, ValueError):
-    """A feature name that is not in the registry."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Files: atomic writes, the HDF5 store, and a Keras batch source over it.
+"""Files: atomic writes and the HDF5 store (no Keras here).
 
 - :func:`atomic_path` and the ``write_*_atomic`` helpers: every file the
   toolkit writes appears at its final name only once complete.
@@ -8,10 +8,11 @@
   streams image files into a store, one chunk in memory at a time.
 - :func:`read_store`, :func:`store_info`, :func:`is_store`: read a store back;
   :func:`open_store` and :func:`read_rows` stream rows from it.
-- :class:`HDF5Batches`: a ``keras.utils.PyDataset`` over a store for
-  ``model.fit``.
 
-Only :mod:`cvtoolkit.io.atomic` is imported eagerly; the HDF5 and Keras parts
+The Keras batch source over a store is :class:`cvtoolkit.train.HDF5Batches`
+(``cvtoolkit.io.HDF5Batches`` still resolves to it, for old code).
+
+Only :mod:`cvtoolkit.io.atomic` is imported eagerly; the HDF5 parts
 load on first use, so ``from cvtoolkit.io import atomic_path`` stays cheap.
 
 Examples
@@ -51,7 +52,6 @@ _LAZY = {
     "is_store": "cvtoolkit.io.hdf5_reader",
     "open_store": "cvtoolkit.io.hdf5_reader",
     "read_rows": "cvtoolkit.io.hdf5_reader",
-    "HDF5Batches": "cvtoolkit.io.hdf5_batches",
 }
 
 __all__ = [
@@ -65,4 +65,14 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+_lazy_getattr, __dir__ = lazy_attributes(__name__, _LAZY)
+
+
+def __getattr__(name: str):
+    # Old home of the Keras batch source; kept out of __all__ and dir() so
+    # that listing this package never imports Keras.
+    if name == "HDF5Batches":
+        from cvtoolkit.train.hdf5_batches import HDF5Batches
+
+        return HDF5Batches
+    return _lazy_getattr(name)

@@ -25,13 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import SubmissionError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 SUBMISSION_FORMATS = ("label", "proba", "binary-proba", "digit-recognizer")
-
-
-class SubmissionError(CvToolkitError, ValueError):
-    """A submission that would be rejected: wrong row count, duplicate or missing ids, bad options."""
 
 
 def check_ids(ids: Sequence, n_rows: int, *, expected: Sequence | None = None) -> None:

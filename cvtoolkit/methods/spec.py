@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import MethodError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 FEATURE_STORE_PREFIX = "features"
 """Row prefix used on a feature store whose extractor name is unknown."""
@@ -31,10 +31,6 @@ DEFAULT_CNN_ROWS = ("shallownet",)
 """Default CNN rows (small enough to train in seconds on a CPU)."""
 
 DEFAULT_FEATURE_STORE_CLASSIFIERS = ("logreg", "linear_svm", "knn", "random_forest")
-
-
-class MethodError(CvToolkitError, ValueError):
-    """A method name that names no known features, classifier or CNN."""
 
 
 @dataclass(frozen=True)

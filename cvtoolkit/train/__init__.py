@@ -4,6 +4,9 @@
   (streamed, parallel decode) or an HDF5 store, with monitoring,
   checkpointing, early stopping, resume, augmentation, class weights and
   mixed precision.
+- The batch sources for ``model.fit``: :class:`ArrayBatches`,
+  :class:`FolderBatches` (an image folder, decoded in parallel) and
+  :class:`HDF5Batches` (a store, read on demand).
 - :class:`KerasImageClassifier`: a CNN as a scikit-learn classifier, so a
   network is one more row on the ``compare`` leaderboard.
 - :class:`TrainingMonitor` (history JSON + loss/accuracy plot every epoch),
@@ -36,6 +39,7 @@ _LAZY = {
     "KerasImageClassifier": "cvtoolkit.train.estimator",
     "ArrayBatches": "cvtoolkit.train.data",
     "FolderBatches": "cvtoolkit.train.data",
+    "HDF5Batches": "cvtoolkit.train.hdf5_batches",
     "TrainingMonitor": "cvtoolkit.train.callbacks",
     "LRFinder": "cvtoolkit.train.lr_finder",
     "LRFinderResult": "cvtoolkit.train.lr_finder",

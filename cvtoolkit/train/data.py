@@ -11,7 +11,7 @@ and ``max_queue_size`` for how many finished batches wait ahead of the model.
   batch by batch (``cvtoolkit.data.read_image``), so a folder far larger
   than memory trains with a bounded footprint.
 
-HDF5 stores have their own source, :class:`cvtoolkit.io.HDF5Batches`.
+HDF5 stores have their own source, :class:`cvtoolkit.train.HDF5Batches`.
 
 Examples
 --------

@@ -61,7 +61,7 @@ import logging
 import os
 from typing import Any, Iterator, Sequence
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import DistributionError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,6 @@ TF_CONFIG_EXAMPLE = (
     '"task": {"type": "worker", "index": 0}}\''
 )
 """One-line ``TF_CONFIG`` for a two-machine run (worker 0; the other machine uses index 1)."""
-
-
-class DistributionError(CvToolkitError, RuntimeError):
-    """A distribution strategy cannot be set up (wrong backend, no TF_CONFIG, devices already fixed)."""
 
 
 def require_tensorflow_backend(feature: str = "tf.distribute") -> None:
@@ -356,9 +352,9 @@ def prepare_model(model: Any, strategy: Any) -> Any:
     one built outside ``distribution_scope(strategy)`` would train on one
     device (or fail) without saying so, hence the check.
 
-    The workarounds (Keras 3.15 with TensorFlow 2.21; applied only where
-    Keras has the internals they replace, and harmless once Keras is
-    fixed):
+    The workarounds (Keras 3.15 with TensorFlow 2.21; they live in
+    :mod:`cvtoolkit.train._keras_compat`, gated by Keras version, and are
+    applied only where Keras has the internals they replace):
 
     - Keras builds the model from the *first* batch of each ``fit`` and
       ``evaluate`` averaged over the replicas, which fails when that batch
@@ -398,70 +394,11 @@ def prepare_model(model: Any, strategy: Any) -> Any:
             f"it is trained with; build and compile it inside "
             "`with cvtoolkit.train.distribute.distribution_scope(strategy):`"
         )
-    _build_from_one_replica(model, strategy)
-    _patch_multi_worker_metric_reduction()
+    from cvtoolkit.train._keras_compat import build_from_one_replica, patch_multi_worker_metric_reduction
+
+    build_from_one_replica(model, strategy)
+    patch_multi_worker_metric_reduction()
     return model
-
-
-def _build_from_one_replica(model: Any, strategy: Any) -> None:
-    """Replace the model's ``_maybe_symbolic_build`` by one that reads one replica's batch."""
-    if getattr(model, "_cvtoolkit_build_patched", False):
-        return
-    if not all(callable(getattr(model, name, None)) for name in ("_maybe_symbolic_build", "_symbolic_build")):
-        logger.debug("keras %s has no _maybe_symbolic_build; first-batch workaround not needed", _keras_version())
-        return
-    import keras
-    import tensorflow as tf
-
-    def one_replica(value: Any) -> Any:
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def maybe_symbolic_build(iterator: Any = None, data_batch: Any = None) -> None:
-        if iterator is not None:
-            for _, _, it in iterator:  # as Keras's own: the first batch of the epoch iterator
-                data_batch = keras.tree.map_structure(one_replica, next(it))
-                break
-        with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    object.__setattr__(model, "_maybe_symbolic_build", maybe_symbolic_build)  # not a tracked attribute
-    object.__setattr__(model, "_cvtoolkit_build_patched", True)
-
-
-def _patch_multi_worker_metric_reduction() -> None:
-    """Average per-replica scalars with ``axis=None`` in multi-worker mode (keras-team/keras#20585)."""
-    try:
-        from keras.src.backend.tensorflow import trainer as tf_trainer
-    except ImportError:  # pragma: no cover - another Keras layout
-        return
-    original = getattr(tf_trainer, "reduce_per_replica", None)
-    multi_worker = getattr(tf_trainer, "_collective_all_reduce_multi_worker", None)
-    if original is None or multi_worker is None or getattr(original, "_cvtoolkit_patched", False):
-        return
-    import keras
-    import tensorflow as tf
-
-    def reduce_per_replica(values: Any, strategy: Any, reduction: str = "auto") -> Any:
-        if reduction in ("auto", "mean") and multi_worker(strategy):
-            def mean(value: Any) -> Any:
-                if isinstance(value, tf.distribute.DistributedValues):
-                    return strategy.reduce("MEAN", value, axis=None)
-                return value
-
-            return keras.tree.map_structure(mean, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._cvtoolkit_patched = True  # type: ignore[attr-defined]
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    logger.debug("patched keras %s reduce_per_replica for multi-worker metrics", _keras_version())
-
-
-def _keras_version() -> str:
-    import keras
-
-    return getattr(keras, "__version__", "?")
 
 
 def describe_strategy(strategy: Any) -> str:

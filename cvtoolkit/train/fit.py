@@ -7,7 +7,7 @@
   (:class:`cvtoolkit.train.data.FolderBatches`: decode in worker threads,
   prefetch queue);
 - an HDF5 store written by ``cvtoolkit pack``
-  (:class:`cvtoolkit.io.HDF5Batches`);
+  (:class:`cvtoolkit.train.HDF5Batches`);
 - any ``keras.utils.PyDataset`` (or ``tf.data.Dataset``) you built yourself;
 
 and adds, by keyword, a training monitor (history JSON + plot every epoch),
@@ -242,7 +242,7 @@ def _resize_if_needed(x: np.ndarray, image_size: Any) -> np.ndarray:
 
 def _store_source(path: Path, *, batch_size: int, image_size: Any, scale: float | None, shuffle: bool,
                   indices: Any, seed: int | None, workers: int | None) -> TrainingData:
-    from cvtoolkit.io import HDF5Batches
+    from cvtoolkit.train.hdf5_batches import HDF5Batches
 
     probe = HDF5Batches(path, batch_size, shuffle=False, indices=indices)
     kind, sample_shape = probe.kind, probe.sample_shape
@@ -279,7 +279,7 @@ def _labels_of(data: Any) -> np.ndarray | None:
 
             return list_image_folder(path).labels
         if _is_store(path):
-            from cvtoolkit.io import HDF5Batches
+            from cvtoolkit.train.hdf5_batches import HDF5Batches
 
             return HDF5Batches(path, 1, shuffle=False).labels
     return None

@@ -56,20 +56,37 @@ def read_state(last_path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def resolve_mode(monitor: str, mode: str = "auto") -> str:
-    """``"max"`` for accuracy-like metrics, ``"min"`` otherwise (when ``mode="auto"``).
+def resolve_mode(monitor: str, mode: str = "auto", model: "keras.Model | None" = None) -> str:
+    """``"min"`` or ``"max"``: ``mode`` itself, or with ``mode="auto"`` the direction of ``model``'s metric.
+
+    As Keras's callbacks do (``EarlyStopping``, ``ModelCheckpoint``): a loss
+    goes down, and a compiled metric declares which way is better, so a
+    metric named ``val_acc_error`` is not taken for an accuracy. ``model``
+    must have run a step (Keras creates the compiled metrics then).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``mode``, or ``mode="auto"`` for a metric whose direction
+        Keras cannot tell (pass ``mode="min"`` or ``"max"``).
 
     Examples
     --------
-    >>> resolve_mode("val_accuracy"), resolve_mode("val_loss")
+    >>> resolve_mode("val_accuracy", "max"), resolve_mode("val_loss")
     ('max', 'min')
     """
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":
         return mode
-    name = monitor.lower()
-    return "max" if any(k in name for k in ("acc", "auc", "precision", "recall", "f1")) else "min"
+    if monitor.removeprefix("val_") == "loss":
+        return "min"
+    if model is None:
+        raise ValueError(f"the direction of {monitor!r} comes from the model's metric: pass the model, "
+                         "or mode='min' or mode='max'")
+    from cvtoolkit.train._keras_compat import monitor_mode
+
+    return monitor_mode(model, monitor)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -86,7 +103,10 @@ class Checkpoint(keras.callbacks.Callback):
         Metric in the epoch logs, e.g. ``"val_loss"`` or ``"val_accuracy"``.
         When it is missing (no validation data) ``"loss"`` is used.
     mode : {"auto", "min", "max"}
-        Whether lower or higher is better.
+        Whether lower or higher is better; ``"auto"`` asks the metric (a
+        loss goes down, a compiled metric says which way is better), as
+        Keras's ``ModelCheckpoint`` and ``EarlyStopping`` do, at the end of
+        the first epoch.
     best : float, optional
         Best value already reached (when resuming), so a worse epoch after
         the restart does not overwrite the best file.
@@ -123,7 +143,9 @@ class Checkpoint(keras.callbacks.Callback):
         self.best_path = None if best_path is None else Path(best_path)
         self.last_path = None if last_path is None else Path(last_path)
         self.monitor = monitor
-        self.mode = resolve_mode(monitor, mode)
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.mode = mode
         self.best = best
         self.best_epoch = int(best_epoch)
         self.save_model = save_model
@@ -152,6 +174,8 @@ class Checkpoint(keras.callbacks.Callback):
 
         logs = logs or {}
         key, value = self._value(logs)
+        if self.mode == "auto":  # the compiled metrics exist now
+            self.mode = resolve_mode(self.monitor, "auto", self.model)
         if self.best_path is not None:
             if value is None:
                 if not self._warned:

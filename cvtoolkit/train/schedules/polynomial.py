@@ -1,6 +1,9 @@
 """Polynomial decay from an initial rate to an end rate over a number of steps.
 
-With ``power=1`` this is linear decay; the rate stays at the end rate after
+Keras's own :class:`keras.optimizers.schedules.PolynomialDecay` with this
+toolkit's defaults (decay to 0, not to Keras's ``1e-4``) and registered as
+``cvtoolkit>PolynomialDecay`` so that models saved with it load back. With
+``power=1`` this is linear decay; the rate stays at the end rate after
 ``decay_steps``.
 
 Examples
@@ -13,12 +16,11 @@ Examples
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="cvtoolkit")
-class PolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """``lr(t) = (lr0 - lr_end) * (1 - min(t, T) / T) ** power + lr_end``.
+class PolynomialDecay(keras.optimizers.schedules.PolynomialDecay):
+    """``lr(t) = (lr0 - lr_end) * (1 - min(t, T) / T) ** power + lr_end`` (Keras's schedule).
 
     Parameters
     ----------
@@ -29,7 +31,11 @@ class PolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
     power : float
         1 is linear; 2 decays faster early on; 0.5 slower.
     end_learning_rate : float
-        Rate at and after ``decay_steps``.
+        Rate at and after ``decay_steps`` (default 0; Keras's default is 1e-4).
+    cycle : bool
+        Keras's option: restart the decay every ``decay_steps`` with a longer period.
+    name : str
+        Name of the operation.
 
     Examples
     --------
@@ -43,28 +49,16 @@ class PolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         decay_steps: int,
         power: float = 1.0,
         end_learning_rate: float = 0.0,
+        cycle: bool = False,
         name: str = "PolynomialDecay",
     ):
-        super().__init__()
         if decay_steps < 1:
             raise ValueError(f"decay_steps must be at least 1, got {decay_steps}")
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_steps = int(decay_steps)
-        self.power = float(power)
-        self.end_learning_rate = float(end_learning_rate)
-        self.name = name
-
-    def __call__(self, step):
-        t = ops.minimum(ops.cast(step, "float32"), float(self.decay_steps))
-        frac = 1.0 - t / float(self.decay_steps)
-        span = self.initial_learning_rate - self.end_learning_rate
-        return span * ops.power(frac, self.power) + self.end_learning_rate
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "power": self.power,
-            "end_learning_rate": self.end_learning_rate,
-            "name": self.name,
-        }
+        super().__init__(
+            initial_learning_rate=float(initial_learning_rate),
+            decay_steps=int(decay_steps),
+            end_learning_rate=float(end_learning_rate),
+            power=float(power),
+            cycle=bool(cycle),
+            name=name,
+        )

@@ -1,5 +1,10 @@
 """Linear warm-up followed by cosine decay to a minimum rate.
 
+Keras's own :class:`keras.optimizers.schedules.CosineDecay` (with
+``warmup_steps`` and ``warmup_target``), parameterised the way a run is
+described: the peak rate, the total number of steps and the final rate.
+Registered as ``cvtoolkit>WarmupCosine`` so that models saved with it load back.
+
 Examples
 --------
 >>> s = WarmupCosine(0.1, total_steps=100, warmup_steps=10)
@@ -9,15 +14,16 @@ Examples
 
 from __future__ import annotations
 
-import math
-
 import keras
-from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="cvtoolkit")
-class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupCosine(keras.optimizers.schedules.CosineDecay):
     """Rate rises linearly from ``warmup_start`` to ``learning_rate`` then follows a cosine.
+
+    The same as ``keras.optimizers.schedules.CosineDecay(warmup_start,
+    decay_steps=total_steps - warmup_steps, alpha=min_learning_rate /
+    learning_rate, warmup_target=learning_rate, warmup_steps=warmup_steps)``.
 
     Parameters
     ----------
@@ -31,6 +37,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         Final rate.
     warmup_start : float
         Rate at step 0 (default 0).
+    name : str
+        Name of the operation.
 
     Examples
     --------
@@ -48,28 +56,22 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         warmup_start: float = 0.0,
         name: str = "WarmupCosine",
     ):
-        super().__init__()
         if total_steps < 1:
             raise ValueError(f"total_steps must be at least 1, got {total_steps}")
         if not 0 <= warmup_steps < total_steps:
             raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}), got {warmup_steps}")
         self.learning_rate = float(learning_rate)
         self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
         self.min_learning_rate = float(min_learning_rate)
         self.warmup_start = float(warmup_start)
-        self.name = name
-
-    def __call__(self, step):
-        t = ops.minimum(ops.cast(step, "float32"), float(self.total_steps))
-        peak, low = self.learning_rate, self.min_learning_rate
-        if self.warmup_steps > 0:
-            warm = self.warmup_start + (peak - self.warmup_start) * t / float(self.warmup_steps)
-        else:
-            warm = ops.cast(peak, "float32") + 0.0 * t
-        frac = (t - float(self.warmup_steps)) / float(self.total_steps - self.warmup_steps)
-        cosine = low + (peak - low) * (1.0 + ops.cos(math.pi * ops.clip(frac, 0.0, 1.0))) / 2.0
-        return ops.where(t < float(self.warmup_steps), warm, cosine)
+        super().__init__(
+            initial_learning_rate=self.warmup_start if warmup_steps > 0 else self.learning_rate,
+            decay_steps=self.total_steps - int(warmup_steps),
+            alpha=self.min_learning_rate / self.learning_rate if self.learning_rate else 0.0,
+            name=name,
+            warmup_target=self.learning_rate,
+            warmup_steps=int(warmup_steps),
+        )
 
     def get_config(self) -> dict:
         return {

@@ -11,6 +11,7 @@ Examples
 --------
 >>> import os, tempfile, numpy as np
 >>> from cvtoolkit.io import HDF5Writer
+>>> from cvtoolkit.train import HDF5Batches
 >>> path = os.path.join(tempfile.mkdtemp(), "images.h5")
 >>> with HDF5Writer(path, kind="images", sample_shape=(8, 8, 3), dtype="uint8",
 ...                 class_names=["cat", "dog"]) as w:

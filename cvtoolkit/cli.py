@@ -23,8 +23,10 @@ COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate")
 def _quiet_backends() -> None:
     # TensorFlow's C++ start-up chatter is not for the user; oneDNN stays at TensorFlow's default (on).
     from cvtoolkit._quiet import quiet_tensorflow_import
+    from cvtoolkit.parallel import native_thread_defaults
 
     quiet_tensorflow_import()
+    native_thread_defaults()  # OpenMP threads wait passively (before scikit-learn loads it)
 
 
 def _selected_command(argv: Sequence[str] | None) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from typing import Sequence
 
@@ -22,9 +21,12 @@ COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate")
 
 
 def _quiet_backends() -> None:
-    # TensorFlow's C++ start-up chatter is not for the user.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # TensorFlow's C++ start-up chatter is not for the user; oneDNN stays at TensorFlow's default (on).
+    from cvtoolkit._quiet import quiet_tensorflow_import
+    from cvtoolkit.parallel import native_thread_defaults
+
+    quiet_tensorflow_import()
+    native_thread_defaults()  # OpenMP threads wait passively (before scikit-learn loads it)
 
 
 def _selected_command(argv: Sequence[str] | None) -> str | None:

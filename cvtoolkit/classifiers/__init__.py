@@ -21,7 +21,11 @@ from .registry import (
     make_classifier,
     model_param_prefix,
 )
-from .search import fit_with_search, search_space
+from cvtoolkit._lazy import lazy_attributes
+
+# Lazy: the searches import scikit-learn and SciPy (a second or more); listing names needs neither.
+__getattr__, __dir__ = lazy_attributes(__name__, {"fit_with_search": "cvtoolkit.classifiers.search",
+                                                  "search_space": "cvtoolkit.classifiers.search"})
 
 __all__ = [
     "CALIBRATION_FOLDS",

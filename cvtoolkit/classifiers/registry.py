@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from sklearn.base import BaseEstimator
-from sklearn.pipeline import Pipeline
+if TYPE_CHECKING:  # scikit-learn (and pandas) cost a second to import: not for listing names
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
 
 __all__ = [
     "CLASSIFIERS",
@@ -228,6 +229,7 @@ def make_classifier(
     (2, 2)
     """
     spec = _spec(name)
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     pipeline = Pipeline([

@@ -56,11 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _list_methods() -> int:
     from cvtoolkit.classifiers import CLASSIFIERS
     from cvtoolkit.features import FEATURES
-    from cvtoolkit.nn import MODELS
+    from cvtoolkit.nn.names import model_names  # not cvtoolkit.nn: no Keras import to list names
 
     print("features:    " + ", ".join(FEATURES))
     print("classifiers: " + ", ".join(CLASSIFIERS))
-    print("CNNs:        " + ", ".join(MODELS))
+    print("CNNs:        " + ", ".join(model_names()))
     print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
     return 0
 

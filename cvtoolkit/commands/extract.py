@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="width multiplier of a MobileNet backbone")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file of a CNN backbone (instead of downloading ImageNet weights)")
+    parser.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                        help="CNN backbones: average each image's features with its mirror's (twice the forward "
+                             "passes; see docs/design.md for the measured cost and gain; default: the backbone's)")
     parser.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="descriptor option, given to every descriptor that takes it (repeatable), e.g. "
                              "--set size=96 --set orientations=12")
@@ -215,7 +218,8 @@ def _run_locked(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ExtractArgumentError(f"--batch-size must be at least 1; got {args.batch_size}")
     options = {k: v for k, v in {"alpha": args.alpha, "weights": args.weights,
-                                 "image_size": args.image_size}.items() if v is not None}
+                                 "image_size": args.image_size,
+                                 "flip_average": args.flip_average}.items() if v is not None}
     given = parse_options(args.options)
     check_options(names, given)
     options.update(given)

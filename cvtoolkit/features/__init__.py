@@ -32,9 +32,6 @@ Examples
 """
 
 from cvtoolkit._lazy import lazy_attributes
-from cvtoolkit.features.base import ImageTransformer, as_image_batch
-from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
-from cvtoolkit.features.hog import HOG, hog_batch
 from cvtoolkit.features.registry import (
     FEATURES,
     UnknownFeaturesError,
@@ -44,8 +41,6 @@ from cvtoolkit.features.registry import (
     register_features,
     unregister_features,
 )
-from cvtoolkit.features.shape import HuMoments
-from cvtoolkit.features.texture import LBP, Haralick, glcm_batch, lbp_codes
 
 __all__ = [
     "FEATURES",
@@ -72,8 +67,21 @@ __all__ = [
 ]
 
 
-# The cache and the extraction loop pull in h5py and the data layer: load them on first use.
+# The cache and the extraction loop pull in h5py and the data layer, the descriptors scikit-learn:
+# load them on first use (names, for --list-methods, stay cheap).
 __getattr__, __dir__ = lazy_attributes(__name__, {
+    "ImageTransformer": "cvtoolkit.features.base",
+    "as_image_batch": "cvtoolkit.features.base",
+    "ColorHistogram": "cvtoolkit.features.color",
+    "ColorStats": "cvtoolkit.features.color",
+    "RawPixels": "cvtoolkit.features.color",
+    "HOG": "cvtoolkit.features.hog",
+    "hog_batch": "cvtoolkit.features.hog",
+    "HuMoments": "cvtoolkit.features.shape",
+    "LBP": "cvtoolkit.features.texture",
+    "Haralick": "cvtoolkit.features.texture",
+    "glcm_batch": "cvtoolkit.features.texture",
+    "lbp_codes": "cvtoolkit.features.texture",
     "cached_features": "cvtoolkit.features.cache",
     "extract_to_store": "cvtoolkit.features.extraction",
 })

@@ -209,21 +209,34 @@ def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = Non
     than ``max_pixels`` pixels, are skipped). Runs in a worker process when
     extraction is parallel.
     """
+    images, kept, skipped = decode_chunk(kind, data, image_size, max_pixels)
+    if kind == "paths" and len(kept) == 0:
+        return np.zeros((0, 0), np.float32), kept, skipped
+    return describe_decoded(transformer, images, kept, skipped)
+
+
+def decode_chunk(kind: str, data: Any, image_size: Any = None,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Any, np.ndarray, list[Any]]:
+    """The decoding half of :func:`describe_chunk`: ``(images, kept, skipped)``."""
     if kind == "paths":
         from cvtoolkit.data import load_images
 
         images, kept, skipped = load_images(data, image_size=image_size, n_jobs=1, progress=False,
                                             max_pixels=max_pixels)
-        if len(kept) == 0:
-            return np.zeros((0, 0), np.float32), kept, skipped
-        if images.dtype == object:
+        if len(kept) and images.dtype == object:
             images = list(images)
-    else:
-        images, kept, skipped = data, np.arange(len(data)), []
-        if image_size is not None:
-            from cvtoolkit.features.base import as_image_batch, resize_batch, size_hw
+        return images, kept, skipped
+    images, kept, skipped = data, np.arange(len(data)), []
+    if image_size is not None:
+        from cvtoolkit.features.base import as_image_batch, resize_batch, size_hw
 
-            images = resize_batch(as_image_batch(images), size_hw(image_size))
+        images = resize_batch(as_image_batch(images), size_hw(image_size))
+    return images, kept, skipped
+
+
+def describe_decoded(transformer: Any, images: Any, kept: Any, skipped: list[Any]) -> tuple[np.ndarray, np.ndarray,
+                                                                                               list[Any]]:
+    """The describing half of :func:`describe_chunk`, on what :func:`decode_chunk` returned."""
     X = transformer.transform(images)
     if not isinstance(transformer, _Identity):
         X = np.asarray(X, dtype=np.float32)
@@ -231,15 +244,73 @@ def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = Non
 
 
 def single_process(transformer: Any) -> Any:
-    """A copy of ``transformer`` (fitted state kept) with every ``n_jobs`` set to 1 and no progress bars."""
+    """A copy of ``transformer`` (fitted state kept) with every ``n_jobs`` set to 1 and no progress bars.
+
+    ``transformer`` itself when there is nothing to change (a CNN backbone:
+    a copy would pickle its weights and build the model a second time).
+    """
+    if not hasattr(transformer, "get_params"):
+        return copy.deepcopy(transformer)
+    params = transformer.get_params(deep=True)
+    updates = {k: 1 for k in params if (k == "n_jobs" or k.endswith("__n_jobs")) and params[k] != 1}
+    updates.update({k: False for k in params if (k == "progress" or k.endswith("__progress")) and params[k]
+                    is not False})
+    if not updates:
+        return transformer
     worker = copy.deepcopy(transformer)
-    if hasattr(worker, "get_params"):
-        params = worker.get_params(deep=True)
-        updates = {k: 1 for k in params if k == "n_jobs" or k.endswith("__n_jobs")}
-        updates.update({k: False for k in params if k == "progress" or k.endswith("__progress")})
-        if updates:
-            worker.set_params(**updates)
+    worker.set_params(**updates)
     return worker
+
+
+def fit_needs_data(transformer: Any) -> bool:
+    """Whether ``fit`` learns from the images (False for pretrained backbones: their fit only builds the model).
+
+    A transformer says it does not with a class attribute ``fit_needs_data = False``;
+    a ``FeatureUnion`` or ``Pipeline`` needs data when any part does.
+    """
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    if isinstance(transformer, FeatureUnion):
+        return any(fit_needs_data(t) for _, t in transformer.transformer_list if t not in ("drop", "passthrough"))
+    if isinstance(transformer, Pipeline):
+        return any(fit_needs_data(t) for _, t in transformer.steps if t not in (None, "passthrough"))
+    return bool(getattr(transformer, "fit_needs_data", True))
+
+
+PREFETCH_CHUNKS = 2
+"""Chunks decoded ahead of the one being described, in a thread, by a one-process extraction."""
+
+
+def _prefetched(worker: Any, source: "_Source", chunks: Sequence[tuple[int, int]], order: np.ndarray,
+                image_size: Any) -> Iterator[tuple[tuple[int, int], tuple]]:
+    """One-process extraction with decoding overlapped: a thread decodes up to :data:`PREFETCH_CHUNKS` ahead.
+
+    OpenCV's decoding and a CNN's forward pass both release the GIL, so the
+    two overlap on two cores; the bound keeps memory at a few chunks.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def decode(i: int) -> tuple:
+        s, e = chunks[i]
+        return decode_chunk(*source.payload(order[s:e]), image_size, source.max_pixels)
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cvtoolkit-decode") as pool:
+        try:
+            submitted = 0
+            for i in range(len(chunks)):
+                while submitted < len(chunks) and submitted <= i + PREFETCH_CHUNKS:
+                    pending.append(pool.submit(decode, submitted))
+                    submitted += 1
+                images, kept, skipped = pending.popleft().result()
+                if len(kept) == 0:
+                    yield chunks[i], (np.zeros((0, 0), np.float32), np.asarray(kept, np.int64), list(skipped))
+                else:
+                    yield chunks[i], describe_decoded(worker, images, kept, skipped)
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def extractor_params(transformer: Any) -> dict[str, Any]:
@@ -427,6 +498,9 @@ def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int
         return describe_chunk(worker, *source.payload(order[s:e]), image_size, source.max_pixels)
 
     if n_jobs <= 1 or len(chunks) <= 1:
+        if len(chunks) > 1:
+            yield from _prefetched(worker, source, chunks, order, image_size)
+            return
         for i in range(len(chunks)):
             yield chunks[i], local(i)
         return
@@ -568,7 +642,9 @@ def extract_to_store(
     if len(order) == 0:
         raise DatasetError(f"{src.description}: no samples to extract.")
 
-    if not is_stateless(transformer):
+    if not is_stateless(transformer) and not fit_needs_data(transformer):
+        transformer.fit(None)  # a pretrained backbone: fitting builds the model, no sample to decode
+    elif not is_stateless(transformer):
         fit_idx = order
         if len(order) > fit_size:
             fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))

@@ -21,13 +21,15 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from cvtoolkit.errors import UnknownFeaturesError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
-from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
-from cvtoolkit.features.hog import HOG
-from cvtoolkit.features.shape import HuMoments
-from cvtoolkit.features.texture import LBP, Haralick
+from cvtoolkit.errors import UnknownFeaturesError  # noqa: F401  (defined in cvtoolkit.errors)
+
+if TYPE_CHECKING:  # the descriptors import scikit-learn: only the factories need them (names stay cheap)
+    from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
+    from cvtoolkit.features.hog import HOG
+    from cvtoolkit.features.shape import HuMoments
+    from cvtoolkit.features.texture import LBP, Haralick
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,16 @@ class FeatureEntry:
 def make_raw(*, size: int | tuple[int, int] = 32, color: bool = True, n_jobs: int | None = None,
              progress: bool | None = None) -> RawPixels:
     """Raw pixels: 32x32 RGB resized and flattened, scaled to [0, 1]."""
+    from cvtoolkit.features.color import RawPixels
+
     return RawPixels(size=size, color=color, n_jobs=n_jobs, progress=progress)
 
 
 def make_color_stats(*, color_space: str = "hsv", n_jobs: int | None = None,
                      progress: bool | None = None) -> ColorStats:
     """Colour statistics: mean and standard deviation of each HSV channel."""
+    from cvtoolkit.features.color import ColorStats
+
     return ColorStats(color_space=color_space, n_jobs=n_jobs, progress=progress)
 
 
@@ -93,6 +99,8 @@ def make_hsv_hist(*, bins: int | tuple[int, int, int] = (8, 8, 8), color_space: 
                   norm: str | None = "l1", mask: Any = None, n_jobs: int | None = None,
                   progress: bool | None = None) -> ColorHistogram:
     """HSV colour histogram: joint 8x8x8 bins, L1-normalised."""
+    from cvtoolkit.features.color import ColorHistogram
+
     return ColorHistogram(bins=bins, color_space=color_space, joint=joint, norm=norm, mask=mask, n_jobs=n_jobs,
                           progress=progress)
 
@@ -102,6 +110,8 @@ def make_hog(*, size: int | tuple[int, int] = 96, orientations: int = 9,
              block_norm: str = "L2-Hys", transform_sqrt: bool = False, color: bool = False, method: str = "numpy",
              n_jobs: int | None = None, progress: bool | None = None) -> HOG:
     """HOG: 96x96 grey, 9 orientations, 16x16-pixel cells, 2x2-cell blocks, L2-Hys."""
+    from cvtoolkit.features.hog import HOG
+
     return HOG(orientations=orientations, pixels_per_cell=pixels_per_cell, cells_per_block=cells_per_block,
                block_norm=block_norm, transform_sqrt=transform_sqrt, size=size, color=color, method=method,
                n_jobs=n_jobs, progress=progress)
@@ -111,12 +121,16 @@ def make_lbp(*, P: int = 8, R: float = 1.0, method: str = "uniform", grid: int |
              size: int | tuple[int, int] | None = None, n_jobs: int | None = None,
              progress: bool | None = None) -> LBP:
     """LBP: uniform patterns, 8 points at radius 1, histograms over a 4x4 grid of cells."""
+    from cvtoolkit.features.texture import LBP
+
     return LBP(P=P, R=R, method=method, grid=grid, size=size, n_jobs=n_jobs, progress=progress)
 
 
 def make_hu(*, source: str = "gray", invert: bool = False, size: int | tuple[int, int] | None = None,
             n_jobs: int | None = None, progress: bool | None = None) -> HuMoments:
     """Hu moments: the seven log-scaled invariants of the grey image."""
+    from cvtoolkit.features.shape import HuMoments
+
     return HuMoments(source=source, invert=invert, size=size, n_jobs=n_jobs, progress=progress)
 
 
@@ -124,6 +138,8 @@ def make_haralick(*, distances: tuple[int, ...] = (1, 2, 4), levels: int = 32, a
                   size: int | tuple[int, int] | None = None, n_jobs: int | None = None,
                   progress: bool | None = None) -> Haralick:
     """Haralick: 7 GLCM properties at distances 1, 2, 4, averaged over 4 angles, 32 grey levels."""
+    from cvtoolkit.features.texture import Haralick
+
     return Haralick(distances=distances, levels=levels, average_angles=average_angles, size=size, n_jobs=n_jobs,
                     progress=progress)
 

@@ -29,7 +29,9 @@ import numpy as np
 from cvtoolkit.data.dataset import Dataset
 from cvtoolkit.data.split import resolve_test_size, split_dataset
 from cvtoolkit.methods.build import full_proba, make_classifier_step, make_features_step, make_method
+from cvtoolkit.methods.progress import still_running
 from cvtoolkit.methods.spec import MethodSpec, validate_methods
+from cvtoolkit.parallel import classical_fit_threads, feature_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,8 @@ def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dat
     same_size = train.images.dtype != object
     size = tuple(train.images.shape[1:3]) if same_size else None
     channels = int(train.images.shape[-1]) if same_size and train.images.ndim == 4 else None
-    transformer = make_features_step(spec, dict(options, n_jobs=n_jobs), image_size=size, channels=channels)
+    transformer = make_features_step(spec, dict(options, n_jobs=feature_jobs(spec.features, n_jobs)),
+                                     image_size=size, channels=channels)
     n_train = len(train)
     t0 = time.perf_counter()
     cached = False
@@ -189,31 +192,36 @@ def run_compare(
                 else:
                     if spec.features not in feature_cache:
                         try:
-                            feature_cache[spec.features] = _compute_features(
-                                spec, train, test, dataset, feature_options or {}, cache_dir, n_jobs
-                            )
+                            with classical_fit_threads(n_jobs):  # a codebook's k-means, in this process
+                                feature_cache[spec.features] = _compute_features(
+                                    spec, train, test, dataset, feature_options or {}, cache_dir, n_jobs
+                                )
                         except Exception as err:  # every row of this descriptor fails the same way
                             feature_cache[spec.features] = err
                     feats = feature_cache[spec.features]
                     if isinstance(feats, Exception):
                         raise feats
                 clf = make_classifier_step(spec, random_state=seed, n_jobs=n_jobs)
-                t0 = time.perf_counter()
-                if search:
-                    from cvtoolkit.classifiers import fit_with_search
+                # BLAS at one thread, OpenMP at n_jobs (cvtoolkit.parallel); a progress line after 5 s.
+                with classical_fit_threads(n_jobs), still_running(
+                        f"{spec.name}: fitting on {feats.train.shape[0]} x {feats.train.shape[1]}"):
+                    t0 = time.perf_counter()
+                    if search:
+                        from cvtoolkit.classifiers import fit_with_search
 
-                    clf, best_params, _ = fit_with_search(
-                        clf, feats.train, train.labels, name=spec.classifier, search=search,
-                        n_jobs=n_jobs, random_state=seed,
-                    )
-                    row["best_params"] = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
-                                          for k, v in best_params.items()}
-                else:
-                    clf.fit(feats.train, train.labels)
-                fit_s = time.perf_counter() - t0 + feats.seconds_per_image * len(train)
-                t0 = time.perf_counter()
-                proba = clf.predict_proba(feats.test)
-                pred_s = time.perf_counter() - t0 + feats.seconds_per_image * len(test)
+                        clf, best_params, _ = fit_with_search(
+                            clf, feats.train, train.labels, name=spec.classifier, search=search,
+                            n_jobs=n_jobs, random_state=seed,
+                        )
+                        row["best_params"] = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                                              for k, v in best_params.items()}
+                    else:
+                        clf.fit(feats.train, train.labels)
+                    fit_s = time.perf_counter() - t0  # the fit alone: features are feature_ms_per_image
+                    t0 = time.perf_counter()
+                    proba = clf.predict_proba(feats.test)
+                    pred_s = time.perf_counter() - t0 + feats.seconds_per_image * len(test)
+                row["feature_ms_per_image"] = round(1000.0 * feats.seconds_per_image, 4)
                 row["feature_dim"] = int(feats.train.shape[1])
                 row["features_cached"] = feats.cached
             proba = full_proba(proba, getattr(est if spec.kind == "cnn" else clf, "classes_", None), dataset.n_classes)

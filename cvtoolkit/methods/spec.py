@@ -55,10 +55,11 @@ def _known() -> tuple[list[str], list[str]]:
     return list(FEATURES), list(CLASSIFIERS)
 
 
-def _known_models() -> list[str]:
-    from cvtoolkit.nn import MODELS  # imports Keras (and its backend): only when a row is a CNN
+def _known_models(name: str | None = None) -> list[str]:
+    from cvtoolkit.nn.names import BUILTIN_MODELS, model_names
 
-    return list(MODELS)
+    # Keras (and its backend) is imported only for a name that is not a built-in CNN (a registered one?).
+    return model_names(load_registry=name is not None and name not in BUILTIN_MODELS)
 
 
 def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec:
@@ -99,7 +100,7 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
                 f"{name!r} ({where} holds stored {stored_features!r} features, not images: "
                 f"use {stored_features}+<classifier>, or pass the images for image rows)"
             )
-        elif spec.kind == "cnn" and spec.model not in (models := _known_models()):
+        elif spec.kind == "cnn" and spec.model not in (models := _known_models(spec.model)):
             problems.append(f"{name!r} (not a CNN; CNNs: {', '.join(models)}; or use <features>+<classifier>)")
         elif spec.kind == "classical" and spec.features not in features:
             problems.append(f"{name!r} (unknown features {spec.features!r}; features: {', '.join(features)})")

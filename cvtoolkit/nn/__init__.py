@@ -29,20 +29,24 @@ Examples
 (None, 10)
 """
 
-from cvtoolkit.nn.alexnet import AlexNet
-from cvtoolkit.nn.lenet import LeNet
-from cvtoolkit.nn.minigooglenet import MiniGoogLeNet
-from cvtoolkit.nn.minivggnet import MiniVGGNet
-from cvtoolkit.nn.registry import (
-    MODELS,
-    build_model,
-    default_input_shape,
-    default_input_size,
-    get_builder,
-    register_model,
-)
-from cvtoolkit.nn.resnet import ResNet
-from cvtoolkit.nn.shallownet import ShallowNet
+from cvtoolkit._lazy import lazy_attributes
+
+# Lazy (PEP 562): ``import cvtoolkit.nn`` (and cvtoolkit.nn.names, for --list-methods) does not import Keras.
+_LAZY = {
+    "MODELS": "cvtoolkit.nn.registry",
+    "AlexNet": "cvtoolkit.nn.alexnet",
+    "LeNet": "cvtoolkit.nn.lenet",
+    "MiniGoogLeNet": "cvtoolkit.nn.minigooglenet",
+    "MiniVGGNet": "cvtoolkit.nn.minivggnet",
+    "ResNet": "cvtoolkit.nn.resnet",
+    "ShallowNet": "cvtoolkit.nn.shallownet",
+    "build_model": "cvtoolkit.nn.registry",
+    "default_input_shape": "cvtoolkit.nn.registry",
+    "default_input_size": "cvtoolkit.nn.registry",
+    "get_builder": "cvtoolkit.nn.registry",
+    "register_model": "cvtoolkit.nn.registry",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "MODELS",

@@ -144,6 +144,9 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
     ((2, 256), 'float32', 'mobilenet_0')
     """
 
+    fit_needs_data = False
+    """``fit`` only builds the pretrained model (extraction decodes no fitting sample for it)."""
+
     def __init__(
         self,
         backbone: str = "mobilenet",
@@ -257,10 +260,11 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
                 # Pad the last batch: one input shape, one traced graph.
                 pad = np.zeros((batch_size - len(batch),) + batch.shape[1:], np.float32)
                 batch = np.concatenate([batch, pad])
-            feats = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
-            if self.flip_average:
-                mirrored = np.ascontiguousarray(batch[:, :, ::-1])
-                feats = 0.5 * (feats + np.asarray(model.predict_on_batch(mirrored), np.float32))
+            if self.flip_average:  # the batch and its mirror in one forward pass
+                both = np.asarray(model.predict_on_batch(np.concatenate([batch, batch[:, :, ::-1]])), np.float32)
+                feats = 0.5 * (both[: len(batch)] + both[len(batch):])
+            else:
+                feats = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
             out[start:stop] = feats[: stop - start].reshape(stop - start, -1)
         return out
 

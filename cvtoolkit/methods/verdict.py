@@ -116,20 +116,17 @@ def _ok(row: Mapping[str, Any]) -> bool:
     return not row.get("error")
 
 
-def _better(metric: str, a: float, b: float) -> bool:
-    return a < b if metric == "log_loss" else a > b
-
-
 def best_row(rows: Sequence[Mapping[str, Any]], metric: str) -> Mapping[str, Any] | None:
-    """The row that did not fail with the best ``metric`` (first wins a tie)."""
-    best = None
-    for row in rows:
-        v = row.get(metric)
-        if not _ok(row) or v is None or not np.isfinite(v):
-            continue
-        if best is None or _better(metric, float(v), float(best[metric])):
-            best = row
-    return best
+    """The row that did not fail with the best ``metric``; ties as the leaderboard breaks them
+    (higher macro F1, then name), so the best row is always the leaderboard's first."""
+    sign = 1.0 if metric == "log_loss" else -1.0
+    scored = [r for r in rows if _ok(r) and r.get(metric) is not None and np.isfinite(r[metric])]
+    if not scored:
+        return None
+    return min(scored, key=lambda r: (sign * float(r[metric]),
+                                      -(float(r["f1_macro"]) if r.get("f1_macro") is not None
+                                        and np.isfinite(r["f1_macro"]) else 0.0),
+                                      str(r["method"])))
 
 
 def add_split_statistics(

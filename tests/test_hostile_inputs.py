@@ -281,7 +281,7 @@ def test_unicode_and_space_paths_through_compare_fit_and_predict(tmp_path, capsy
                            "--no-cache", "--quiet", "--out", run)
     assert rc == 0, err
     assert "per class: chat noir 4, chien été 4" in printed
-    rows = json.loads((run / "leaderboard.json").read_text(encoding="utf-8"))
+    rows = json.loads((run / "leaderboard.json").read_text(encoding="utf-8"))["rows"]
     assert rows[0]["method"] == "raw+knn" and 0.0 <= rows[0]["accuracy"] <= 1.0
     model = tmp_path / "modèles 1" / "raw knn"
     rc, printed, err = cli(capsys, "fit", "--dataset", root, "--image-size", 16, "--method", "raw+knn",

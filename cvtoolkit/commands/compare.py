@@ -51,6 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--metric", choices=["accuracy", "balanced_accuracy", "f1_macro", "log_loss"], default=None,
+                        help="ranking metric (default: balanced_accuracy when the largest class has more than 1.5x "
+                             "the samples of the smallest, else accuracy)")
+    parser.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="repeated stratified K-fold instead of one split: mean +- std per row and the "
+                             "corrected resampled t-test (default: one split)")
+    parser.add_argument("--repeats", type=int, default=1, metavar="R", help="repeats of --folds (default 1)")
+    parser.add_argument("--learning-curve", nargs="?", const="0.1,0.25,0.5,1.0", default=None, metavar="FRACTIONS",
+                        help="after the run, refit the best classical and best deep rows on nested stratified "
+                             "fractions of the training split (default 0.1,0.25,0.5,1.0): learning_curve.png/.json")
+    parser.add_argument("--learning-curve-methods", default=None, metavar="ROWS",
+                        help="comma-separated rows for --learning-curve instead of the best classical and deep")
 
 
 def _list_methods() -> int:
@@ -100,8 +112,23 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.data.split import resolve_test_size
 
     test_size = resolve_test_size(dataset, args.test_size)
-    print("split: the dataset's official test part" if test_size == "official"
-          else f"split: stratified, test {test_size}, seed {args.seed}")
+    if not args.folds:
+        print("split: the dataset's official test part" if test_size == "official"
+              else f"split: stratified, test {test_size}, seed {args.seed}")
+
+    from cvtoolkit.methods.verdict import default_sort_metric
+
+    metric, why = (args.metric, "chosen with --metric") if args.metric else default_sort_metric(dataset.labels)
+    print(f"ranking by {metric}: {why}")
+    fractions = None
+    if args.learning_curve is not None:
+        from cvtoolkit.methods.learning_curve import parse_fractions
+
+        fractions = parse_fractions(args.learning_curve)
+    curve_methods = ([m.strip() for m in args.learning_curve_methods.split(",") if m.strip()]
+                     if args.learning_curve_methods else None)
+    if args.folds:
+        print(f"evaluation: repeated stratified {args.folds}-fold x {args.repeats}, seed {args.seed}")
 
     def on_row(row):
         if row.get("error"):
@@ -113,13 +140,24 @@ def run(args: argparse.Namespace) -> int:
     result = run_compare(
         dataset, methods, test_size=test_size, seed=args.seed, out_dir=out,
         cnn_options=cnn_options, search=args.search, cache_dir=cache_dir, n_jobs=n_jobs,
-        progress=progress, on_row=on_row,
+        progress=progress, on_row=on_row, metric=metric, folds=args.folds, repeats=args.repeats,
+        learning_curve=fractions, learning_curve_methods=curve_methods,
     )
+    print()
+    print(f"verdict: {result.verdict}")
     print()
     print(result.board.to_text())
     print(f"({result.settings['train_samples']} train, {result.settings['test_samples']} test samples)")
     print()
-    for key in ("leaderboard.json", "leaderboard.csv", "report.md", "report.html"):
+    if result.folds:
+        print(f"mean \u00b1 std over {result.folds['n_splits']} folds; CIs and 'vs best' from the Nadeau-Bengio "
+              "corrected resampled t-test (Holm over rows)")
+    else:
+        print("[95% CI]: stratified bootstrap of the test set; 'vs best': exact McNemar test, Holm over rows, "
+              "tied = not significantly different at 0.05")
+    print()
+    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "report.md", "report.html",
+                "learning_curve.png", "learning_curve.json"):
         if key in result.files:
             print(f"wrote {result.files[key]}")
     n_png = sum(1 for k in result.files if k.startswith("confusion:"))

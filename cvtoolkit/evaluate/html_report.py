@@ -66,12 +66,21 @@ footer { margin-top: 3em; font-size: .8em; color: #777; }
 
 _LEADERBOARD_COLUMNS = (
     ("accuracy", "accuracy", 4),
+    ("accuracy_ci_low", "accuracy CI low", 4),
+    ("accuracy_ci_high", "accuracy CI high", 4),
+    ("balanced_accuracy", "balanced acc", 4),
+    ("balanced_accuracy_ci_low", "balanced acc CI low", 4),
+    ("balanced_accuracy_ci_high", "balanced acc CI high", 4),
     ("f1_macro", "macro F1", 4),
+    ("f1_macro_ci_low", "macro F1 CI low", 4),
+    ("f1_macro_ci_high", "macro F1 CI high", 4),
     ("log_loss", "log loss", 4),
     ("rank5", "rank-5", 4),
     ("roc_auc", "ROC AUC", 4),
     ("fit_seconds", "fit s", 2),
     ("predict_ms_per_image", "predict ms/img", 3),
+    ("p_vs_best", "p vs best (Holm)", 4),
+    ("tied_with_best", "tied with best", 0),
 )
 
 
@@ -197,6 +206,7 @@ def render_html_report(
     grad_cam_pngs: Mapping[str, str | os.PathLike] | None = None,
     notes: str = "",
     base_dir: str | os.PathLike | None = None,
+    verdict: str = "",
 ) -> str:
     """The HTML text :func:`write_html_report` writes (same parameters, no path).
 
@@ -207,6 +217,7 @@ def render_html_report(
     when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     sections = [
         f"<h1>{_esc(title)}</h1>",
+        f'<p class="verdict"><strong>Verdict:</strong> {_esc(verdict)}</p>' if verdict else "",
         "<h2>Settings</h2>",
         _settings_table(settings),
         "<h2>Leaderboard</h2>",
@@ -241,6 +252,7 @@ def write_html_report(
     top_losses_pngs: Mapping[str, str | os.PathLike] | None = None,
     grad_cam_pngs: Mapping[str, str | os.PathLike] | None = None,
     notes: str = "",
+    verdict: str = "",
 ) -> None:
     """Write one self-contained HTML report of a run, atomically.
 
@@ -262,6 +274,8 @@ def write_html_report(
         logged and noted in the page instead of failing the report.
     notes : str
         Free text shown in its own section (whitespace kept).
+    verdict : str
+        One sentence shown under the title (compare's classical-versus-deep verdict).
 
     Examples
     --------
@@ -283,6 +297,7 @@ def write_html_report(
         grad_cam_pngs=grad_cam_pngs,
         notes=notes,
         base_dir=os.path.dirname(os.path.abspath(path)),
+        verdict=verdict,
     )
     write_text_atomic(path, text)
     log.debug("wrote HTML report %s", path)

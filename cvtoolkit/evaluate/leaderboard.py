@@ -31,7 +31,7 @@ from cvtoolkit.evaluate.report import format_value, to_jsonable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Leaderboard", "REQUIRED_KEYS"]
+__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "csv_text", "format_p", "write_csv_atomic"]
 
 REQUIRED_KEYS = ("method", "accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 """Keys every non-error row carries (missing ones show as ``-``)."""
@@ -43,6 +43,50 @@ _COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("fit_seconds", "fit s", lambda v: format_value(_as_float(v), 2)),
     ("predict_ms_per_image", "predict ms/img", lambda v: format_value(_as_float(v), 3)),
 )
+
+SORT_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc", "f1_macro": "macro F1",
+                "log_loss": "log loss"}
+"""Metrics a leaderboard can be ranked by (``log_loss``: lower is better), with their column titles."""
+
+
+def _metric_cell(row: Mapping[str, Any], key: str, with_ci: bool) -> str:
+    """``0.9889``, ``0.9889 [0.978, 0.996]`` or ``0.9811 ± 0.0080 [0.970, 0.992]``."""
+    text = format_value(_as_float(row.get(key)), 4)
+    std = _as_float(row.get(f"{key}_std"))
+    if std is not None:
+        text += f" \u00b1 {std:.4f}"
+    low, high = _as_float(row.get(f"{key}_ci_low")), _as_float(row.get(f"{key}_ci_high"))
+    if with_ci and low is not None and high is not None:
+        text += f" [{low:.3f}, {high:.3f}]"
+    return text
+
+
+def format_p(p: Any) -> str:
+    """A p-value as text: ``p < 0.001``, ``p = 0.012``, ``p = 0.30``.
+
+    Examples
+    --------
+    >>> format_p(0.0004), format_p(0.0123), format_p(0.3), format_p(1.0)
+    ('p < 0.001', 'p = 0.012', 'p = 0.30', 'p = 1.00')
+    """
+    v = _as_float(p)
+    if v is None:
+        return "p = -"
+    if v < 0.001:
+        return "p < 0.001"
+    if v < 0.1:
+        return f"p = {v:.3f}"
+    return f"p = {v:.2f}"
+
+
+def _vs_best_cell(row: Mapping[str, Any]) -> str:
+    if row.get("p_vs_best") is None and row.get("tied_with_best"):
+        return "best"
+    p = _as_float(row.get("p_vs_best"))
+    if p is None:
+        return "-"
+    text = format_p(p).replace(" ", "")
+    return f"= tied {text}" if row.get("tied_with_best") else text
 
 
 def _as_float(value: Any) -> float | None:
@@ -60,17 +104,47 @@ def _one_line(text: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "\u2026"
 
 
+def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """CSV text with a header (``None`` as an empty cell): the one CSV writer of compare's files.
+
+    Every cell goes through :func:`cvtoolkit.io.csv_safe.safe_cell`, so a
+    class or method name that a spreadsheet would run as a formula is
+    neutralised.
+
+    Examples
+    --------
+    >>> print(csv_text(["a", "b"], [{"a": 1, "b": None}]), end="")
+    a,b
+    1,
+    """
+    from cvtoolkit.io.csv_safe import dict_csv_text
+
+    return dict_csv_text(rows, fieldnames)
+
+
+def write_csv_atomic(path: str | os.PathLike, fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write :func:`csv_text` to ``path`` atomically."""
+    from cvtoolkit.io import write_text_atomic
+
+    write_text_atomic(path, csv_text(fieldnames, rows))
+
+
 def _md_cell(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 class Leaderboard:
-    """Rows of method scores, ranked by accuracy, written as text, Markdown, JSON, CSV.
+    """Rows of method scores, ranked by a metric, written as text, Markdown, JSON, CSV.
 
     Parameters
     ----------
     rows : iterable of dict, optional
         Initial rows (copied).
+    sort_metric : str
+        The ranking metric, one of :data:`SORT_METRICS` (default
+        ``"accuracy"``; ``"log_loss"`` ranks lowest first). Rows that carry
+        ``<metric>_ci_low``/``_ci_high`` show the interval beside it, rows
+        with ``p_vs_best``/``tied_with_best`` get a ``vs best`` column.
 
     Examples
     --------
@@ -81,7 +155,10 @@ class Leaderboard:
     (['a', 'b'], 2)
     """
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, rows: Iterable[Mapping[str, Any]] | None = None, *, sort_metric: str = "accuracy") -> None:
+        if sort_metric not in SORT_METRICS:
+            raise ValueError(f"sort_metric {sort_metric!r}: expected one of {', '.join(SORT_METRICS)}")
+        self.sort_metric = sort_metric
         self.rows: list[dict[str, Any]] = []
         for row in rows or ():
             self.add(row)
@@ -117,20 +194,21 @@ class Leaderboard:
         return bool(row.get("error"))
 
     def sorted_rows(self) -> list[dict[str, Any]]:
-        """Rows by accuracy, best first (ties: macro F1, then name); failed rows last.
+        """Rows by the sort metric, best first (ties: macro F1, then name); failed rows last.
 
         Rows with an ``error`` keep their insertion order at the end; rows
-        with no accuracy come after the scored ones.
+        with no score come after the scored ones.
         """
         ok = [r for r in self.rows if not self._failed(r)]
         failed = [r for r in self.rows if self._failed(r)]
+        sign = 1.0 if self.sort_metric == "log_loss" else -1.0
 
         def key(row: Mapping[str, Any]) -> tuple:
-            acc = _as_float(row.get("accuracy"))
+            acc = _as_float(row.get(self.sort_metric))
             f1 = _as_float(row.get("f1_macro"))
             return (
                 acc is None,
-                -(acc if acc is not None else 0.0),
+                sign * (acc if acc is not None else 0.0),
                 -(f1 if f1 is not None else 0.0),
                 str(row["method"]),
             )
@@ -142,18 +220,35 @@ class Leaderboard:
         rows = [r for r in self.sorted_rows() if not self._failed(r)]
         return rows[0] if rows else None
 
-    def _table(self) -> tuple[list[str], list[list[str]]]:
+    def _columns(self, ci_all: bool) -> list[tuple[str, str, Any]]:
+        """The table's columns: the sort metric first, with its CI (every metric's with ``ci_all``)."""
+        ok = [r for r in self.rows if not self._failed(r)]
+        has = {k for r in ok for k, v in r.items() if v is not None}
+        metrics = [self.sort_metric] + [m for m in ("accuracy", "balanced_accuracy", "f1_macro")
+                                        if m != self.sort_metric and (m in has or m in ("accuracy", "f1_macro"))]
+        cols = []
+        for m in metrics:
+            ci = (m == self.sort_metric or ci_all) and f"{m}_ci_low" in has
+            title = SORT_METRICS[m] + (" [95% CI]" if ci else "")
+            cols.append((m, title, lambda row, m=m, ci=ci: _metric_cell(row, m, ci)))
+        cols += [(k, t, lambda row, k=k, f=f: f(row.get(k))) for k, t, f in _COLUMNS if k not in metrics]
+        if "p_vs_best" in has or "tied_with_best" in has:
+            cols.append(("p_vs_best", "vs best", _vs_best_cell))
+        return cols
+
+    def _table(self, ci_all: bool = False) -> tuple[list[str], list[list[str]]]:
         rows = self.sorted_rows()
         note = any(self._failed(r) for r in rows)
-        header = ["rank", "method"] + [title for _, title, _ in _COLUMNS] + (["note"] if note else [])
+        columns = self._columns(ci_all)
+        header = ["rank", "method"] + [title for _, title, _ in columns] + (["note"] if note else [])
         body = []
         rank = 0
         for row in rows:
             if self._failed(row):
-                cells = ["-", str(row["method"])] + ["-"] * len(_COLUMNS) + [f"error: {_one_line(row['error'])}"]
+                cells = ["-", str(row["method"])] + ["-"] * len(columns) + [f"error: {_one_line(row['error'])}"]
             else:
                 rank += 1
-                cells = [str(rank), str(row["method"])] + [fmt(row.get(k)) for k, _, fmt in _COLUMNS]
+                cells = [str(rank), str(row["method"])] + [fmt(row) for _, _, fmt in columns]
                 if note:
                     cells.append("")
             body.append(cells)
@@ -193,8 +288,9 @@ class Leaderboard:
         >>> print(b.to_markdown().splitlines()[1])
         |---:|:---|---:|---:|---:|---:|
         """
-        header, body = self._table()
-        align = ["---:", ":---"] + ["---:"] * len(_COLUMNS) + ([":---"] if header[-1] == "note" else [])
+        header, body = self._table(ci_all=True)
+        align = ["---:", ":---"] + ["---:"] * (len(header) - 2 - (header[-1] == "note")) + (
+            [":---"] if header[-1] == "note" else [])
         lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "|".join(align) + "|"]
         lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in body]
         return "\n".join(lines) + "\n"
@@ -212,11 +308,18 @@ class Leaderboard:
                     keys.append(k)
         return keys
 
-    def save_json(self, path: str | os.PathLike) -> None:
-        """Write the sorted rows as a JSON list of dicts, atomically."""
+    def save_json(self, path: str | os.PathLike, *, meta: Mapping[str, Any] | None = None) -> None:
+        """Write the sorted rows as a JSON list of dicts, atomically.
+
+        With ``meta`` the file is an object: ``meta``'s keys (such as
+        ``sort_metric`` and ``verdict``) and ``rows``, the list.
+        """
         from cvtoolkit.io import write_json_atomic
 
-        write_json_atomic(path, self.to_dicts())
+        data: Any = self.to_dicts()
+        if meta is not None:
+            data = {**to_jsonable(dict(meta)), "rows": data}
+        write_json_atomic(path, data)
         log.debug("wrote leaderboard %s", path)
 
     @classmethod
@@ -230,9 +333,13 @@ class Leaderboard:
         """
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
+        sort_metric = "accuracy"
+        if isinstance(data, dict) and isinstance(data.get("rows"), list):  # written with meta
+            sort_metric = data.get("sort_metric") if data.get("sort_metric") in SORT_METRICS else "accuracy"
+            data = data["rows"]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ValueError(f"{path} is not a leaderboard (expected a JSON list of row objects)")
-        return cls(data)
+        return cls(data, sort_metric=sort_metric)
 
     def to_csv(self) -> str:
         """The sorted rows as CSV text (header = :meth:`columns`; empty cell = missing).
@@ -240,15 +347,11 @@ class Leaderboard:
         Text that a spreadsheet would run as a formula is neutralised
         (:func:`cvtoolkit.io.csv_safe.safe_cell`).
         """
-        from cvtoolkit.io.csv_safe import dict_csv_text
-
-        return dict_csv_text(self.to_dicts(), self.columns())
+        return csv_text(self.columns(), self.to_dicts())
 
     def save_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_csv` to ``path`` atomically."""
-        from cvtoolkit.io import write_text_atomic
-
-        write_text_atomic(path, self.to_csv())
+        write_csv_atomic(path, self.columns(), self.to_dicts())
         log.debug("wrote leaderboard %s", path)
 
     def to_markdown_report(
@@ -257,9 +360,12 @@ class Leaderboard:
         title: str,
         settings: Mapping[str, Any] | None = None,
         images: Mapping[str, str] | None = None,
+        verdict: str = "",
     ) -> str:
         """The Markdown text :meth:`save_markdown_report` writes."""
         lines = [f"# {title}", ""]
+        if verdict:
+            lines += [f"**Verdict:** {_md_cell(verdict)}", ""]
         if settings:
             lines += ["## Settings", "", "| setting | value |", "|:---|:---|"]
             lines += [f"| {_md_cell(k)} | {_md_cell(_setting_text(v))} |" for k, v in settings.items()]
@@ -282,8 +388,9 @@ class Leaderboard:
         title: str,
         settings: Mapping[str, Any] | None = None,
         images: Mapping[str, str] | None = None,
+        verdict: str = "",
     ) -> None:
-        """Write ``report.md``: a settings table, the leaderboard, one image per method.
+        """Write ``report.md``: the verdict, a settings table, the leaderboard, one image per method.
 
         Parameters
         ----------
@@ -296,6 +403,8 @@ class Leaderboard:
         images : dict, optional
             ``{method: PNG path relative to the report's folder}``, usually
             confusion matrices; listed in leaderboard order.
+        verdict : str, optional
+            One sentence shown first (compare's classical-versus-deep verdict).
 
         Examples
         --------
@@ -309,7 +418,8 @@ class Leaderboard:
         """
         from cvtoolkit.io import write_text_atomic
 
-        write_text_atomic(path, self.to_markdown_report(title=title, settings=settings, images=images))
+        write_text_atomic(path, self.to_markdown_report(title=title, settings=settings, images=images,
+                                                        verdict=verdict))
         log.debug("wrote report %s", path)
 
 

@@ -48,6 +48,11 @@ class CompareResult:
     histories: dict[str, dict] = field(default_factory=dict)
     test: Dataset | None = None
     board: Any = None  # the cvtoolkit.evaluate.Leaderboard of the rows
+    sort_metric: str = "accuracy"
+    verdict: str = ""
+    verdict_detail: dict[str, Any] = field(default_factory=dict)
+    learning_curve: dict[str, Any] | None = None
+    folds: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -68,7 +73,8 @@ class _Features:
 
 
 def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dataset,
-                      options: dict, cache_dir: str | None, n_jobs: int | None) -> _Features:
+                      options: dict, cache_dir: str | None, n_jobs: int | None,
+                      memo: dict | None = None) -> _Features:
     same_size = train.images.dtype != object
     size = tuple(train.images.shape[1:3]) if same_size else None
     channels = int(train.images.shape[-1]) if same_size and train.images.ndim == 4 else None
@@ -77,6 +83,31 @@ def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dat
     n_train = len(train)
     t0 = time.perf_counter()
     cached = False
+    from cvtoolkit.features.cache import is_stateless
+
+    tr_idx, te_idx = train.attrs.get("split_indices"), test.attrs.get("split_indices")
+    if tr_idx is not None and te_idx is not None and is_stateless(transformer):
+        # Per-image descriptors: features of the whole dataset once (one cache entry for every split,
+        # fold and learning-curve subset), sliced by the split's indices.
+        key = (spec.features, id(full))
+        if memo is not None and key in memo:
+            X, seconds = memo[key]
+            cached = True
+        elif cache_dir is not None:
+            from cvtoolkit.features.cache import cached_features
+
+            info: dict = {}
+            X = cached_features(transformer, full, cache_dir=cache_dir, info=info)
+            cached = bool(info.get("hit"))
+            seconds = float(info.get("seconds", time.perf_counter() - t0))
+        else:
+            transformer.fit(train.images, train.labels)  # stateless: learns nothing
+            X = transformer.transform(full.images)
+            seconds = time.perf_counter() - t0
+        X = np.asarray(X, dtype=np.float32)
+        if memo is not None:
+            memo[key] = (X, seconds)
+        return _Features(X[np.asarray(tr_idx)], X[np.asarray(te_idx)], seconds / max(1, len(X)), cached)
     if cache_dir is not None:
         from cvtoolkit.features.cache import cached_features
 
@@ -114,6 +145,14 @@ def run_compare(
     n_jobs: int | None = None,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    metric: str | None = None,
+    n_resamples: int = 1000,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
+    folds: int | None = None,
+    repeats: int = 1,
+    learning_curve: Sequence[float] | None = None,
+    learning_curve_methods: Sequence[str] | None = None,
+    feature_memo: dict | None = None,
 ) -> CompareResult:
     """Fit and evaluate every method on one split.
 
@@ -143,13 +182,55 @@ def run_compare(
         Processes for descriptors and classifiers that support them.
     on_row : callable, optional
         Called with each finished row (the CLI prints it).
+    metric : {"accuracy", "balanced_accuracy", "f1_macro", "log_loss"}, optional
+        The ranking metric; None: balanced accuracy when the largest class
+        has more than 1.5 times the smallest, else accuracy (see
+        :func:`cvtoolkit.methods.verdict.default_sort_metric`).
+    n_resamples : int
+        Bootstrap resamples of the rows' 95% CIs (0: no CIs).
+    split : (train_indices, test_indices), optional
+        Use this split instead of ``test_size``/``seed``.
+    folds, repeats : int, optional
+        Repeated stratified k-fold instead of one split (see
+        :func:`cvtoolkit.methods.folds.run_compare_folds`).
+    learning_curve : sequence of float, optional
+        Fractions of the training split for a learning curve of
+        ``learning_curve_methods`` (default: the best classical and the best
+        deep row); see :mod:`cvtoolkit.methods.learning_curve`.
+    feature_memo : dict, optional
+        Features of per-image descriptors kept in memory between calls on
+        the same dataset (folds, learning curves).
+
+    Every row gets ``accuracy``, ``balanced_accuracy``, ``f1_macro`` with
+    stratified bootstrap CIs, ``deep``, and the exact McNemar test against
+    the best row (Holm-corrected: ``p_vs_best``, ``tied_with_best``); the
+    result holds the classical-versus-deep ``verdict``.
     """
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
+    from cvtoolkit.methods.verdict import add_split_statistics, default_sort_metric, is_deep, split_verdict
 
+    if metric is None:
+        metric, metric_reason = default_sort_metric(dataset.labels)
+    else:
+        metric_reason = "chosen with --metric"
+    if folds:
+        from cvtoolkit.methods.folds import run_compare_folds
+
+        return run_compare_folds(
+            dataset, methods, folds=folds, repeats=repeats, seed=seed, out_dir=out_dir, metric=metric,
+            metric_reason=metric_reason, feature_options=feature_options, cnn_options=cnn_options,
+            search=search, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress, on_row=on_row,
+        )
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
     specs = validate_methods(methods, stored_features=stored, source=dataset.source or None)
-    test_size = resolve_test_size(dataset, test_size)
-    train, test = split_dataset(dataset, test_size=test_size, seed=seed)
+    if split is not None:
+        train_idx, test_idx = (np.asarray(i, dtype=np.int64) for i in split)
+        train, test = dataset.subset(train_idx), dataset.subset(test_idx)
+        train.attrs["split_indices"], test.attrs["split_indices"] = train_idx, test_idx
+        test_size = "given"
+    else:
+        test_size = resolve_test_size(dataset, test_size)
+        train, test = split_dataset(dataset, test_size=test_size, seed=seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -167,13 +248,16 @@ def run_compare(
         "skipped_files": len(dataset.skipped),
         "methods": list(methods),
         "search": search,
+        "sort_metric": metric,
+        "sort_metric_reason": metric_reason,
+        "bootstrap_resamples": n_resamples,
     }
-    result = CompareResult(rows=[], settings=settings, test=test)
-    board = Leaderboard()
+    result = CompareResult(rows=[], settings=settings, test=test, sort_metric=metric)
     feature_cache: dict[str, _Features | Exception] = {}
+    memo = feature_memo if feature_memo is not None else {}
     for i, spec in enumerate(specs, start=1):
         logger.info("[%d/%d] %s", i, len(specs), spec.name)
-        row: dict[str, Any] = {"method": spec.name}
+        row: dict[str, Any] = {"method": spec.name, "deep": is_deep(spec)}
         try:
             if spec.kind == "cnn":
                 est = make_method(spec, cnn_options=cnn_options, random_state=seed, n_jobs=n_jobs)
@@ -194,7 +278,7 @@ def run_compare(
                         try:
                             with classical_fit_threads(n_jobs):  # a codebook's k-means, in this process
                                 feature_cache[spec.features] = _compute_features(
-                                    spec, train, test, dataset, feature_options or {}, cache_dir, n_jobs
+                                    spec, train, test, dataset, feature_options or {}, cache_dir, n_jobs, memo
                                 )
                         except Exception as err:  # every row of this descriptor fails the same way
                             feature_cache[spec.features] = err
@@ -240,12 +324,24 @@ def run_compare(
             logger.debug("%s", traceback.format_exc())
             row.update({"accuracy": float("nan"), "f1_macro": float("nan"), "fit_seconds": float("nan"),
                         "predict_ms_per_image": float("nan"), "error": f"{type(err).__name__}: {err}"})
-        board.add(row)
         result.rows.append(row)
         if on_row is not None:
             on_row(row)
+    add_split_statistics(result.rows, result.predictions, test.labels, sort_metric=metric,
+                         n_resamples=n_resamples, seed=seed)
+    result.verdict, result.verdict_detail = split_verdict(
+        result.rows, result.predictions, test.labels, sort_metric=metric, n_resamples=n_resamples, seed=seed)
+    board = Leaderboard(result.rows, sort_metric=metric)
     result.rows = board.sorted_rows()
     result.board = board
+    if learning_curve:
+        from cvtoolkit.methods.learning_curve import run_learning_curve
+
+        result.learning_curve = run_learning_curve(
+            dataset, result, fractions=learning_curve, methods=learning_curve_methods, seed=seed,
+            feature_options=feature_options, cnn_options=cnn_options, search=search, cache_dir=cache_dir,
+            n_jobs=n_jobs, feature_memo=memo, out_dir=out,
+        )
     if out is not None:
         _write_outputs(result, board, out)
     return result
@@ -254,12 +350,19 @@ def run_compare(
 def _write_outputs(result: CompareResult, board, out: Path) -> None:
     from cvtoolkit.io import write_json_atomic
 
-    board.save_json(out / "leaderboard.json")
+    meta = {"sort_metric": result.sort_metric, "verdict": result.verdict, "verdict_detail": result.verdict_detail}
+    if result.folds is not None:
+        meta["folds"] = result.folds
+    board.save_json(out / "leaderboard.json", meta=meta)
     board.save_csv(out / "leaderboard.csv")
     write_json_atomic(out / "settings.json", result.settings)
+    if result.predictions and result.test is not None:
+        _write_predictions_csv(result, out / "predictions.csv")
+        result.files["predictions.csv"] = str(out / "predictions.csv")
     images = {name: Path(p).name for key, p in result.files.items() if key.startswith("confusion:")
               for name in [key.split(":", 1)[1]]}
-    board.save_markdown_report(out / "report.md", title="cvtoolkit compare", settings=result.settings, images=images)
+    board.save_markdown_report(out / "report.md", title="cvtoolkit compare", settings=result.settings, images=images,
+                               verdict=result.verdict)
     result.files.update({"leaderboard.json": str(out / "leaderboard.json"),
                          "leaderboard.csv": str(out / "leaderboard.csv"),
                          "report.md": str(out / "report.md")})
@@ -284,5 +387,30 @@ def _write_outputs(result: CompareResult, board, out: Path) -> None:
     result.files.update({f"top_losses:{k}": v for k, v in losses.items()})
     confusion = {k.split(":", 1)[1]: v for k, v in result.files.items() if k.startswith("confusion:")}
     write_html_report(out / "report.html", title="cvtoolkit compare", settings=result.settings,
-                      leaderboard=board, confusion_pngs=confusion, curves_pngs=curves, top_losses_pngs=losses)
+                      leaderboard=board, confusion_pngs=confusion, curves_pngs=curves, top_losses_pngs=losses,
+                      verdict=result.verdict)
     result.files["report.html"] = str(out / "report.html")
+
+
+def _write_predictions_csv(result: CompareResult, path: Path) -> None:
+    """``predictions.csv``: per test sample its path (or dataset index), true class, then each row's
+    predicted class and probability of every class (through the leaderboard's CSV writer)."""
+    from cvtoolkit.evaluate.leaderboard import write_csv_atomic
+
+    test = result.test
+    names = list(test.class_names)
+    ids = list(test.paths) if test.paths is not None else [
+        int(i) for i in test.attrs.get("split_indices", np.arange(len(test)))]
+    methods = [r["method"] for r in result.rows if r["method"] in result.predictions]
+    fields = ["sample", "true"]
+    for m in methods:
+        fields += [f"{m}:predicted"] + [f"{m}:p({c})" for c in names]
+    records = []
+    for i in range(len(test)):
+        rec: dict[str, Any] = {"sample": ids[i], "true": names[int(test.labels[i])]}
+        for m in methods:
+            p = result.predictions[m][i]
+            rec[f"{m}:predicted"] = names[int(np.argmax(p))]
+            rec.update({f"{m}:p({c})": f"{float(v):.6g}" for c, v in zip(names, p)})
+        records.append(rec)
+    write_csv_atomic(path, fields, records)

@@ -10,6 +10,15 @@ examples:
   cvtoolkit compare --dataset datasets/animals --image-size 32 --out runs/animals
   cvtoolkit compare --dataset features.h5             # classifiers on stored features
   cvtoolkit compare --methods raw+knn,hog+linear_svm,shallownet --epochs 10
+  cvtoolkit compare --dataset datasets/flowers17 --weights mobilenet_2_5_224_tf_no_top.h5 \
+      --methods mobilenet+logreg,mobilenet+finetune,combined+random_forest
+
+Pretrained-backbone rows (mobilenet+logreg, ...) join the default rows by
+themselves when their weights file is in Keras's cache ($KERAS_HOME/models,
+default ~/.keras/models) or given with --weights; the MobileNet width comes
+from Keras's file name (mobilenet_2_5_224_tf_no_top.h5: alpha 0.25).
+<backbone>+finetune fine-tunes the backbone (frozen warm-up, then its top
+layers at a lower learning rate, with augmentation) on the same split.
 """
 
 from __future__ import annotations
@@ -40,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="weights file of a CNN backbone for backbone and +finetune rows (default: Keras's "
+                             "cache); with no --methods it adds the backbone row its name says")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="width of a MobileNet backbone (default: from the weights file's name, else 1.0)")
     parser.add_argument("--search", choices=["grid", "random"], default=None,
                         help="cross-validated hyper-parameter search of each classifier on the training split")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers (default: all cores)")
@@ -80,7 +94,7 @@ def _list_methods() -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_methods:
         return _list_methods()
-    from cvtoolkit.data import check_classification_data, load_dataset
+    from cvtoolkit.data import check_classification_data, describe_spec, load_dataset
     from cvtoolkit.methods import default_methods
     from cvtoolkit.methods.compare import run_compare
 
@@ -91,14 +105,30 @@ def run(args: argparse.Namespace) -> int:
     default_out = Path("runs") / ("compare-" + (Path(str(args.dataset).rstrip("/\\")).stem or "dataset"))
     check_output_location(args.out or default_out, kind="folder", overwrite=args.overwrite,
                           ours=folder_has("leaderboard.json"), what="a compare report")
+    from cvtoolkit.methods.backbone_weights import default_backbone_rows, uses_backbone_size
+
     started = time.perf_counter()
     progress = not args.quiet
-    dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),
+    image_size = args.image_size
+    backbone = uses_backbone_size(requested) if requested and image_size is None else None
+    if backbone is not None and describe_spec(args.dataset) != "hdf5":
+        image_size = default_image_size(args.dataset, None, features=backbone)
+        print(f"images loaded at {image_size}x{image_size}, {backbone}'s input size (set --image-size to change)")
+    dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, image_size),
                            label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), progress=progress)
     print_dataset_summary(dataset)
     check_classification_data(dataset, min_per_class=2)
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
-    methods = requested or default_methods(stored_features=stored)
+    methods = list(requested or []) or default_methods(stored_features=stored)
+    feature_options = {k: v for k, v in {"alpha": args.alpha}.items() if v is not None}
+    if args.weights is not None:
+        feature_options["weights"] = None if args.weights.lower() == "none" else args.weights
+    if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
+        rows, options, note = default_backbone_rows(args.weights)
+        print(note)
+        methods += [r for r in rows if r not in methods]
+        for key, value in options.items():
+            feature_options.setdefault(key, value)
     name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
     out = Path(args.out) if args.out else Path("runs") / f"compare-{name}"
     cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
@@ -139,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_compare(
         dataset, methods, test_size=test_size, seed=args.seed, out_dir=out,
-        cnn_options=cnn_options, search=args.search, cache_dir=cache_dir, n_jobs=n_jobs,
-        progress=progress, on_row=on_row, metric=metric, folds=args.folds, repeats=args.repeats,
+        feature_options=feature_options, cnn_options=cnn_options, search=args.search, cache_dir=cache_dir,
+        n_jobs=n_jobs, progress=progress, on_row=on_row, metric=metric, folds=args.folds, repeats=args.repeats,
         learning_curve=fractions, learning_curve_methods=curve_methods,
     )
     print()
@@ -156,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         print("[95% CI]: stratified bootstrap of the test set; 'vs best': exact McNemar test, Holm over rows, "
               "tied = not significantly different at 0.05")
     print()
-    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "report.md", "report.html",
+    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
                 "learning_curve.png", "learning_curve.json"):
         if key in result.files:
             print(f"wrote {result.files[key]}")

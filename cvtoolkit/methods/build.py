@@ -93,7 +93,10 @@ def make_method(
         Passed to :func:`cvtoolkit.classifiers.make_classifier`.
     cnn_options : dict, optional
         Passed to :class:`cvtoolkit.train.KerasImageClassifier` (``epochs``,
-        ``batch_size``, ``learning_rate``, ``augment``, ...).
+        ``batch_size``, ``learning_rate``, ``augment``, ...), or to
+        :class:`cvtoolkit.transfer.finetune.FineTuneClassifier` for a
+        ``<backbone>+finetune`` row (which also takes ``alpha`` and
+        ``weights`` from ``feature_options``).
     image_size : int or (height, width), optional
         The size the images were loaded at; ``raw`` features use it.
     channels : int, optional
@@ -108,6 +111,14 @@ def make_method(
     from sklearn.pipeline import Pipeline
 
     spec = parse_method(name) if isinstance(name, str) else name
+    if spec.kind == "cnn" and spec.features is not None:  # <backbone>+finetune
+        from cvtoolkit.transfer.finetune import FineTuneClassifier
+
+        options = {k: v for k, v in (feature_options or {}).items() if k in ("alpha", "weights") and v is not None}
+        if "weights" in (feature_options or {}):  # weights=None (random) is a choice too
+            options["weights"] = feature_options["weights"]
+        cnn = {k: v for k, v in (cnn_options or {}).items() if k in FineTuneClassifier().get_params()}
+        return FineTuneClassifier(spec.features, seed=random_state, **options, **cnn)
     if spec.kind == "cnn":
         from cvtoolkit.train import KerasImageClassifier
 

@@ -70,6 +70,7 @@ class _Features:
     test: np.ndarray
     seconds_per_image: float
     cached: bool
+    transformer: Any = None  # the descriptor (unfitted when the features came from the cache)
 
 
 def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dataset,
@@ -128,7 +129,7 @@ def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dat
         X = np.concatenate([transformer.transform(train.images), transformer.transform(test.images)])
         seconds = time.perf_counter() - t0
     X = np.asarray(X, dtype=np.float32)
-    return _Features(X[:n_train], X[n_train:], seconds / max(1, len(X)), cached)
+    return _Features(X[:n_train], X[n_train:], seconds / max(1, len(X)), cached, transformer)
 
 
 def run_compare(
@@ -260,7 +261,8 @@ def run_compare(
         row: dict[str, Any] = {"method": spec.name, "deep": is_deep(spec)}
         try:
             if spec.kind == "cnn":
-                est = make_method(spec, cnn_options=cnn_options, random_state=seed, n_jobs=n_jobs)
+                est = make_method(spec, feature_options=feature_options, cnn_options=cnn_options,
+                                  random_state=seed, n_jobs=n_jobs)
                 t0 = time.perf_counter()
                 est.fit(train.images, train.labels)
                 fit_s = time.perf_counter() - t0
@@ -315,6 +317,8 @@ def run_compare(
             row.update({k: v for k, v in report.metrics.items() if v is not None})
             row["fit_seconds"] = round(fit_s, 3)
             row["predict_ms_per_image"] = round(1000.0 * pred_s / max(1, len(test)), 4)
+            row["size_bytes"] = _size_bytes(spec, est if spec.kind == "cnn" else clf,
+                                            None if spec.kind == "cnn" else feats.transformer, train, dataset)
             if out is not None:
                 png = out / f"confusion_{safe_filename(spec.name)}.png"
                 report.save_confusion_matrix(png, title=spec.name)
@@ -347,6 +351,17 @@ def run_compare(
     return result
 
 
+def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset) -> int | None:
+    """The row's pipeline size as ``cvtoolkit fit`` would save it (None, with a warning, if it cannot be saved)."""
+    from cvtoolkit.methods.cost import row_size_bytes
+
+    try:
+        return row_size_bytes(spec, fitted, transformer=transformer, train=train, class_names=dataset.class_names)
+    except Exception as err:  # a size is a nicety: never lose the row for it
+        logger.warning("%s: cannot measure the saved size: %s: %s", spec.name, type(err).__name__, err)
+        return None
+
+
 def _write_outputs(result: CompareResult, board, out: Path) -> None:
     from cvtoolkit.io import write_json_atomic
 
@@ -359,15 +374,10 @@ def _write_outputs(result: CompareResult, board, out: Path) -> None:
     if result.predictions and result.test is not None:
         _write_predictions_csv(result, out / "predictions.csv")
         result.files["predictions.csv"] = str(out / "predictions.csv")
-    images = {name: Path(p).name for key, p in result.files.items() if key.startswith("confusion:")
-              for name in [key.split(":", 1)[1]]}
-    board.save_markdown_report(out / "report.md", title="cvtoolkit compare", settings=result.settings, images=images,
-                               verdict=result.verdict)
     result.files.update({"leaderboard.json": str(out / "leaderboard.json"),
-                         "leaderboard.csv": str(out / "leaderboard.csv"),
-                         "report.md": str(out / "report.md")})
+                         "leaderboard.csv": str(out / "leaderboard.csv")})
     from cvtoolkit.evaluate import plot_top_losses
-    from cvtoolkit.evaluate.html_report import write_html_report
+    from cvtoolkit.evaluate.compare_report import write_compare_reports
 
     curves, losses = {}, {}
     for name, history in result.histories.items():
@@ -385,11 +395,8 @@ def _write_outputs(result: CompareResult, board, out: Path) -> None:
             losses[name] = str(png)
     result.files.update({f"curves:{k}": v for k, v in curves.items()})
     result.files.update({f"top_losses:{k}": v for k, v in losses.items()})
-    confusion = {k.split(":", 1)[1]: v for k, v in result.files.items() if k.startswith("confusion:")}
-    write_html_report(out / "report.html", title="cvtoolkit compare", settings=result.settings,
-                      leaderboard=board, confusion_pngs=confusion, curves_pngs=curves, top_losses_pngs=losses,
-                      verdict=result.verdict)
-    result.files["report.html"] = str(out / "report.html")
+    # verdict, leaderboard with CIs, Pareto plot, F1 heatmap, one <details> per method, settings last
+    result.files.update(write_compare_reports(result, out, title="cvtoolkit compare"))
 
 
 def _write_predictions_csv(result: CompareResult, path: Path) -> None:

@@ -32,13 +32,17 @@ DEFAULT_CNN_ROWS = ("shallownet",)
 
 DEFAULT_FEATURE_STORE_CLASSIFIERS = ("logreg", "linear_svm", "knn", "random_forest")
 
+FINETUNE = "finetune"
+"""``<backbone>+finetune``: a pretrained backbone fine-tuned end to end (a CNN row)."""
+
 
 @dataclass(frozen=True)
 class MethodSpec:
     """A parsed row name.
 
     ``kind`` is ``"classical"`` (features + classifier), ``"cnn"`` (a network
-    trained end to end) or ``"stored"`` (a classifier on stored features).
+    trained end to end: a model name, or ``<backbone>+finetune`` with the
+    backbone in ``features``) or ``"stored"`` (a classifier on stored features).
     """
 
     name: str
@@ -80,6 +84,8 @@ def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec
             raise MethodError(f"method {name!r}: expected <features>+<classifier>, e.g. hog+linear_svm")
         if stored_features is not None and feat in (stored_features, FEATURE_STORE_PREFIX):
             return MethodSpec(name, "stored", features=feat, classifier=clf)
+        if clf == FINETUNE:  # a network trained end to end: a CNN row whose features name the backbone
+            return MethodSpec(name, "cnn", features=feat, model=name)
         return MethodSpec(name, "classical", features=feat, classifier=clf)
     return MethodSpec(name, "cnn", model=name)
 
@@ -100,6 +106,12 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
                 f"{name!r} ({where} holds stored {stored_features!r} features, not images: "
                 f"use {stored_features}+<classifier>, or pass the images for image rows)"
             )
+        elif spec.kind == "cnn" and spec.features is not None:
+            from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES
+
+            if spec.features not in BACKBONE_NAMES:
+                problems.append(f"{name!r} (fine-tuning needs a pretrained backbone: "
+                                f"{', '.join(f'{b}+{FINETUNE}' for b in BACKBONE_NAMES)})")
         elif spec.kind == "cnn" and spec.model not in (models := _known_models(spec.model)):
             problems.append(f"{name!r} (not a CNN; CNNs: {', '.join(models)}; or use <features>+<classifier>)")
         elif spec.kind == "classical" and spec.features not in features:

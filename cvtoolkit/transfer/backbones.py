@@ -426,8 +426,9 @@ def build_backbone(
         ``(height, width, 3)`` (an int means a square); default the
         backbone's ImageNet size, 224. Keras's minimum is 32.
     alpha : float, optional
-        Width multiplier of MobileNet / MobileNetV2 (default 1.0); an error
-        for the other backbones.
+        Width multiplier of MobileNet / MobileNetV2; default: the width a
+        weights file's name gives (``mobilenet_2_5_224_tf_no_top.h5``: 0.25),
+        else 1.0. An error for the other backbones.
     weights : "imagenet", None or path
         ``"imagenet"``: Keras's cached file, else downloaded by Keras.
         ``None``: random initialisation. A path: a local weights file, legacy
@@ -467,6 +468,11 @@ def build_backbone(
     (None, 512)
     """
     spec = get_backbone_spec(name)
+    if alpha is None and spec.has_alpha and weights is not None:
+        # Keras's file names say the width: mobilenet_2_5_224_tf_no_top.h5 is alpha 0.25.
+        from cvtoolkit.methods.backbone_weights import infer_alpha
+
+        alpha = infer_alpha(weights)
     alpha = _resolve_alpha(spec, alpha)
     shape = _resolve_input_shape(spec, input_shape)
     if pooling not in ("avg", "max", None):

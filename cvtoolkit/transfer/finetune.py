@@ -42,11 +42,12 @@ import keras
 from keras import layers
 
 from cvtoolkit.errors import ModelError
+from cvtoolkit.train.estimator import KerasImageClassifier
 from cvtoolkit.transfer.backbones import BackbonePreprocessing, build_backbone, get_backbone_spec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_finetune_model", "fine_tune", "freeze_backbone", "unfreeze_top_layers"]
+__all__ = ["FineTuneClassifier", "build_finetune_model", "fine_tune", "freeze_backbone", "unfreeze_top_layers"]
 
 
 def build_finetune_model(
@@ -207,6 +208,8 @@ def fine_tune(
     loss: Any = "sparse_categorical_crossentropy",
     metrics: Sequence[Any] = ("accuracy",),
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    schedule: str | None = None,
+    trainer: keras.Model | None = None,
     **fit_kwargs: Any,
 ) -> tuple[keras.callbacks.History, keras.callbacks.History]:
     """Warm up the head with the base frozen, then fine-tune the top of the base.
@@ -240,6 +243,15 @@ def fine_tune(
         As ``model.compile`` (integer labels by default).
     callbacks : list of keras.callbacks.Callback, optional
         Used in both phases.
+    schedule : {"one_cycle", "cosine", ...}, optional
+        Learning-rate schedule of each phase, peaking at that phase's rate
+        (:func:`cvtoolkit.train.schedules.make_schedule`; needs
+        ``(x, y)`` arrays to count the steps). None: constant rates.
+    trainer : keras.Model, optional
+        The model to compile and train when it is not ``model`` itself, e.g.
+        ``model`` behind an augmentation block
+        (:func:`cvtoolkit.train.augmentation.with_augmentation`); ``base``
+        must be inside it.
     **fit_kwargs
         Passed to ``model.fit`` (``batch_size``, ``class_weight``,
         ``verbose``, ...).
@@ -260,21 +272,198 @@ def fine_tune(
         )
     callbacks = list(callbacks or [])
     warmup_epochs, finetune_epochs = int(warmup_epochs), int(finetune_epochs)
+    trained = trainer if trainer is not None else model
+
+    def rate(lr: float, epochs: int) -> Any:
+        if schedule is None or epochs < 1:
+            return lr
+        if not isinstance(train_data, tuple):
+            raise ValueError("a learning-rate schedule needs (x, y) arrays to count the steps")
+        from cvtoolkit.train.schedules import make_schedule
+
+        steps = max(1, -(-len(train_data[0]) // int(fit_kwargs.get("batch_size") or 32)))
+        return make_schedule(schedule, lr, epochs=epochs, steps_per_epoch=steps)
 
     freeze_backbone(base)
-    model.compile(optimizer=keras.optimizers.Adam(warmup_lr), loss=loss, metrics=list(metrics))
+    trained.compile(optimizer=keras.optimizers.Adam(rate(warmup_lr, warmup_epochs)), loss=loss,
+                    metrics=list(metrics))
     logger.info("warm-up: %d epochs, base frozen, lr %g", warmup_epochs, warmup_lr)
-    warmup = _fit(model, train_data, val_data, epochs=warmup_epochs, callbacks=callbacks, **fit_kwargs)
+    warmup = _fit(trained, train_data, val_data, epochs=warmup_epochs, callbacks=callbacks, **fit_kwargs)
 
     unfrozen = unfreeze_top_layers(base, unfreeze_top)
     # trainable flags are read at compile time: recompile after changing them.
-    model.compile(optimizer=keras.optimizers.Adam(finetune_lr), loss=loss, metrics=list(metrics))
+    trained.compile(optimizer=keras.optimizers.Adam(rate(finetune_lr, finetune_epochs)), loss=loss,
+                    metrics=list(metrics))
     logger.info(
         "fine-tuning: %d epochs, %d base layers with weights unfrozen (%s), lr %g",
         finetune_epochs, len(unfrozen), ", ".join(unfrozen[-5:]), finetune_lr,
     )
     finetune = _fit(
-        model, train_data, val_data, initial_epoch=warmup_epochs,
+        trained, train_data, val_data, initial_epoch=warmup_epochs,
         epochs=warmup_epochs + finetune_epochs, callbacks=callbacks, **fit_kwargs,
     )
     return warmup, finetune
+
+
+class FineTuneClassifier(KerasImageClassifier):
+    """A pretrained backbone fine-tuned end to end: the ``<backbone>+finetune`` row of ``compare``.
+
+    fastai's ``fine_tune`` recipe in Keras: a new head
+    (:func:`build_finetune_model`) is trained for ``warmup_epochs`` with the
+    backbone frozen (its batch-norm layers in inference mode), then the top
+    ``unfreeze_top`` backbone layers are unfrozen and everything trains for
+    ``epochs`` more epochs at the lower ``finetune_lr`` (:func:`fine_tune`),
+    each phase with a one-cycle schedule and, by default, random flips,
+    shifts, zooms and small rotations. The images may be any size: the
+    network scales them back to ``0..255`` and resizes them to
+    ``image_size`` itself, so it fits in ``compare`` next to every other
+    row, and it saves and loads as a plain
+    :class:`~cvtoolkit.train.KerasImageClassifier` (input: images scaled to
+    ``[0, 1]``).
+
+    Parameters
+    ----------
+    backbone : str
+        ``mobilenet``, ``mobilenetv2``, ``vgg16``, ``resnet50``, ``efficientnetb0``.
+    alpha, weights
+        As :func:`cvtoolkit.transfer.build_backbone` (a weights file named
+        like Keras's gives the MobileNet width).
+    image_size : int, optional
+        Side the backbone sees (default :data:`DEFAULT_FINETUNE_SIZE`).
+    warmup_epochs : int
+        Epochs of the head alone.
+    epochs : int or None
+        Epochs after unfreezing (None: :data:`DEFAULT_FINETUNE_EPOCHS`).
+    unfreeze_top : int or None
+        Backbone layers unfrozen for phase 2, counted from the top (None: all).
+    learning_rate, finetune_lr : float
+        Peak rates of the two phases (Adam).
+    batch_size : int
+    schedule : str
+        Schedule of each phase (:func:`cvtoolkit.train.schedules.make_schedule`).
+    augment : bool or dict
+        Augmentation (a dict overrides :func:`~cvtoolkit.train.augmentation.make_augmentation`'s keywords).
+    head_units, dropout
+        As :func:`build_finetune_model`.
+    seed, verbose
+        As :class:`~cvtoolkit.train.KerasImageClassifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    >>> clf = FineTuneClassifier("mobilenet", alpha=0.25, weights=None, image_size=32,
+    ...                          warmup_epochs=1, epochs=1, batch_size=4, verbose=0)
+    >>> clf.fit(X, [0, 1] * 4).predict_proba(X).shape
+    (8, 2)
+    """
+
+    def __init__(
+        self,
+        backbone: str = "mobilenet",
+        alpha: float | None = None,
+        weights: "str | os.PathLike | None" = "imagenet",
+        image_size: int | None = None,
+        warmup_epochs: int = 2,
+        epochs: int | None = None,
+        unfreeze_top: int | None = 30,
+        learning_rate: float = 2e-3,
+        finetune_lr: float = 2e-4,
+        batch_size: int = 32,
+        schedule: str = "one_cycle",
+        augment: bool | dict = True,
+        head_units: int | None = None,
+        dropout: float = 0.2,
+        seed: int | None = 42,
+        verbose: int = 1,
+    ):
+        self.backbone = backbone
+        self.alpha = alpha
+        self.weights = weights
+        self.image_size = image_size
+        self.warmup_epochs = warmup_epochs
+        self.epochs = epochs
+        self.unfreeze_top = unfreeze_top
+        self.learning_rate = learning_rate
+        self.finetune_lr = finetune_lr
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.augment = augment
+        self.head_units = head_units
+        self.dropout = dropout
+        self.seed = seed
+        self.verbose = verbose
+
+    def _model_name(self) -> str:
+        return f"{get_backbone_spec(self.backbone).name}+finetune"
+
+    def _epochs(self) -> int:
+        return DEFAULT_FINETUNE_EPOCHS if self.epochs is None else int(self.epochs)
+
+    def fit(self, X: Any, y: Any) -> "FineTuneClassifier":
+        """Fine-tune on images ``X`` (``(N, H, W, C)`` uint8, or float in ``[0, 1]``) and labels ``y``."""
+        import time
+
+        import numpy as np
+
+        from cvtoolkit.train.augmentation import make_augmentation, with_augmentation
+        from cvtoolkit.train.estimator import as_image_batch, scale_images
+
+        start = time.perf_counter()
+        if self._epochs() < 0 or int(self.warmup_epochs) < 0 or self._epochs() + int(self.warmup_epochs) < 1:
+            raise ValueError(f"need at least one epoch, got warmup_epochs={self.warmup_epochs}, epochs={self.epochs}")
+        X = as_image_batch(X)
+        classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"need at least 2 classes to train a classifier; y has {len(classes)}")
+        if self.seed is not None:
+            keras.utils.set_random_seed(int(self.seed))
+        spec = get_backbone_spec(self.backbone)
+        side = int(self.image_size or DEFAULT_FINETUNE_SIZE)
+        inner, base = build_finetune_model(
+            spec.name, len(classes), input_shape=(side, side, 3), alpha=self.alpha, weights=self.weights,
+            head_units=self.head_units, dropout=self.dropout,
+        )
+        # Outer network: [0, 1] images of the loaded size -> 0..255 RGB at the backbone's size.
+        inputs = keras.Input(shape=X.shape[1:], name="image")
+        x = layers.Rescaling(255.0, name="to_pixels")(inputs)
+        if X.shape[-1] == 1:
+            x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
+        if tuple(X.shape[1:3]) != (side, side):
+            x = layers.Resizing(side, side, name="to_backbone_size")(x)
+        net = keras.Model(inputs, inner(x), name=self._model_name().replace("+", "_"))
+        trainer = None
+        if self.augment:
+            options = dict(FINETUNE_AUGMENTATION)
+            options.update(self.augment if isinstance(self.augment, dict) else {})
+            options.setdefault("seed", self.seed)
+            trainer = with_augmentation(net, make_augmentation(**options))
+        h1, h2 = fine_tune(
+            net, base, (scale_images(X), y_idx.astype("int64")), warmup_epochs=int(self.warmup_epochs),
+            finetune_epochs=self._epochs(), unfreeze_top=self.unfreeze_top, warmup_lr=float(self.learning_rate),
+            finetune_lr=float(self.finetune_lr), schedule=self.schedule, trainer=trainer,
+            batch_size=int(self.batch_size), verbose=self.verbose,
+        )
+        net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history: dict[str, list[float]] = {}
+        for part in (h1, h2):
+            for key, values in part.history.items():
+                history.setdefault(key, []).extend(float(v) for v in values)
+        self.classes_ = classes
+        self.model_ = net
+        self.history_ = history
+        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        self.fit_time_ = time.perf_counter() - start
+        logger.info("fine-tuned %s in %.1f s", self._model_name(), self.fit_time_)
+        return self
+
+
+DEFAULT_FINETUNE_SIZE = 160
+"""Side (pixels) the backbone of a ``+finetune`` row sees by default."""
+
+DEFAULT_FINETUNE_EPOCHS = 6
+"""Epochs after unfreezing, by default (after 2 warm-up epochs)."""
+
+FINETUNE_AUGMENTATION = {"flip": True, "rotation": 0.05, "zoom": 0.1, "translation": 0.1, "contrast": 0.0}
+"""Augmentation of a ``+finetune`` row: mirror, small rotations, zooms and shifts."""

@@ -1,0 +1,479 @@
+"""The reports of ``cvtoolkit compare``: the answer first, then the evidence, settings last.
+
+:func:`write_compare_reports` writes, into a run folder, ``report.html``
+(self-contained: images as ``data:`` URIs, inline CSS, a few lines of plain
+JavaScript so that clicking a column header sorts the leaderboard; no CDN,
+nothing fetched) and ``report.md`` in the same order:
+
+1. the verdict (best classical row against best deep row) and, when the run
+   checked it, the train/test leakage line;
+2. the leaderboard with 95% confidence intervals (``0.981 [0.968, 0.991]``),
+   tie marks (rows not significantly worse than the best), p-values, times
+   and the saved pipeline size;
+3. the Pareto plot (sort metric against predict ms/image), the learning
+   curve when there is one, and a methods-by-classes F1 heatmap;
+4. one collapsed section per method: confusion matrix, top losses, training
+   curves;
+5. the settings.
+
+It also draws ``pareto.png`` and ``f1_heatmap.png``. Every piece of text is
+escaped. It reads the result duck-typed (``getattr`` with defaults), so rows
+and results without CIs, verdict or leakage render too.
+
+Examples
+--------
+>>> import os, tempfile
+>>> from types import SimpleNamespace
+>>> rows = [{"method": "hog+linear_svm", "accuracy": 0.8, "accuracy_ci_low": 0.75,
+...          "accuracy_ci_high": 0.85, "f1_macro": 0.79, "fit_seconds": 1.0,
+...          "predict_ms_per_image": 0.3, "size_bytes": 2048}]
+>>> result = SimpleNamespace(rows=rows, reports={}, files={}, settings={"seed": 0},
+...                          verdict="only classical rows ran")
+>>> out = tempfile.mkdtemp()
+>>> files = write_compare_reports(result, out)
+>>> sorted(files)  # no per-class reports given: no heatmap
+['pareto.png', 'report.html', 'report.md']
+>>> "0.800 [0.750, 0.850]" in open(files["report.html"], encoding="utf-8").read()
+True
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from cvtoolkit import __version__
+from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text
+
+log = logging.getLogger(__name__)
+
+__all__ = ["format_size", "leakage_line", "plot_f1_heatmap", "render_compare_html", "render_compare_markdown",
+           "write_compare_reports"]
+
+METRIC_TITLES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
+                 "log_loss": "log loss"}
+
+# (key, title, kind): kind "ci" shows the value with its CI, "num:D" D decimals, "size" bytes, "p" a p-value.
+_COLUMNS = (
+    ("accuracy", "accuracy", "ci"),
+    ("balanced_accuracy", "balanced accuracy", "ci"),
+    ("f1_macro", "macro F1", "ci"),
+    ("log_loss", "log loss", "num:4"),
+    ("p_vs_best", "p vs best", "p"),
+    ("fit_seconds", "fit s", "num:2"),
+    ("predict_ms_per_image", "predict ms/img", "num:3"),
+    ("size_bytes", "size", "size"),
+)
+_ALWAYS = ("accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
+
+_EXTRA_CSS = """
+.verdict { font-size: 1.15em; background: #eef6ee; border-left: 4px solid #3a8a3a; padding: .6em 1em; }
+.leakage { background: #fff8e6; border-left: 4px solid #c90; padding: .4em 1em; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
+table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
+td.tie { color: #3a8a3a; }
+details { margin: .3em 0; border: 1px solid #ddd; padding: .3em .8em; }
+summary { cursor: pointer; font-weight: bold; }
+"""
+
+# Plain JavaScript, no library: a click on a header sorts the rows by that column's data-value
+# (numbers numerically, text alphabetically, empty cells last); a second click reverses.
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(heads, function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      function key(row) { var c = row.cells[col]; var v = c ? c.getAttribute("data-value") : null;
+                          return v === null || v === "" ? null : v; }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) { return (x === null) - (y === null); }
+        var nx = Number(x), ny = Number(y);
+        var r = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
+        return asc ? r : -r;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def format_size(n: Any) -> str:
+    """Bytes as a short readable size.
+
+    Examples
+    --------
+    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
+    ('512 B', '2.0 KB', '5.3 MB', '-')
+    """
+    n = _float(n)
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return "-"  # pragma: no cover
+
+
+def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
+    value = _float(row.get(key))
+    if value is None:
+        return "-"
+    low, high = _float(row.get(f"{key}_ci_low")), _float(row.get(f"{key}_ci_high"))
+    if low is None or high is None:
+        return f"{value:.4f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _fmt_p(value: Any) -> str:
+    p = _float(value)
+    if p is None:
+        return "-"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _cell(row: Mapping[str, Any], key: str, kind: str) -> tuple[str, str]:
+    """(text, sort value) of one cell."""
+    value = _float(row.get(key))
+    sort = "" if value is None else repr(value)
+    if kind == "ci":
+        return _fmt_ci(row, key), sort
+    if kind == "p":
+        return _fmt_p(value), sort
+    if kind == "size":
+        return format_size(value), sort
+    digits = int(kind.split(":")[1])
+    return ("-" if value is None else f"{value:.{digits}f}"), sort
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    return [c for c in _COLUMNS if c[0] in _ALWAYS or any(_float(r.get(c[0])) is not None for r in rows)]
+
+
+def _tie_mark(row: Mapping[str, Any], best: str | None) -> str:
+    if row.get("error"):
+        return ""
+    if row["method"] == best:
+        return "best"
+    return "tied" if row.get("tied_with_best") else ""
+
+
+def _best_name(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    ok = [r for r in rows if not r.get("error")]
+    return str(ok[0]["method"]) if ok else None
+
+
+def _kind(row: Mapping[str, Any]) -> str:
+    deep = row.get("deep")
+    return "" if deep is None else ("deep" if deep else "classical")
+
+
+def leakage_line(leakage: Mapping[str, Any] | None) -> str | None:
+    """``leakage: N of M test images have a near-duplicate in train; --dedupe used: yes/no`` (None without a check).
+
+    Examples
+    --------
+    >>> leakage_line({"test_with_duplicate_in_train": 3, "n_test": 450, "dedupe": False})
+    'leakage: 3 of 450 test images have a near-duplicate in train; --dedupe used: no'
+    """
+    if not leakage:
+        return None
+    n = leakage.get("test_with_duplicate_in_train")
+    m = leakage.get("n_test")
+    return (f"leakage: {'?' if n is None else n} of {'?' if m is None else m} test images have a near-duplicate "
+            f"in train; --dedupe used: {'yes' if leakage.get('dedupe') else 'no'}")
+
+
+def _figure_paths(result: Any, out: Path) -> dict[str, dict[str, str]]:
+    """``{"confusion"|"top_losses"|"curves": {method: path}}`` from ``result.files``."""
+    groups: dict[str, dict[str, str]] = {"confusion": {}, "top_losses": {}, "curves": {}}
+    for key, path in (getattr(result, "files", None) or {}).items():
+        kind, _, method = str(key).partition(":")
+        if kind in groups and method:
+            groups[kind][method] = str(path)
+    return groups
+
+
+def _learning_curve_png(result: Any, out: Path) -> str | None:
+    for key, path in (getattr(result, "files", None) or {}).items():
+        if str(path).endswith("learning_curve.png") and os.path.exists(path):
+            return str(path)
+    candidate = out / "learning_curve.png"
+    return str(candidate) if candidate.is_file() else None
+
+
+# --------------------------------------------------------------------------- figures
+def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: str | os.PathLike) -> bool:
+    """Methods (rows, leaderboard order) by classes (columns) heatmap of per-class F1; False when nothing to draw.
+
+    ``reports`` maps a method to its
+    :class:`~cvtoolkit.evaluate.ClassificationReport`; F1 is written in
+    each cell when there are at most 20 classes.
+    """
+    from cvtoolkit.evaluate.plots import new_figure, save_figure
+
+    names = [m for m in methods if m in reports] + [m for m in reports if m not in methods]
+    if not names:
+        return False
+    classes = list(reports[names[0]].class_names)
+    grid = np.full((len(names), len(classes)), np.nan)
+    for i, name in enumerate(names):
+        per_class = reports[name].per_class
+        for j, cls in enumerate(classes):
+            value = _float((per_class.get(cls) or {}).get("f1"))
+            if value is not None:
+                grid[i, j] = value
+    width = min(22.0, 3.0 + 0.45 * len(classes))
+    height = min(22.0, 1.5 + 0.35 * len(names))
+    fig = new_figure(width, height)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_yticks(range(len(names)), labels=names, fontsize=8)
+    ax.set_xticks(range(len(classes)), labels=classes, fontsize=8, rotation=60 if len(classes) > 6 else 0,
+                  ha="right" if len(classes) > 6 else "center")
+    if len(classes) <= 20 and len(names) <= 40:
+        for i in range(len(names)):
+            for j in range(len(classes)):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if grid[i, j] < 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="F1")
+    ax.set_title("per-class F1 (methods in leaderboard order)")
+    save_figure(fig, path)
+    return True
+
+
+# --------------------------------------------------------------------------- HTML
+def _leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str) -> str:
+    if not rows:
+        return "<p>No methods were run.</p>"
+    columns = _columns(rows)
+    has_kind = any(r.get("deep") is not None for r in rows)
+    failed_any = any(r.get("error") for r in rows)
+    best = _best_name(rows)
+    heads = [("rank", "rank"), ("method", "method"), ("tie", "vs best")]
+    if has_kind:
+        heads.append(("kind", "kind"))
+    heads += [(key, title + (" (sort)" if key == sort_metric else "")) for key, title, _ in columns]
+    if failed_any:
+        heads.append(("note", "note"))
+    head = "<thead><tr>" + "".join(
+        f'<th data-key="{_esc(k)}" title="click to sort">{_esc(t)}</th>' for k, t in heads) + "</tr></thead>"
+    body, rank = [], 0
+    for row in rows:
+        failed = bool(row.get("error"))
+        if not failed:
+            rank += 1
+        mark = _tie_mark(row, best)
+        cells = [
+            f'<td class="num" data-value="{"" if failed else rank}">{"-" if failed else rank}</td>',
+            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"])}</td>',
+            f'<td class="tie" data-value="{ {"best": 0, "tied": 1}.get(mark, "") }">{_esc(mark)}</td>',
+        ]
+        if has_kind:
+            cells.append(f'<td data-value="{_esc(_kind(row))}">{_esc(_kind(row))}</td>')
+        for key, _, kind in columns:
+            text, sort = ("-", "") if failed else _cell(row, key, kind)
+            cells.append(f'<td class="num" data-value="{_esc(sort)}">{_esc(text)}</td>')
+        if failed_any:
+            note = f"error: {row['error']}" if failed else ""
+            cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
+        css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
+        body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
+    return ('<table class="leaderboard sortable" id="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody>\n</table>")
+
+
+def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool = True) -> str:
+    parts = [f"Sorted by {METRIC_TITLES.get(sort_metric, sort_metric)}" + ("; click a header to sort by it."
+                                                                          if html else ".")]
+    if any(_float(r.get(f"{k}_ci_low")) is not None for r in rows for k in ("accuracy", "f1_macro")):
+        parts.append("Brackets: 95% bootstrap confidence interval.")
+    if any("tied_with_best" in r for r in rows):
+        parts.append("\u201ctied\u201d: not significantly different from the best row (paired test, "
+                     "Holm-corrected, 0.05).")
+    if any(_float(r.get("size_bytes")) is not None for r in rows):
+        parts.append("size: the fitted pipeline as cvtoolkit fit saves it.")
+    return " ".join(parts)
+
+
+def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cvtoolkit compare",
+                        pareto_png: str | None = None, heatmap_png: str | None = None) -> str:
+    """The ``report.html`` text for ``result`` (a :class:`~cvtoolkit.methods.compare.CompareResult`)."""
+    out = Path(out)
+    rows = list(getattr(result, "rows", []) or [])
+    sort_metric = getattr(result, "sort_metric", None) or "accuracy"
+    verdict = getattr(result, "verdict", None)
+    leak = leakage_line(getattr(result, "leakage", None))
+    figures = _figure_paths(result, out)
+    curve = _learning_curve_png(result, out)
+    order = [str(r["method"]) for r in rows]
+    sections = [f"<h1>{_esc(title)}</h1>", "<h2>Verdict</h2>"]
+    sections.append(f'<p class="verdict" id="verdict">{_esc(verdict or "no verdict was computed for this run")}</p>')
+    if leak:
+        sections.append(f'<p class="leakage" id="leakage">{_esc(leak)}</p>')
+    sections += ["<h2>Leaderboard</h2>", f"<p>{_esc(_caption(sort_metric, rows))}</p>",
+                 _leaderboard_html(rows, sort_metric)]
+    figs = []
+    if pareto_png:
+        figs.append(_figure(pareto_png, f"{METRIC_TITLES.get(sort_metric, sort_metric)} against predict ms/image "
+                                        "(Pareto front filled)", out))
+    if curve:
+        figs.append(_figure(curve, "learning curves", out))
+    if heatmap_png:
+        figs.append(_figure(heatmap_png, "per-class F1 of every method", out))
+    if figs:
+        sections += ["<h2>Cost, data and classes</h2>"] + figs
+    methods = [m for m in order if any(m in g for g in figures.values())]
+    if methods:
+        sections.append("<h2>Methods</h2>")
+    for method in methods:
+        row = next((r for r in rows if str(r["method"]) == method), {})
+        summary = method + (f" \u2014 {METRIC_TITLES.get(sort_metric, sort_metric)} {_fmt_ci(row, sort_metric)}"
+                            if _float(row.get(sort_metric)) is not None else "")
+        parts = [f"<details><summary>{_esc(summary)}</summary>"]
+        for kind, caption in (("confusion", "confusion matrix"), ("top_losses", "top losses"),
+                              ("curves", "training curves")):
+            if method in figures[kind]:
+                parts.append(_figure(figures[kind][method], f"{method}: {caption}", out))
+        parts.append("</details>")
+        sections.append("\n".join(parts))
+    sections += ["<h2>Settings</h2>", _settings_table(getattr(result, "settings", None) or {})]
+    when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(title)}</title>\n<style>{_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(sections)
+        + f"\n<footer>Written by cvtoolkit {_esc(__version__)} on {_esc(when)}.</footer>\n"
+        f"<script>{_SORT_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+# --------------------------------------------------------------------------- Markdown
+def _md_image(path: str, out: Path, alt: str) -> str:
+    try:
+        rel = os.path.relpath(path, out)
+    except ValueError:  # another drive (Windows)
+        rel = str(path)
+    rel = rel.replace(os.sep, "/").replace(" ", "%20")
+    return f"![{_md_cell(alt).replace('[', '').replace(']', '')}]({rel})"
+
+
+def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str = "cvtoolkit compare",
+                            pareto_png: str | None = None, heatmap_png: str | None = None) -> str:
+    """The ``report.md`` text: the same order as the HTML report."""
+    out = Path(out)
+    rows = list(getattr(result, "rows", []) or [])
+    sort_metric = getattr(result, "sort_metric", None) or "accuracy"
+    verdict = getattr(result, "verdict", None)
+    leak = leakage_line(getattr(result, "leakage", None))
+    lines = [f"# {_md_cell(title)}", "", "## Verdict", "", f"**{_md_cell(verdict or 'no verdict was computed')}**",
+             ""]
+    if leak:
+        lines += [_md_cell(leak), ""]
+    lines += ["## Leaderboard", "", _md_cell(_caption(sort_metric, rows, html=False)), ""]
+    if rows:
+        columns = _columns(rows)
+        best = _best_name(rows)
+        has_kind = any(r.get("deep") is not None for r in rows)
+        header = ["rank", "method", "vs best"] + (["kind"] if has_kind else []) + [t for _, t, _ in columns]
+        failed_any = any(r.get("error") for r in rows)
+        header += ["note"] if failed_any else []
+        lines += ["| " + " | ".join(header) + " |",
+                  "|" + "|".join("---:" if h not in ("method", "note", "kind", "vs best") else ":---"
+                                 for h in header) + "|"]
+        rank = 0
+        for row in rows:
+            failed = bool(row.get("error"))
+            rank += 0 if failed else 1
+            cells = ["-" if failed else str(rank), str(row["method"]), _tie_mark(row, best)]
+            cells += [_kind(row)] if has_kind else []
+            cells += ["-" if failed else _cell(row, key, kind)[0] for key, _, kind in columns]
+            cells += ([f"error: {' '.join(str(row['error']).split())[:160]}" if failed else ""]
+                      if failed_any else [])
+            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+        lines.append("")
+    curve = _learning_curve_png(result, out)
+    figs = [(p, alt) for p, alt in ((pareto_png, "Pareto plot"), (curve, "learning curves"),
+                                    (heatmap_png, "per-class F1 heatmap")) if p]
+    if figs:
+        lines += ["## Cost, data and classes", ""]
+        for path, alt in figs:
+            lines += [_md_image(path, out, alt), ""]
+    figures = _figure_paths(result, out)
+    methods = [str(r["method"]) for r in rows if any(str(r["method"]) in g for g in figures.values())]
+    if methods:
+        lines += ["## Methods", ""]
+    for method in methods:
+        lines += [f"### {_md_cell(method)}", ""]
+        for kind, caption in (("confusion", "confusion matrix"), ("top_losses", "top losses"),
+                              ("curves", "training curves")):
+            if method in figures[kind]:
+                lines += [_md_image(figures[kind][method], out, f"{method}: {caption}"), ""]
+    settings = getattr(result, "settings", None) or {}
+    lines += ["## Settings", "", "| setting | value |", "|:---|:---|"]
+    lines += [f"| {_md_cell(k)} | {_md_cell(_setting_text(v))} |" for k, v in settings.items()]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- entry point
+def write_compare_reports(result: Any, out: str | os.PathLike, *, title: str = "cvtoolkit compare") -> dict[str, str]:
+    """Draw ``pareto.png`` and ``f1_heatmap.png``, write ``report.html`` and ``report.md`` into ``out``.
+
+    Returns ``{file name: path}`` of what was written. A figure that cannot
+    be drawn is logged and left out; the reports are always written.
+    """
+    from cvtoolkit.io import write_text_atomic
+    from cvtoolkit.methods.cost import plot_pareto
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = list(getattr(result, "rows", []) or [])
+    sort_metric = getattr(result, "sort_metric", None) or "accuracy"
+    files: dict[str, str] = {}
+    pareto = heatmap = None
+    try:
+        plot_pareto(rows, out / "pareto.png", metric=sort_metric)
+        pareto = files["pareto.png"] = str(out / "pareto.png")
+    except Exception as err:  # a figure must not cost the reports
+        log.warning("cannot draw the Pareto plot: %s: %s", type(err).__name__, err)
+    try:
+        if plot_f1_heatmap(getattr(result, "reports", None) or {}, [str(r["method"]) for r in rows],
+                           out / "f1_heatmap.png"):
+            heatmap = files["f1_heatmap.png"] = str(out / "f1_heatmap.png")
+    except Exception as err:
+        log.warning("cannot draw the F1 heatmap: %s: %s", type(err).__name__, err)
+    html_text = render_compare_html(result, out, title=title, pareto_png=pareto, heatmap_png=heatmap)
+    write_text_atomic(out / "report.html", html_text)
+    files["report.html"] = str(out / "report.html")
+    write_text_atomic(out / "report.md", render_compare_markdown(result, out, title=title, pareto_png=pareto,
+                                                                 heatmap_png=heatmap))
+    files["report.md"] = str(out / "report.md")
+    return files

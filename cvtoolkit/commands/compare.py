@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: runs/compare-<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    from cvtoolkit.tracking import TRACK_HELP, track_arg
+
+    parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="TensorBoard logs of CNN rows in DIR/<network> (view: tensorboard --logdir DIR)")
 
 
 def _list_methods() -> int:
@@ -72,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     progress = not args.quiet
+    from cvtoolkit.tracking import make_tracker
+
+    tracker = make_tracker(args.track)  # MLflow missing: one line now, not after the run
     dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size),
                            label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), progress=progress)
     print_dataset_summary(dataset)
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"compare-{name}"
     cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
     cnn_options["verbose"] = 2 if progress else 0
+    cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=args.tensorboard)  # history.csv per CNN row
     cache_dir = None
     if not args.no_cache:
         cache_dir = args.cache_dir or os.environ.get("CVTOOLKIT_CACHE_DIR") or os.path.join(
@@ -118,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {n_png} confusion matrices in {out}")
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} file(s) (see warnings above)")
+    if tracker is not None:
+        print(tracker.log_compare(result, feature_options=None, cnn_options=cnn_options, out_dir=out))
     print(f"total wall time {time.perf_counter() - started:.1f}s")
     if result.failed:
         print(f"{len(result.failed)} method(s) failed: {', '.join(r['method'] for r in result.failed)}", file=sys.stderr)

@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers")
     parser.add_argument("--out", required=True, metavar="DIR", help="the pipeline folder to write, e.g. models/NAME")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    from cvtoolkit.tracking import TRACK_HELP, track_arg
+
+    parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
 
 
 def feature_options_from_args(args: argparse.Namespace) -> dict:
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from cvtoolkit.methods.build import full_proba
 
     started = time.perf_counter()
+    from cvtoolkit.tracking import make_tracker
+
+    tracker = make_tracker(args.track)  # MLflow missing: one line now, not after fitting
     spec = parse_method(args.method)
     if describe_spec(args.dataset) != "hdf5":
         # Fail on a misspelt method before loading; a store may hold features whose
@@ -133,4 +139,6 @@ def run(args: argparse.Namespace) -> int:
                   image_size=saved_size if dataset.kind == "images" else None, channels=channels,
                   kind=spec.kind, extra=extra)
     print(f"saved {spec.name} pipeline to {args.out} (fit {fit_s:.1f}s, total {time.perf_counter() - started:.1f}s)")
+    if tracker is not None:
+        print(tracker.log_fit(args.out, history=getattr(estimator, "history_", None)))
     return 0

@@ -77,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "fractions of the training split (default 0.1,0.25,0.5,1.0): learning_curve.png/.json")
     parser.add_argument("--learning-curve-methods", default=None, metavar="ROWS",
                         help="comma-separated rows for --learning-curve instead of the best classical and deep")
+    from cvtoolkit.tracking import TRACK_HELP, track_arg
+
+    parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="TensorBoard logs of CNN rows in DIR/<network> (view: tensorboard --logdir DIR)")
 
 
 def _list_methods() -> int:
@@ -109,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     progress = not args.quiet
+    from cvtoolkit.tracking import make_tracker
+
+    tracker = make_tracker(args.track)  # MLflow missing: one line now, not after the run
     image_size = args.image_size
     backbone = uses_backbone_size(requested) if requested and image_size is None else None
     if backbone is not None and describe_spec(args.dataset) != "hdf5":
@@ -133,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"compare-{name}"
     cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
     cnn_options["verbose"] = 2 if progress else 0
+    cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=args.tensorboard)  # history.csv per CNN row
     cache_dir = None
     if not args.no_cache:
         cache_dir = args.cache_dir or os.environ.get("CVTOOLKIT_CACHE_DIR") or os.path.join(
@@ -194,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {n_png} confusion matrices in {out}")
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} file(s) (see warnings above)")
+    if tracker is not None:
+        print(tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out))
     print(f"total wall time {time.perf_counter() - started:.1f}s")
     if result.failed:
         print(f"{len(result.failed)} method(s) failed: {', '.join(r['method'] for r in result.failed)}", file=sys.stderr)

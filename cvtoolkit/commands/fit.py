@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if it is not a saved pipeline (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    from cvtoolkit.tracking import TRACK_HELP, track_arg
+
+    parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
 
 
 def feature_options_from_args(args: argparse.Namespace) -> dict:
@@ -76,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     check_output_location(args.out, kind="folder", overwrite=args.overwrite, ours=is_pipeline_folder,
                           what="a saved pipeline")
+    from cvtoolkit.tracking import make_tracker
+
+    tracker = make_tracker(args.track)  # MLflow missing: one line now, not after fitting
     spec = parse_method(args.method)
     if describe_spec(args.dataset) != "hdf5":
         # Fail on a misspelt method before loading; a store may hold features whose
@@ -139,4 +145,6 @@ def run(args: argparse.Namespace) -> int:
                   image_size=saved_size if dataset.kind == "images" else None, channels=channels,
                   kind=spec.kind, extra=extra, overwrite=args.overwrite)
     print(f"saved {spec.name} pipeline to {args.out} (fit {fit_s:.1f}s, total {time.perf_counter() - started:.1f}s)")
+    if tracker is not None:
+        print(tracker.log_fit(args.out, history=getattr(estimator, "history_", None)))
     return 0

@@ -4,7 +4,7 @@ A stratified test split (--test-size, seeded) is held out and scored at the
 end; a validation split of the rest (--val-size) drives the best-model
 checkpoint and early stopping. Beside --out (models/NAME.keras) it writes
 NAME.json (class names, settings: KerasImageClassifier.load reads it),
-NAME.history.json and NAME.history.png (updated every epoch),
+NAME.history.json, NAME.history.csv and NAME.history.png (updated every epoch),
 NAME.best.keras, and NAME.last.keras + NAME.last.json (for --resume).
 
 Folders are loaded into memory at --image-size unless --stream is given
@@ -24,6 +24,7 @@ examples:
   cvtoolkit train --dataset out/animals.h5 --model minivggnet --class-weight auto --out models/vgg.keras
   cvtoolkit train --dataset datasets/animals --model shallownet --lr-find --out models/s.keras
   cvtoolkit train ... --resume          # continue an interrupted run from NAME.last.keras
+  cvtoolkit train ... --tensorboard tb/ --track mlflow   # then: tensorboard --logdir tb/ ; mlflow ui
   cvtoolkit train --dataset datasets/animals --model minivggnet --strategy mirrored --out models/vgg.keras
   TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \\
       cvtoolkit train --dataset datasets/animals --model minivggnet --strategy multiworker --out shared/vgg.keras
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import logging
 import math
 import shutil
@@ -106,6 +108,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="write TensorBoard logs to DIR (Keras's TensorBoard callback; view: tensorboard --logdir DIR)")
+    from cvtoolkit.tracking import TRACK_HELP, track_arg
+
+    parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
 
 
 def _paths(out: Path) -> dict[str, Path]:
@@ -113,6 +120,7 @@ def _paths(out: Path) -> dict[str, Path]:
     return {
         "out": out,
         "history": Path(f"{stem}.history.json"),
+        "csv": Path(f"{stem}.history.csv"),
         "plot": Path(f"{stem}.history.png"),
         "best": Path(f"{stem}.best.keras"),
         "last": Path(f"{stem}.last.keras"),
@@ -254,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         RECOMMENDED_EPOCHS,
         KerasImageClassifier,
         make_optimizer,
+        sidecar_path,
     )
     from cvtoolkit.train.fit import make_training_data, resume_state, set_mixed_precision
     from cvtoolkit.train.schedules import make_schedule
@@ -272,6 +281,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_location(out, kind="file", overwrite=args.overwrite, ours=is_keras_file, what="a .keras model")
     files = _paths(out)
 
+    from cvtoolkit.tracking import make_tracker
+
+    tracker = make_tracker(args.track)  # MLflow missing: one line now, not after training
     strategy = _strategy(args)
     batch = global_batch_size(args.batch_size, strategy)
     resume_from, worker_dir = files["last"], None
@@ -281,6 +293,9 @@ def run(args: argparse.Namespace) -> int:
         atexit.register(shutil.rmtree, worker_dir, True)
         out = worker_dir / out.name
         files = _paths(out)
+        tracker = None  # the chief logs the run
+        if args.tensorboard:
+            args.tensorboard = str(worker_dir / "tensorboard")
     if strategy is not None:
         print(f"distribution: {describe_strategy(strategy)}; global batch {batch} ({args.batch_size} per replica)"
               + (f"; this worker writes to {worker_dir}" if worker_dir else ""))
@@ -369,14 +384,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"model {args.model}: {net.count_params():,} parameters, input {input_shape}, "
               f"{args.optimizer} lr {lr:.3g} ({args.schedule}), policy {policy}")
 
-    history = train_fit(
-        trainer, train_data, validation_data=val_data, epochs=args.epochs, batch_size=args.batch_size,
-        class_weight=args.class_weight, checkpoint=files["best"] if val_idx is not None else None,
-        last_checkpoint=files["last"], save_model=net, early_stopping=args.early_stopping,
-        history_path=files["history"], plot_path=files["plot"], initial_epoch=initial_epoch,
-        resume_best=resume_best, seed=args.seed, workers=args.workers, strategy=strategy,
-        verbose=2 if args.quiet else "auto",
-    )
+    files["csv"].parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [keras.callbacks.CSVLogger(str(files["csv"]), append=bool(initial_epoch))]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard))
+    track_params = {"model": args.model, "dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
+                    "optimizer": args.optimizer, "learning_rate": lr, "schedule": args.schedule, "augment": args.augment,
+                    "class_weight": args.class_weight, "test_size": args.test_size, "val_size": args.val_size,
+                    "seed": args.seed, "image_size": "x".join(map(str, input_shape[:2])), "initial_epoch": initial_epoch}
+    with (tracker.training_run(f"train {out.stem}", params=track_params) if tracker
+          else contextlib.nullcontext([])) as track_callbacks:
+        history = train_fit(
+            trainer, train_data, validation_data=val_data, epochs=args.epochs, batch_size=args.batch_size,
+            class_weight=args.class_weight, checkpoint=files["best"] if val_idx is not None else None,
+            last_checkpoint=files["last"], save_model=net, early_stopping=args.early_stopping,
+            history_path=files["history"], plot_path=files["plot"], initial_epoch=initial_epoch,
+            resume_best=resume_best, seed=args.seed, workers=args.workers, strategy=strategy,
+            verbose=2 if args.quiet else "auto", callbacks=callbacks + track_callbacks,
+        )
 
     if val_idx is not None and files["best"].is_file() and not args.early_stopping:
         best = keras.models.load_model(files["best"], compile=False)
@@ -393,8 +418,9 @@ def run(args: argparse.Namespace) -> int:
     clf.save(out, class_names=source.class_names,
              extra={"dataset": str(args.dataset), "image_size": list(input_shape[:2]), "dtype_policy": policy,
                     "strategy": args.strategy, "replicas": 1 if strategy is None else strategy.num_replicas_in_sync})
-    print(f"saved {out} (+ {files['history'].name}, {files['plot'].name})")
+    print(f"saved {out} (+ {files['history'].name}, {files['csv'].name}, {files['plot'].name})")
 
+    report = None
     if test_idx is not None:
         y_true, proba = source.predict(net, test_idx, max(64, args.batch_size))
         try:
@@ -406,5 +432,9 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             acc = float((np.argmax(proba, axis=1) == y_true).mean())
             print(f"{args.model}: test accuracy {acc:.4f} on {len(y_true)} images")
+    if tracker is not None:
+        test_metrics = {f"test_{k}": v for k, v in report.metrics.items()} if report is not None else {}
+        print(tracker.finish_training(out, sidecar_path(out), files["history"], files["csv"], files["plot"],
+                                      metrics=test_metrics))
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0

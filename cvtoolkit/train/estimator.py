@@ -222,6 +222,13 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
     model_kwargs : dict, optional
         Extra keywords for the network builder.
+    log_dir : str, optional
+        Write ``<log_dir>/<network>/history.csv`` during training, one row
+        per epoch (Keras's ``CSVLogger``); ``compare`` sets it for CNN rows.
+    tensorboard_dir : str, optional
+        TensorBoard event files in ``<tensorboard_dir>/<network>`` (Keras's
+        ``TensorBoard`` callback): ``tensorboard --logdir <tensorboard_dir>``
+        shows each network as a run.
 
     Attributes
     ----------
@@ -263,6 +270,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         seed: int | None = 42,
         verbose: int = 1,
         model_kwargs: dict | None = None,
+        log_dir: str | None = None,
+        tensorboard_dir: str | None = None,
     ):
         self.model = model
         self.epochs = epochs
@@ -276,6 +285,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.verbose = verbose
         self.model_kwargs = model_kwargs
+        self.log_dir = log_dir
+        self.tensorboard_dir = tensorboard_dir
 
     # ------------------------------------------------------------------ fit
     def _epochs(self) -> int:
@@ -300,7 +311,22 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             return float(self.learning_rate)
         return DEFAULT_LEARNING_RATES[str(self.optimizer).lower()]
 
-    def fit(self, X: Any, y: Any, *, validation_data: tuple | None = None) -> "KerasImageClassifier":
+    def _log_callbacks(self) -> list:
+        """Keras's ``CSVLogger``/``TensorBoard`` callbacks for ``log_dir``/``tensorboard_dir``."""
+        import keras
+
+        callbacks = []
+        run = self._model_name()
+        if self.log_dir:
+            folder = Path(self.log_dir) / run
+            folder.mkdir(parents=True, exist_ok=True)
+            callbacks.append(keras.callbacks.CSVLogger(str(folder / "history.csv")))
+        if self.tensorboard_dir:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(self.tensorboard_dir) / run)))
+        return callbacks
+
+    def fit(self, X: Any, y: Any, *, validation_data: tuple | None = None,
+            callbacks: Sequence[Any] | None = None) -> "KerasImageClassifier":
         """Train a fresh network on images ``X`` and labels ``y``.
 
         Parameters
@@ -311,6 +337,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             ``(N,)`` class labels.
         validation_data : (X_val, y_val), optional
             Held-out data to monitor; overrides ``validation_fraction``.
+        callbacks : list of keras.callbacks.Callback, optional
+            More callbacks for this fit (after the logging ones).
 
         Returns
         -------
@@ -379,6 +407,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             trainer, (X, y_idx), validation_data=val,
             epochs=epochs, batch_size=int(self.batch_size),
             class_weight=weights, verbose=self.verbose, seed=self.seed,
+            callbacks=self._log_callbacks() + list(callbacks or []),
         )
         if trainer is not net:
             net.compile(**compile_kw)  # so model_.evaluate works (the optimizer stays with the trainer)

@@ -313,7 +313,7 @@ def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool 
     parts = [f"Sorted by {METRIC_TITLES.get(sort_metric, sort_metric)}" + ("; click a header to sort by it."
                                                                           if html else ".")]
     if any(_float(r.get(f"{k}_ci_low")) is not None for r in rows for k in ("accuracy", "f1_macro")):
-        parts.append("Brackets: 95% bootstrap confidence interval.")
+        parts.append("Brackets [95% CI]: the 95% confidence interval (stratified bootstrap of the test set).")
     if any("tied_with_best" in r for r in rows):
         parts.append("\u201ctied\u201d: not significantly different from the best row (paired test, "
                      "Holm-corrected, 0.05).")

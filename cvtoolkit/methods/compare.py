@@ -108,7 +108,8 @@ def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dat
         X = np.asarray(X, dtype=np.float32)
         if memo is not None:
             memo[key] = (X, seconds)
-        return _Features(X[np.asarray(tr_idx)], X[np.asarray(te_idx)], seconds / max(1, len(X)), cached)
+        return _Features(X[np.asarray(tr_idx)], X[np.asarray(te_idx)], seconds / max(1, len(X)), cached,
+                         transformer)
     if cache_dir is not None:
         from cvtoolkit.features.cache import cached_features
 

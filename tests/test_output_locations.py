@@ -303,3 +303,17 @@ def test_a_file_size_limit_while_writing_a_store_is_one_line_not_a_crash(tmp_pat
     assert "Traceback" not in run.stderr and "ulimit -f" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+@pytest.mark.slow
+def test_train_checks_its_out_before_training(tmp_path, image_folder, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    base = ["train", "--dataset", str(image_folder), "--model", "shallownet", "--epochs", "1", "--quiet"]
+    assert main(base + ["--out", str(blocker / "m.keras")]) == 2
+    one_line_error(capsys, "is a file, not a folder")
+    foreign = tmp_path / "notes.keras"
+    foreign.write_text("my notes")
+    assert main(base + ["--out", str(foreign)]) == 2
+    out = one_line_error(capsys, "not written by cvtoolkit", "--overwrite")
+    assert "epoch" not in out.lower() and foreign.read_text() == "my notes"

@@ -56,7 +56,7 @@ def test_fit_does_not_delete_a_folder_it_did_not_write(tmp_path, image_folder, c
     docs.mkdir()
     (docs / "thesis.txt").write_text("thesis")
     argv = ["fit", "--dataset", str(image_folder), "--method", "raw+knn", "--image-size", "8", "--quiet",
-            "--out", str(docs)]
+            "--val-size", "0", "--n-jobs", "1", "--out", str(docs)]
     assert main(argv) == 2
     out = one_line_error(capsys, "not written by cvtoolkit", "--overwrite")
     assert "fitting" not in out  # refused before any work

@@ -11,7 +11,7 @@ fitting a bag of visual words). The pool is joblib's process-wide reusable
 one: later extractions in the same process find the workers warm.
 
 Each worker watches the process that started it and exits within about a
-second once that process is gone (:func:`watch_parent`): a killed (``SIGKILL``)
+second once that process is gone (:func:`watch_parent`): a ``SIGKILL``-ed
 ``cvtoolkit extract`` leaves no workers behind (loky's own idle timeout
 would keep them for five minutes).
 

@@ -56,7 +56,7 @@ def test_fit_does_not_delete_a_folder_it_did_not_write(tmp_path, image_folder, c
     docs.mkdir()
     (docs / "thesis.txt").write_text("thesis")
     argv = ["fit", "--dataset", str(image_folder), "--method", "raw+knn", "--image-size", "8", "--quiet",
-            "--out", str(docs)]
+            "--val-size", "0", "--n-jobs", "1", "--out", str(docs)]
     assert main(argv) == 2
     out = one_line_error(capsys, "not written by cvtoolkit", "--overwrite")
     assert "fitting" not in out  # refused before any work
@@ -261,3 +261,59 @@ def test_the_next_fit_cleans_up_a_half_done_swap(tmp_path, image_folder):
                  "--val-size", "0", "--quiet", "--out", str(out)]) == 0
     assert (out / MANIFEST).is_file()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")) == []
+
+
+def test_a_chunk_that_does_not_fit_the_free_space_is_refused_before_hdf5_writes_it(tmp_path, image_folder, capsys,
+                                                                                  monkeypatch):
+    import collections
+
+    from cvtoolkit.io import hdf5_writer
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(hdf5_writer.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**5, 10**5))
+    out = tmp_path / "p.h5"
+    assert main(["pack", "--dataset", str(image_folder), "--image-size", "16", "--quiet", "--out", str(out)]) == 2
+    one_line_error(capsys, "no space left on device", "MB free")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs RLIMIT_FSIZE")
+@pytest.mark.parametrize("command", ["pack", "extract"])
+def test_a_file_size_limit_while_writing_a_store_is_one_line_not_a_crash(tmp_path, command):
+    """Before: HDF5 failed half-way through a write and the interpreter crashed at exit (exit 139)."""
+    import resource
+    import subprocess
+
+    from conftest import write_image_folder
+
+    folder = write_image_folder(tmp_path / "imgs", n_per_class=60, size=32)
+    out = tmp_path / "s.h5"
+    argv = ([command, "--dataset", str(folder), "--out", str(out), "--quiet"]
+            + (["--image-size", "64", "--chunk-rows", "32"] if command == "pack"
+               else ["--features", "raw", "--set", "size=64", "--batch-size", "32", "--no-resume"]))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    run = subprocess.run([sys.executable, "-m", "cvtoolkit", *argv], capture_output=True, text=True, env=env,
+                         preexec_fn=limit, timeout=300)
+    assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
+    assert "Traceback" not in run.stderr and "ulimit -f" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+@pytest.mark.slow
+def test_train_checks_its_out_before_training(tmp_path, image_folder, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    base = ["train", "--dataset", str(image_folder), "--model", "shallownet", "--epochs", "1", "--quiet"]
+    assert main(base + ["--out", str(blocker / "m.keras")]) == 2
+    one_line_error(capsys, "is a file, not a folder")
+    foreign = tmp_path / "notes.keras"
+    foreign.write_text("my notes")
+    assert main(base + ["--out", str(foreign)]) == 2
+    out = one_line_error(capsys, "not written by cvtoolkit", "--overwrite")
+    assert "epoch" not in out.lower() and foreign.read_text() == "my notes"

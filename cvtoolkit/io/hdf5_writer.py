@@ -34,6 +34,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -41,7 +42,7 @@ import h5py
 import numpy as np
 
 import cvtoolkit
-from cvtoolkit.errors import StoreError
+from cvtoolkit.errors import CvToolkitError, OutputError, StoreError
 from cvtoolkit.io.atomic import fsync_path
 from cvtoolkit.io.lock import holds_lock, output_lock
 from cvtoolkit.io.hdf5_format import (
@@ -70,6 +71,47 @@ IDENTITY_DEFAULTS: dict[str, Any] = {
     "extractor_params": {},
 }
 """Metadata attributes every store has, with their default values."""
+
+
+HEADROOM_BYTES = 1 << 20
+"""Room kept beyond a chunk's own bytes for HDF5's metadata when checking free space."""
+
+
+def _file_size_limit() -> int | None:
+    """The soft ``RLIMIT_FSIZE`` of this process in bytes (None: unlimited or unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY or soft < 0 else int(soft)
+
+
+def write_error(path: Path, err: BaseException) -> OutputError:
+    """One-line :class:`OutputError` for a failed HDF5 write (h5py puts the C ``errno`` in its message).
+
+    Examples
+    --------
+    >>> str(write_error(Path("s.h5.partial"), RuntimeError("write failed (errno = 28, error message = 'x')")))
+    'cannot write s.h5.partial: no space left on device; free some space or choose another location'
+    """
+    import errno as _errno
+    import re
+
+    from cvtoolkit.errors import one_line
+    from cvtoolkit.io.outputs import describe_os_error
+
+    code = getattr(err, "errno", None)
+    if not code:
+        found = re.search(r"errno = (\d+)", str(err))
+        code = int(found.group(1)) if found else None
+    if code:
+        reason = describe_os_error(OSError(code, os.strerror(code)))
+        if code == _errno.EFBIG:
+            reason = "file too large (a file-size limit of this system or file system); choose another location"
+    else:
+        reason = one_line(err, limit=200)
+    return OutputError(f"cannot write {path}: {reason}")
 
 
 def storage_chunk_rows(sample_shape: Sequence[int], dtype: Any, chunk_rows: int) -> int:
@@ -441,13 +483,58 @@ class HDF5Writer:
         return arr.astype(self.dtype)
 
     def flush(self) -> None:
-        """Write buffered rows, flush the file, then record ``rows_committed``."""
+        """Write buffered rows, flush the file, then record ``rows_committed``.
+
+        Raises
+        ------
+        OutputError
+            The write failed (full disk, file-size limit, I/O error): one
+            line naming the file and the reason.
+        """
+        try:
+            self._flush()
+        except (OSError, RuntimeError) as err:  # h5py reports failed writes as either
+            if isinstance(err, CvToolkitError):
+                raise
+            raise write_error(self.partial, err) from None
+
+    def _check_room(self, n_bytes: int) -> None:
+        """Refuse a write that cannot fit (free disk space, file-size limit) before HDF5 attempts it.
+
+        A failed write leaves HDF5's in-memory state broken (with string
+        datasets the interpreter can crash at exit), so a chunk that cannot
+        fit is not written at all.
+        """
+        need = int(n_bytes) + HEADROOM_BYTES
+        try:
+            free = shutil.disk_usage(self.partial.parent if str(self.partial.parent) else ".").free
+        except OSError:
+            free = None
+        if free is not None and free < need:
+            raise OutputError(
+                f"cannot write {self.partial}: no space left on device (the next {n_bytes / 2**20:.1f} MB chunk "
+                f"does not fit in {free / 2**20:.1f} MB free); free some space or choose another location"
+            )
+        limit = _file_size_limit()
+        if limit is not None:
+            try:
+                size = self.partial.stat().st_size
+            except OSError:
+                size = 0
+            if size + need > limit:
+                raise OutputError(
+                    f"cannot write {self.partial}: file too large for this process's file-size limit "
+                    f"({limit / 2**20:.1f} MB, ulimit -f); raise the limit or choose another location"
+                )
+
+    def _flush(self) -> None:
         if not self._buffered:
             return
         f = self._file
         assert f is not None
         block = np.concatenate(self._buf_rows) if len(self._buf_rows) > 1 else self._buf_rows[0]
         labels = np.concatenate(self._buf_labels)
+        self._check_room(block.nbytes + labels.nbytes + sum(len(p) + 16 for p in self._buf_paths))
         n0, n1 = self.rows_committed, self.rows_committed + len(block)
         f["data"].resize(n1, axis=0)
         f["data"][n0:n1] = block
@@ -485,9 +572,22 @@ class HDF5Writer:
         -------
         pathlib.Path
             The final store path.
+
+        Raises
+        ------
+        OutputError
+            Writing the last rows or the metadata failed (full disk, ...).
         """
         if self.closed:
             return self.path
+        try:
+            return self._close()
+        except (OSError, RuntimeError) as err:
+            if isinstance(err, CvToolkitError):
+                raise
+            raise write_error(self.partial, err) from None
+
+    def _close(self) -> Path:
         self.flush()
         f = self._file
         assert f is not None

@@ -55,7 +55,11 @@ class MethodError(CvToolkitError, ValueError):
     """A method name that names no known features, classifier or CNN."""
 
 
-class UnknownFeaturesError(CvToolkitError, ValueError):
+class UnknownNameError(CvToolkitError, ValueError):
+    """A name that is not in a registry (:class:`cvtoolkit.registry.Registry`); the message lists the known ones."""
+
+
+class UnknownFeaturesError(UnknownNameError):
     """A feature name that is not in the registry, or a keyword the named features do not take."""
 
 

@@ -38,8 +38,12 @@ from cvtoolkit.features.hog import HOG, hog_batch
 from cvtoolkit.features.registry import (
     FEATURES,
     UnknownFeaturesError,
+    COMMON_OPTIONS,
+    REGISTRY,
     accepted_options,
     describe_features,
+    feature_options,
+    make_feature_union,
     make_features,
     register_features,
     unregister_features,
@@ -48,6 +52,7 @@ from cvtoolkit.features.shape import HuMoments
 from cvtoolkit.features.texture import LBP, Haralick, glcm_batch, lbp_codes
 
 __all__ = [
+    "COMMON_OPTIONS",
     "FEATURES",
     "HOG",
     "LBP",
@@ -56,6 +61,7 @@ __all__ = [
     "Haralick",
     "HuMoments",
     "ImageTransformer",
+    "REGISTRY",
     "RawPixels",
     "UnknownFeaturesError",
     "accepted_options",
@@ -63,9 +69,11 @@ __all__ = [
     "cached_features",
     "describe_features",
     "extract_to_store",
+    "feature_options",
     "glcm_batch",
     "hog_batch",
     "lbp_codes",
+    "make_feature_union",
     "make_features",
     "register_features",
     "unregister_features",

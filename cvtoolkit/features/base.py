@@ -12,8 +12,11 @@ parameters. The base class then gives it:
 - a fixed-width ``float32`` ``(N, D)`` output, in input order;
 - chunked work in joblib processes (``n_jobs``), identical results for any
   ``n_jobs``, and a tqdm progress bar on stderr (``progress``);
-- the scikit-learn protocol: ``__init__`` stores keywords, ``fit`` returns
-  ``self``, ``get_feature_names_out``.
+- the scikit-learn protocol: parameters declared once in
+  ``_parameter_constraints`` and checked by scikit-learn's own validation
+  (``_validate_params``, ``_fit_context``), ``__init__`` stores keywords
+  (keyword-only after the first one or two), ``fit`` returns ``self``,
+  ``get_feature_names_out``.
 
 Examples
 --------
@@ -33,9 +36,12 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Sequence
 
+from numbers import Integral
+
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 
 log = logging.getLogger(__name__)
 
@@ -320,12 +326,17 @@ def run_chunked(
 # --------------------------------------------------------------------------- base class
 
 
+SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
+"""scikit-learn constraint of an image size or a cell grid: an int (a square) or ``(height, width)``."""
+
+
 class ImageTransformer(TransformerMixin, BaseEstimator):
     """Base class of the descriptors: a stateless scikit-learn transformer over images.
 
-    Subclasses set the class attributes below and implement
+    Subclasses set the class attributes below, declare their parameters in
+    ``_parameter_constraints`` (extending this class's), and implement
     :meth:`_n_features`, :meth:`_transform_batch` and optionally
-    :meth:`_check_params`, :meth:`_feature_names`.
+    :meth:`_check_values` (checks across parameters), :meth:`_feature_names`.
 
     Attributes
     ----------
@@ -341,6 +352,11 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
     _size_attr: str | None = None
     _prefix = "f"
 
+    _parameter_constraints: dict = {
+        "n_jobs": [Integral, None],
+        "progress": ["boolean", None],
+    }
+
     # ---- to implement
     def _n_features(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -349,10 +365,19 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     def _check_params(self) -> None:
-        """Raise ValueError for invalid parameters (called by fit and transform)."""
-        n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
-            raise ValueError(f"n_jobs must be None, a positive int or -1; got {n_jobs!r}")
+        """Raise ValueError for invalid parameters (called by transform; ``fit`` validates through ``_fit_context``).
+
+        scikit-learn's ``_validate_params`` checks each parameter against
+        ``_parameter_constraints``; :meth:`_check_values` then checks what
+        one constraint cannot say.
+        """
+        self._validate_params()
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Raise ValueError for parameter values valid alone but unusable (override, calling super)."""
+        if getattr(self, "n_jobs", None) == 0:
+            raise ValueError("n_jobs must be None, a positive int or -1; got 0")
 
     def _check_image_size(self, h: int, w: int) -> None:
         """Raise ValueError when an image of ``h`` x ``w`` is too small (after resizing)."""
@@ -369,12 +394,13 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any = None, y: Any = None) -> "ImageTransformer":
         """Check the parameters; nothing is learned (returns ``self``).
 
         ``X`` is checked to be a batch of images when given.
         """
-        self._check_params()
+        self._check_values()
         if X is not None:
             as_image_batch(X)
         return self

@@ -38,9 +38,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from numbers import Integral, Real
+
 import cv2
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 
 __all__ = ["SIFT", "RootSIFT", "ORB", "to_grey", "dense_keypoints", "root_normalise",
            "make_extractor",
@@ -116,15 +119,12 @@ def dense_keypoints(shape: tuple[int, ...], step: int, size: float,
     return [cv2.KeyPoint(float(x), float(y), float(size), 0.0) for y in ys for x in xs]
 
 
-def _check_params(step: int, size: float | None, max_keypoints: int | None) -> None:
-    if not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be a positive integer; got {step!r}.")
-    if size is not None and not size > 0:
-        raise ValueError(f"size must be positive (or None); got {size!r}.")
-    if max_keypoints is not None and (
-            not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1):
-        raise ValueError(
-            f"max_keypoints must be a positive integer or None; got {max_keypoints!r}.")
+_KEYPOINT_CONSTRAINTS: dict = {
+    "dense": ["boolean"],
+    "step": [Interval(Integral, 1, None, closed="left")],
+    "size": [Interval(Real, 0, None, closed="neither"), None],
+    "max_keypoints": [Interval(Integral, 1, None, closed="left"), None],
+}
 
 
 class _LocalDescriptor:
@@ -169,7 +169,12 @@ class SIFT(_LocalDescriptor, BaseEstimator):
     #: Length of one descriptor returned by :meth:`describe`.
     descriptor_size = 128
 
-    def __init__(self, dense: bool = False, step: int = 8, size: float | None = None,
+    _parameter_constraints: dict = {
+        **_KEYPOINT_CONSTRAINTS,
+        "contrast_threshold": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, dense: bool = False, *, step: int = 8, size: float | None = None,
                  max_keypoints: int | None = None, contrast_threshold: float = 0.04):
         self.dense = dense
         self.step = step
@@ -183,7 +188,7 @@ class SIFT(_LocalDescriptor, BaseEstimator):
 
     def keypoints(self, grey: np.ndarray) -> list[cv2.KeyPoint]:
         """Return the keypoints described in a grey image."""
-        _check_params(self.step, self.size, self.max_keypoints)
+        self._validate_params()  # scikit-learn's, against _parameter_constraints
         if self.dense:
             return dense_keypoints(grey.shape, self.step, self.size or self.step)
         return list(self._detector().detect(grey, None))
@@ -215,7 +220,9 @@ class RootSIFT(SIFT):
     True
     """
 
-    def __init__(self, dense: bool = False, step: int = 8, size: float | None = None,
+    _parameter_constraints: dict = {**SIFT._parameter_constraints, "eps": [Interval(Real, 0, None, closed="left")]}
+
+    def __init__(self, dense: bool = False, *, step: int = 8, size: float | None = None,
                  max_keypoints: int | None = None, contrast_threshold: float = 0.04,
                  eps: float = 1e-7):
         super().__init__(dense=dense, step=step, size=size,
@@ -276,7 +283,12 @@ class ORB(_LocalDescriptor, BaseEstimator):
     #: Length of one descriptor returned by :meth:`describe` (bits).
     descriptor_size = 256
 
-    def __init__(self, dense: bool = False, step: int = 8, size: float | None = None,
+    _parameter_constraints: dict = {
+        **_KEYPOINT_CONSTRAINTS,
+        "fast_threshold": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, dense: bool = False, *, step: int = 8, size: float | None = None,
                  max_keypoints: int | None = None, fast_threshold: int = 20):
         self.dense = dense
         self.step = step
@@ -301,7 +313,7 @@ class ORB(_LocalDescriptor, BaseEstimator):
 
     def keypoints(self, grey: np.ndarray) -> list[cv2.KeyPoint]:
         """Return the keypoints described in a grey image."""
-        _check_params(self.step, self.size, self.max_keypoints)
+        self._validate_params()  # scikit-learn's, against _parameter_constraints
         if self.dense:
             return dense_keypoints(grey.shape, self.step, self._patch(),
                                    margin=self._margin())

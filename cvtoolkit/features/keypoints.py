@@ -45,50 +45,15 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
+from cvtoolkit.imageops import to_gray
+
 __all__ = ["SIFT", "RootSIFT", "ORB", "to_grey", "dense_keypoints", "root_normalise",
            "make_extractor",
            "EXTRACTORS"]
 
 
-def to_grey(image: Any) -> np.ndarray:
-    """Return an image as a 2-D ``uint8`` grey array.
-
-    Parameters
-    ----------
-    image : array-like
-        ``(H, W, 3)`` RGB, ``(H, W, 4)`` RGBA, ``(H, W, 1)`` or ``(H, W)``
-        grey. ``uint8`` is used as is; floats in ``[0, 1]`` are scaled by 255
-        and other types are clipped to ``[0, 255]``.
-
-    Raises
-    ------
-    ValueError
-        For an array that is not an image.
-
-    Examples
-    --------
-    >>> to_grey(np.full((2, 3, 3), 255, np.uint8)).shape
-    (2, 3)
-    """
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(
-            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or "
-            f"(H, W, 4); got shape {image.shape}."
-        )
-    if image.dtype != np.uint8:
-        if image.dtype.kind == "b":
-            image = image.astype(np.uint8) * 255
-        elif image.dtype.kind == "f" and image.size and np.nanmax(image) <= 1.0:
-            image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        else:
-            image = np.clip(np.nan_to_num(image), 0, 255).astype(np.uint8)
-    if image.ndim == 3:
-        code = cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
-        image = cv2.cvtColor(np.ascontiguousarray(image), code)
-    return np.ascontiguousarray(image)
+to_grey = to_gray
+"""Old name of :func:`cvtoolkit.imageops.to_gray` (one image to a 2-D ``uint8`` grey array)."""
 
 
 def dense_keypoints(shape: tuple[int, ...], step: int, size: float,

@@ -89,12 +89,10 @@ class TrainingData:
         return self.y is None
 
 
-def _size_hw(size: Any) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    return int(size[0]), int(size[1])
+def _size_hw(image_size: Any) -> tuple[int, int] | None:
+    from cvtoolkit.imageops import size_hw
+
+    return None if image_size is None else size_hw(image_size, "image_size")
 
 
 def _is_store(path: Path) -> bool:

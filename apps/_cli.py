@@ -170,20 +170,12 @@ def load_app_dataset(args: argparse.Namespace, *, image_size: int | None = None,
     if getattr(dataset.images, "dtype", None) == object:
         raise DatasetError(f"{args.dataset}: the images have different sizes; pass --image-size N.")
     if grey:
-        dataset.images = to_grey(dataset.images)
+        from cvtoolkit.imageops import to_gray
+
+        dataset.images = to_gray(dataset.images, keepdims=True)
     print_dataset_summary(dataset)
     check_classification_data(dataset, min_per_class=2)
     return dataset
-
-
-def to_grey(images):
-    """``(N, H, W, 3)`` RGB to ``(N, H, W, 1)`` grey; one-channel batches unchanged."""
-    import cv2
-    import numpy as np
-
-    if images.shape[-1] == 1:
-        return images
-    return np.stack([cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2GRAY) for im in images])[..., None]
 
 
 def split_app_dataset(dataset, test_size: float | int | str | None, seed: int):

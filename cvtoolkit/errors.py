@@ -19,6 +19,8 @@ datasets/pets has one class ('cat'); need at least 2. Add a folder per class.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CvToolkitError(Exception):
     """Base class of every error whose message is written for the user."""
@@ -55,7 +57,11 @@ class MethodError(CvToolkitError, ValueError):
     """A method name that names no known features, classifier or CNN."""
 
 
-class UnknownFeaturesError(CvToolkitError, ValueError):
+class UnknownNameError(CvToolkitError, ValueError):
+    """A name that is not in a registry (:class:`cvtoolkit.registry.Registry`); the message lists the known ones."""
+
+
+class UnknownFeaturesError(UnknownNameError):
     """A feature name that is not in the registry, or a keyword the named features do not take."""
 
 
@@ -71,18 +77,20 @@ class SubmissionError(CvToolkitError, ValueError):
     """A submission that would be rejected: wrong row count, duplicate or missing ids, bad options."""
 
 
-def one_line(err: BaseException | str, limit: int | None = 300) -> str:
-    """``err``'s message on one line (whitespace collapsed), cut to ``limit`` characters (None: whole), for a CLI error.
+def one_line(err: Any, limit: int | None = 300, *, ellipsis: str = "...") -> str:
+    """``err``'s message (or any text) on one line, whitespace collapsed, cut to ``limit`` characters (None: whole).
+
+    A cut text ends in ``ellipsis`` and is ``limit`` characters long with it.
 
     Examples
     --------
     >>> one_line(ValueError("shape mismatch:\\n  (3, 3)  vs  (5, 5)"))
     'shape mismatch: (3, 3) vs (5, 5)'
-    >>> one_line("x" * 10, limit=6)
-    'xxx...'
+    >>> one_line("x" * 10, limit=6), one_line("x" * 10, limit=6, ellipsis="\u2026")
+    ('xxx...', 'xxxxx\u2026')
     """
     text = " ".join(str(err).split())
-    return text if limit is None or len(text) <= limit else text[: max(0, limit - 3)] + "..."
+    return text if limit is None or len(text) <= limit else text[: max(0, limit - len(ellipsis))] + ellipsis
 
 
 class OutputError(CvToolkitError, OSError):

@@ -215,13 +215,20 @@ def test_sklearn_protocol_checks(check):
 
 
 def test_factories_pass_known_options_and_ignore_others():
-    bovw = make_sift_bovw(n_words=32, step=4, n_jobs=2, random_state=1,
-                          alpha=0.25, weights="imagenet")
+    from cvtoolkit.features import make_features
+
+    # Presets are partials of the class; command-level options (alpha, weights) go through
+    # make_features(common=...), which passes on only those the class takes.
+    bovw = make_features("sift_bovw", n_words=32, step=4, random_state=1,
+                         common=dict(n_jobs=2, alpha=0.25, weights="imagenet"))
     assert (bovw.descriptor, bovw.n_words, bovw.step, bovw.n_jobs,
             bovw.random_state, bovw.dense) == ("sift", 32, 4, 2, 1, True)
     assert make_rootsift_bovw(dense=False).descriptor == "rootsift"
     assert make_rootsift_bovw(dense=False).dense is False
     assert make_orb_bovw(tfidf=True).descriptor == "orb"
+    assert make_sift_bovw(n_words=32).get_params() == BagOfVisualWords("sift", 32, dense=True).get_params()
+    with pytest.raises(TypeError, match="alpha"):
+        make_sift_bovw(alpha=0.25)
 
 
 def test_words_are_the_codebooks_nearest_centres():

@@ -162,14 +162,12 @@ def _check_values(transformer: Any, names: list[str]) -> None:
 
 def build_extractor(names: list[str], options: dict[str, Any]) -> Any:
     """One transformer for a list of feature names (a FeatureUnion when several)."""
-    from sklearn.pipeline import FeatureUnion
-
-    from cvtoolkit.features import make_features
+    from cvtoolkit.features.registry import COMMON_OPTIONS, make_feature_union
 
     if len(set(names)) != len(names):
         raise ExtractArgumentError(f"--features lists a name twice: {','.join(names)}")
-    parts = [(name, make_features(name, **options)) for name in names]
-    return parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
+    common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}  # --alpha, --weights, ...: for every name
+    return make_feature_union(names, {k: v for k, v in options.items() if k not in common}, common=common)
 
 
 def _list_features() -> int:

@@ -26,7 +26,7 @@ import numpy as np
 from cvtoolkit.data.dataset import SkippedFile
 from cvtoolkit.data.folder import FolderListing, _walk_files
 from cvtoolkit.data.image_io import is_image_file
-from cvtoolkit.errors import DatasetError, UsageError
+from cvtoolkit.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def list_by_filename(root: str | os.PathLike, label_pattern: str) -> FolderListi
     try:
         pattern = re.compile(label_pattern)
     except re.error as err:
-        raise UsageError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {err}") from err
+        raise DatasetError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {err}") from err
     found: list[tuple[str, str]] = []
     skipped: list[SkippedFile] = []
     for f in _walk_files(root_path, skipped):

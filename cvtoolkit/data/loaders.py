@@ -33,6 +33,7 @@ from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
 from cvtoolkit.data.pixel_csv import load_pixel_csv
 from cvtoolkit.data.preprocessing import Resize
 from cvtoolkit.errors import DatasetError
+from cvtoolkit.imageops import size_hw
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +142,7 @@ def load_dataset(
             f"{spec}: unsupported file type; expected a folder, .h5/.hdf5, .npz or .csv."
         )
     if image_size is not None and ds.kind == "images" and ds.images.ndim == 4:
-        if tuple(ds.images.shape[1:3]) != _hw(image_size):
+        if tuple(ds.images.shape[1:3]) != size_hw(image_size, "image_size"):
             ds.images = resize_images(ds.images, image_size)
             ds.attrs["preprocessing"] = f"Resize({image_size})"
     return ds
-
-
-def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, (int, np.integer)) else tuple(size)

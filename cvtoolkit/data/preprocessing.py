@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from cvtoolkit.imageops import size_hw
+
 __all__ = [
     "Compose",
     "Resize",
@@ -36,16 +38,6 @@ __all__ = [
     "TenCrop",
     "ten_crops",
 ]
-
-
-def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
-    else:
-        h, w = (int(s) for s in size)
-    if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return h, w
 
 
 _CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
@@ -118,7 +110,7 @@ class Resize:
         self.interpolation = interpolation
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        h, w = _size_hw(self.size)
+        h, w = size_hw(self.size)
         return _resize(image, h, w, self.interpolation)
 
     def __repr__(self) -> str:
@@ -260,7 +252,7 @@ class RandomPatch:
         self._rng = np.random.default_rng(seed)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        h, w = _size_hw(self.size)
+        h, w = size_hw(self.size)
         image = check_image(image)
         H, W = image.shape[:2]
         if h > H or w > W:
@@ -279,7 +271,7 @@ def ten_crops(image: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
     Returns an array ``(10, h, w, C)``: corners top-left, top-right,
     bottom-left, bottom-right, then centre, then the same five mirrored.
     """
-    h, w = _size_hw(size)
+    h, w = size_hw(size)
     image = check_image(image)
     H, W = image.shape[:2]
     if h > H or w > W:

@@ -27,6 +27,7 @@ import math
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
+from cvtoolkit.errors import one_line
 from cvtoolkit.evaluate.report import format_value, to_jsonable
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,6 @@ def _as_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
-
-
-def _one_line(text: Any, limit: int = 120) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "\u2026"
 
 
 def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
@@ -245,7 +241,8 @@ class Leaderboard:
         rank = 0
         for row in rows:
             if self._failed(row):
-                cells = ["-", str(row["method"])] + ["-"] * len(columns) + [f"error: {_one_line(row['error'])}"]
+                error = one_line(row["error"], 120, ellipsis="\u2026")
+                cells = ["-", str(row["method"])] + ["-"] * len(columns) + [f"error: {error}"]
             else:
                 rank += 1
                 cells = [str(rank), str(row["method"])] + [fmt(row) for _, _, fmt in columns]

@@ -36,6 +36,7 @@ from cvtoolkit.evaluate.metrics import (
     per_class_metrics,
     predicted_labels,
 )
+from cvtoolkit.io.atomic import to_jsonable  # noqa: F401  (re-exported: one definition, in cvtoolkit.io.atomic)
 
 log = logging.getLogger(__name__)
 
@@ -73,34 +74,6 @@ def format_value(value: Any, digits: int = 4) -> str:
             return "-"
         return f"{v:.{digits}f}"
     return str(value)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """``obj`` with NumPy values turned into Python ones and NaN/inf into ``None``.
-
-    Examples
-    --------
-    >>> to_jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": float("nan")})
-    {'a': 0.5, 'b': [0, 1], 'c': None}
-    """
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if v == v and v not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 @dataclass

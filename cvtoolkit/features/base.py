@@ -12,8 +12,11 @@ parameters. The base class then gives it:
 - a fixed-width ``float32`` ``(N, D)`` output, in input order;
 - chunked work in joblib processes (``n_jobs``), identical results for any
   ``n_jobs``, and a tqdm progress bar on stderr (``progress``);
-- the scikit-learn protocol: ``__init__`` stores keywords, ``fit`` returns
-  ``self``, ``get_feature_names_out``.
+- the scikit-learn protocol: parameters declared once in
+  ``_parameter_constraints`` and checked by scikit-learn's own validation
+  (``_validate_params``, ``_fit_context``), ``__init__`` stores keywords
+  (keyword-only after the first one or two), ``fit`` returns ``self``,
+  ``get_feature_names_out``.
 
 Examples
 --------
@@ -31,11 +34,15 @@ import logging
 import math
 import os
 import sys
+from numbers import Integral
 from typing import Any, Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+
+from cvtoolkit.imageops import resize_batch, resize_image, size_hw, to_gray, to_rgb  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -133,30 +140,6 @@ def as_image_batch(X: Any) -> np.ndarray | list[np.ndarray]:
     return [_one_image(im, i) for i, im in enumerate(X)]
 
 
-def to_gray(images: np.ndarray) -> np.ndarray:
-    """``(N, H, W, 3|1)`` or ``(H, W, 3|1)`` ``uint8`` to grey without the channel axis.
-
-    Uses OpenCV's ITU-R BT.601 weights (``0.299 R + 0.587 G + 0.114 B``),
-    converting a whole batch in one call.
-    """
-    if images.shape[-1] == 1:
-        return images[..., 0]
-    if images.ndim == 3:
-        return cv2.cvtColor(np.ascontiguousarray(images), cv2.COLOR_RGB2GRAY)
-    n, h, w, _ = images.shape
-    if n == 0:
-        return np.zeros((0, h, w), np.uint8)
-    flat = np.ascontiguousarray(images).reshape(n * h, w, 3)
-    return cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY).reshape(n, h, w)
-
-
-def to_rgb(images: np.ndarray) -> np.ndarray:
-    """Repeat a grey channel to three; RGB passes through."""
-    if images.shape[-1] == 3:
-        return images
-    return np.repeat(images, 3, axis=-1)
-
-
 _COLOR_CODES = {"hsv": cv2.COLOR_RGB2HSV, "lab": cv2.COLOR_RGB2LAB}
 
 COLOR_SPACES = ("rgb", "hsv", "lab")
@@ -179,53 +162,9 @@ def convert_color(images: np.ndarray, color_space: str) -> np.ndarray:
     return cv2.cvtColor(flat, _COLOR_CODES[color_space]).reshape(n, h, w, 3)
 
 
-def size_hw(size: int | Sequence[int], name: str = "size") -> tuple[int, int]:
-    """``size`` as ``(height, width)``: an int is a square."""
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        hw = (int(size), int(size))
-    else:
-        try:
-            hw = tuple(int(s) for s in size)  # type: ignore[union-attr]
-        except TypeError:
-            raise ValueError(f"{name} must be an int or (height, width); got {size!r}") from None
-        if len(hw) != 2:
-            raise ValueError(f"{name} must be an int or (height, width); got {size!r}")
-    if hw[0] < 1 or hw[1] < 1:
-        raise ValueError(f"{name} must be positive; got {size!r}")
-    return hw  # type: ignore[return-value]
-
-
 def pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     """An int or a pair of ints as a pair (``pixels_per_cell=8`` means ``(8, 8)``)."""
     return size_hw(value, name)
-
-
-def resize_image(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Resize one ``(H, W, C)`` image to ``hw``: area averaging when shrinking, bilinear when growing."""
-    h, w = hw
-    if image.shape[0] == h and image.shape[1] == w:
-        return image
-    shrink = h * w < image.shape[0] * image.shape[1]
-    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    if out.ndim == 2:
-        out = out[:, :, None]
-    return out
-
-
-def resize_batch(batch: np.ndarray | list[np.ndarray], hw: tuple[int, int]) -> np.ndarray:
-    """Resize every image of a batch to ``hw``; returns one ``(N, h, w, C)`` array.
-
-    Grey and colour images mixed in one list all become colour.
-    """
-    if isinstance(batch, np.ndarray) and batch.shape[1:3] == hw:
-        return batch
-    out = [resize_image(im, hw) for im in batch]
-    if not out:
-        c = batch.shape[3] if isinstance(batch, np.ndarray) else 3
-        return np.zeros((0, *hw, c), np.uint8)
-    if len({im.shape[2] for im in out}) > 1:
-        out = [to_rgb(im) for im in out]
-    return np.stack(out)
 
 
 def group_by_shape(batch: np.ndarray | list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -320,12 +259,17 @@ def run_chunked(
 # --------------------------------------------------------------------------- base class
 
 
+SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
+"""scikit-learn constraint of an image size or a cell grid: an int (a square) or ``(height, width)``."""
+
+
 class ImageTransformer(TransformerMixin, BaseEstimator):
     """Base class of the descriptors: a stateless scikit-learn transformer over images.
 
-    Subclasses set the class attributes below and implement
+    Subclasses set the class attributes below, declare their parameters in
+    ``_parameter_constraints`` (extending this class's), and implement
     :meth:`_n_features`, :meth:`_transform_batch` and optionally
-    :meth:`_check_params`, :meth:`_feature_names`.
+    :meth:`_check_values` (checks across parameters), :meth:`_feature_names`.
 
     Attributes
     ----------
@@ -341,6 +285,11 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
     _size_attr: str | None = None
     _prefix = "f"
 
+    _parameter_constraints: dict = {
+        "n_jobs": [Integral, None],
+        "progress": ["boolean", None],
+    }
+
     # ---- to implement
     def _n_features(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -349,10 +298,19 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     def _check_params(self) -> None:
-        """Raise ValueError for invalid parameters (called by fit and transform)."""
-        n_jobs = getattr(self, "n_jobs", None)
-        if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
-            raise ValueError(f"n_jobs must be None, a positive int or -1; got {n_jobs!r}")
+        """Raise ValueError for invalid parameters (called by transform; ``fit`` validates through ``_fit_context``).
+
+        scikit-learn's ``_validate_params`` checks each parameter against
+        ``_parameter_constraints``; :meth:`_check_values` then checks what
+        one constraint cannot say.
+        """
+        self._validate_params()
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Raise ValueError for parameter values valid alone but unusable (override, calling super)."""
+        if getattr(self, "n_jobs", None) == 0:
+            raise ValueError("n_jobs must be None, a positive int or -1; got 0")
 
     def _check_image_size(self, h: int, w: int) -> None:
         """Raise ValueError when an image of ``h`` x ``w`` is too small (after resizing)."""
@@ -369,12 +327,13 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any = None, y: Any = None) -> "ImageTransformer":
         """Check the parameters; nothing is learned (returns ``self``).
 
         ``X`` is checked to be a batch of images when given.
         """
-        self._check_params()
+        self._check_values()
         if X is not None:
             as_image_batch(X)
         return self

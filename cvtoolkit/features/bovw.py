@@ -6,7 +6,7 @@ visual words with :class:`~sklearn.cluster.MiniBatchKMeans` on a random
 sample of the training descriptors, and turns every image into a normalised
 histogram of its words (optionally tf-idf weighted). The registry names
 ``sift_bovw``, ``rootsift_bovw`` and ``orb_bovw`` call the factories at the
-bottom of this module.
+bottom of this module (``functools.partial`` presets of the class).
 
 ORB descriptors are binary: they are clustered as 256 float 0/1 bits
 (see :class:`~cvtoolkit.features.keypoints.ORB`), so the k-means distance is
@@ -37,11 +37,14 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from functools import partial
+from numbers import Integral, Real
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .base import as_image_batch, show_progress
@@ -126,6 +129,22 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
     ['orb_word0', 'orb_word1']
     """
 
+    _parameter_constraints: dict = {
+        "descriptor": [StrOptions(set(EXTRACTORS))],
+        "n_words": [Interval(Integral, 1, None, closed="left")],
+        "dense": ["boolean"],
+        "step": [Interval(Integral, 1, None, closed="left")],
+        "size": [Interval(Real, 0, None, closed="neither"), None],
+        "max_keypoints": [Interval(Integral, 1, None, closed="left"), None],
+        "sample_descriptors": [Interval(Integral, 1, None, closed="left")],
+        "tfidf": ["boolean"],
+        "normalize": [StrOptions({"l1", "l2"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "progress": ["boolean", None],
+    }
+
     def __init__(
         self,
         descriptor: str = "sift",
@@ -159,23 +178,13 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
 
     # -- helpers -----------------------------------------------------------
 
-    def _validate_params(self) -> None:
-        if self.descriptor not in EXTRACTORS:
-            raise ValueError(
-                f"unknown descriptor {self.descriptor!r}; expected one of "
-                f"{', '.join(EXTRACTORS)}."
-            )
-        for name in ("n_words", "sample_descriptors", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    def _check_values(self) -> None:
+        """What the constraints cannot say alone (scikit-learn's ``_validate_params`` checks those)."""
         if self.sample_descriptors < self.n_words:
             raise ValueError(
                 f"sample_descriptors={self.sample_descriptors} is smaller than "
                 f"n_words={self.n_words}; k-means needs at least one descriptor per word."
             )
-        if self.normalize not in ("l1", "l2"):
-            raise ValueError(f"normalize must be 'l1' or 'l2'; got {self.normalize!r}.")
 
     def _extractor(self):
         return make_extractor(self.descriptor, dense=bool(self.dense), step=self.step,
@@ -227,7 +236,7 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
     def _fit_codebook(self, images: Sequence[np.ndarray]) -> None:
         from sklearn.cluster import MiniBatchKMeans
 
-        self._validate_params()
+        self._check_values()
         if len(images) == 0:
             raise ValueError("cannot fit a bag of visual words on 0 images.")
         descriptors = self._sample(images)
@@ -284,6 +293,7 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
 
     # -- scikit-learn protocol ---------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> "BagOfVisualWords":
         """Learn the codebook (and the idf weights when ``tfidf``).
 
@@ -303,6 +313,7 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
             self._learn_idf(self._counts(images))
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """Fit, then return the histograms of ``X`` (one pass fewer with tf-idf)."""
         images = as_image_batch(X)
@@ -326,7 +337,8 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
             images without keypoints are zero.
         """
         check_is_fitted(self, "codebook_")
-        self._validate_params()
+        self._validate_params()  # scikit-learn's: parameters may have been set after fit
+        self._check_values()
         if self.tfidf and not hasattr(self, "idf_"):
             raise ValueError("tfidf was switched on after fit; fit again to learn idf_.")
         return self._finish(self._counts(as_image_batch(X)))
@@ -339,76 +351,16 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
                           dtype=object)
 
 
-def _factory(descriptor: str, *, n_words: int, dense: bool, step: int,
-             size: float | None, max_keypoints: int | None, sample_descriptors: int,
-             tfidf: bool, normalize: str, n_jobs: int | None,
-             random_state: int | None, progress: bool | None) -> BagOfVisualWords:
-    return BagOfVisualWords(
-        descriptor, n_words, dense=dense, step=step, size=size,
-        max_keypoints=max_keypoints, sample_descriptors=sample_descriptors,
-        tfidf=tfidf, normalize=normalize, n_jobs=n_jobs, random_state=random_state,
-        progress=progress,
-    )
+# Registry presets: dense grids (a descriptor for every image), 256 words.
+make_sift_bovw = partial(BagOfVisualWords, "sift", dense=True)
+"""Bag of visual words over dense SIFT (registry name ``sift_bovw``)."""
 
+make_rootsift_bovw = partial(BagOfVisualWords, "rootsift", dense=True)
+"""Bag of visual words over dense RootSIFT (registry name ``rootsift_bovw``)."""
 
-def make_sift_bovw(*, n_words: int = 256, dense: bool = True, step: int = 8,
-                   size: float | None = None, max_keypoints: int | None = None,
-                   sample_descriptors: int = 50000, tfidf: bool = False,
-                   normalize: str = "l1", n_jobs: int | None = None,
-                   random_state: int | None = 42, progress: bool | None = None,
-                   **_ignored: Any) -> BagOfVisualWords:
-    """Bag of visual words over dense SIFT (registry name ``sift_bovw``).
+make_orb_bovw = partial(BagOfVisualWords, "orb", dense=True)
+"""Bag of visual words over dense ORB bits (registry name ``orb_bovw``).
 
-    Options other than the keywords listed are ignored, so a command can pass
-    the same options to every feature.
-
-    Examples
-    --------
-    >>> make_sift_bovw(n_words=64, alpha=0.25).n_words
-    64
-    """
-    return _factory("sift", n_words=n_words, dense=dense, step=step, size=size,
-                    max_keypoints=max_keypoints, sample_descriptors=sample_descriptors,
-                    tfidf=tfidf, normalize=normalize, n_jobs=n_jobs,
-                    random_state=random_state, progress=progress)
-
-
-def make_rootsift_bovw(*, n_words: int = 256, dense: bool = True, step: int = 8,
-                       size: float | None = None, max_keypoints: int | None = None,
-                       sample_descriptors: int = 50000, tfidf: bool = False,
-                       normalize: str = "l1", n_jobs: int | None = None,
-                       random_state: int | None = 42, progress: bool | None = None,
-                       **_ignored: Any) -> BagOfVisualWords:
-    """Bag of visual words over dense RootSIFT (registry name ``rootsift_bovw``).
-
-    Examples
-    --------
-    >>> make_rootsift_bovw().descriptor
-    'rootsift'
-    """
-    return _factory("rootsift", n_words=n_words, dense=dense, step=step, size=size,
-                    max_keypoints=max_keypoints, sample_descriptors=sample_descriptors,
-                    tfidf=tfidf, normalize=normalize, n_jobs=n_jobs,
-                    random_state=random_state, progress=progress)
-
-
-def make_orb_bovw(*, n_words: int = 256, dense: bool = True, step: int = 8,
-                  size: float | None = None, max_keypoints: int | None = None,
-                  sample_descriptors: int = 50000, tfidf: bool = False,
-                  normalize: str = "l1", n_jobs: int | None = None,
-                  random_state: int | None = 42, progress: bool | None = None,
-                  **_ignored: Any) -> BagOfVisualWords:
-    """Bag of visual words over dense ORB bits (registry name ``orb_bovw``).
-
-    Dense ORB keypoints stay 16 pixels from the border: images 32 pixels
-    a side or smaller give zero histograms; use larger images.
-
-    Examples
-    --------
-    >>> make_orb_bovw(dense=False).dense
-    False
-    """
-    return _factory("orb", n_words=n_words, dense=dense, step=step, size=size,
-                    max_keypoints=max_keypoints, sample_descriptors=sample_descriptors,
-                    tfidf=tfidf, normalize=normalize, n_jobs=n_jobs,
-                    random_state=random_state, progress=progress)
+Dense ORB keypoints stay 16 pixels from the border: images 32 pixels
+a side or smaller give zero histograms; use larger images.
+"""

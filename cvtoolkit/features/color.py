@@ -17,14 +17,17 @@ Examples
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import cv2
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from cvtoolkit.features.base import (
     CHANNEL_RANGES,
     COLOR_SPACES,
+    SIZE_CONSTRAINT,
     ImageTransformer,
     convert_color,
     size_hw,
@@ -32,11 +35,6 @@ from cvtoolkit.features.base import (
 )
 
 _CHANNEL_NAMES = {"rgb": ("r", "g", "b"), "hsv": ("h", "s", "v"), "lab": ("l", "a", "b")}
-
-
-def _check_color_space(color_space: str) -> None:
-    if color_space not in COLOR_SPACES:
-        raise ValueError(f"color_space must be one of {COLOR_SPACES}; got {color_space!r}")
 
 
 class RawPixels(ImageTransformer):
@@ -69,17 +67,21 @@ class RawPixels(ImageTransformer):
     _size_attr = "size"
     _prefix = "px"
 
-    def __init__(self, size: int | tuple[int, int] = 32, color: bool = True, n_jobs: int | None = None,
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "size": SIZE_CONSTRAINT,
+        "color": ["boolean"],
+    }
+
+    def __init__(self, size: int | tuple[int, int] = 32, *, color: bool = True, n_jobs: int | None = None,
                  progress: bool | None = None) -> None:
         self.size = size
         self.color = color
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.size is None:
-            raise ValueError("RawPixels needs a size (int or (height, width)) so that every row has the same width")
+    def _check_values(self) -> None:
+        super()._check_values()
         size_hw(self.size)
 
     def _n_features(self) -> int:
@@ -121,14 +123,15 @@ class ColorStats(ImageTransformer):
     _input = "rgb"
     _prefix = "color"
 
-    def __init__(self, color_space: str = "rgb", n_jobs: int | None = None, progress: bool | None = None) -> None:
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "color_space": [StrOptions(set(COLOR_SPACES))],
+    }
+
+    def __init__(self, color_space: str = "rgb", *, n_jobs: int | None = None, progress: bool | None = None) -> None:
         self.color_space = color_space
         self.n_jobs = n_jobs
         self.progress = progress
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        _check_color_space(self.color_space)
 
     def _n_features(self) -> int:
         return 6
@@ -203,7 +206,16 @@ class ColorHistogram(ImageTransformer):
     _input = "rgb"
     _prefix = "hist"
 
-    def __init__(self, bins: int | tuple[int, int, int] = 8, color_space: str = "hsv", joint: bool = True,
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "bins": [Interval(Integral, 1, 256, closed="both"), tuple, list],
+        "color_space": [StrOptions(set(COLOR_SPACES))],
+        "joint": ["boolean"],
+        "norm": [StrOptions({"l1", "l2"}), None],
+        "mask": [None, StrOptions({"center"}), np.ndarray, callable],
+    }
+
+    def __init__(self, bins: int | tuple[int, int, int] = 8, color_space: str = "hsv", *, joint: bool = True,
                  norm: str | None = "l1", mask: MaskSpec = None, n_jobs: int | None = None,
                  progress: bool | None = None) -> None:
         self.bins = bins
@@ -227,15 +239,10 @@ class ColorHistogram(ImageTransformer):
             raise ValueError(f"bins must be an int or three ints between 1 and 256; got {b!r}")
         return bins  # type: ignore[return-value]
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        _check_color_space(self.color_space)
+    def _check_values(self) -> None:
+        super()._check_values()
         self._bins()
-        if self.norm not in ("l1", "l2", None):
-            raise ValueError(f"norm must be 'l1', 'l2' or None; got {self.norm!r}")
         m = self.mask
-        if not (m is None or (isinstance(m, str) and m == "center") or callable(m) or isinstance(m, np.ndarray)):
-            raise ValueError(f"mask must be None, 'center', a boolean (H, W) array or a callable; got {m!r}")
         if isinstance(m, np.ndarray) and m.ndim != 2:
             raise ValueError(f"a mask array must be 2-D (H, W); got shape {m.shape}")
 

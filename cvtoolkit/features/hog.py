@@ -27,10 +27,13 @@ Examples
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from cvtoolkit.features.base import ImageTransformer, pair, size_hw
+from cvtoolkit.features.base import SIZE_CONSTRAINT, ImageTransformer, pair, size_hw
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 METHODS = ("numpy", "opencv", "skimage")
@@ -266,7 +269,19 @@ class HOG(ImageTransformer):
     _size_attr = "size"
     _prefix = "hog"
 
-    def __init__(self, orientations: int = 9, pixels_per_cell: int | tuple[int, int] = (8, 8),
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": SIZE_CONSTRAINT,
+        "cells_per_block": SIZE_CONSTRAINT,
+        "block_norm": [StrOptions(set(BLOCK_NORMS))],
+        "transform_sqrt": ["boolean"],
+        "size": SIZE_CONSTRAINT,
+        "color": ["boolean"],
+        "method": [StrOptions(set(METHODS))],
+    }
+
+    def __init__(self, orientations: int = 9, pixels_per_cell: int | tuple[int, int] = (8, 8), *,
                  cells_per_block: int | tuple[int, int] = (3, 3), block_norm: str = "L2-Hys",
                  transform_sqrt: bool = False, size: int | tuple[int, int] = 64, color: bool = False,
                  method: str = "numpy", n_jobs: int | None = None, progress: bool | None = None) -> None:
@@ -281,23 +296,15 @@ class HOG(ImageTransformer):
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not isinstance(self.orientations, (int, np.integer)) or self.orientations < 1:
-            raise ValueError(f"orientations must be a positive int; got {self.orientations!r}")
+    def _check_values(self) -> None:
+        super()._check_values()
         pair(self.pixels_per_cell, "pixels_per_cell")
         pair(self.cells_per_block, "cells_per_block")
-        if self.block_norm not in BLOCK_NORMS:
-            raise ValueError(f"block_norm must be one of {BLOCK_NORMS}; got {self.block_norm!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
         if self.method == "opencv" and self.block_norm != "L2-Hys":
             raise ValueError(
                 f"method='opencv' supports block_norm='L2-Hys' only (got {self.block_norm!r}); "
                 "use method='numpy' for other block norms"
             )
-        if self.size is None:
-            raise ValueError("HOG needs a size (int or (height, width)) so that every row has the same width")
         self._check_image_size(*size_hw(self.size))
 
     def _check_image_size(self, h: int, w: int) -> None:

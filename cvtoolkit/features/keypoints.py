@@ -38,54 +38,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from numbers import Integral, Real
+
 import cv2
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+
+from cvtoolkit.imageops import to_gray
 
 __all__ = ["SIFT", "RootSIFT", "ORB", "to_grey", "dense_keypoints", "root_normalise",
            "make_extractor",
            "EXTRACTORS"]
 
 
-def to_grey(image: Any) -> np.ndarray:
-    """Return an image as a 2-D ``uint8`` grey array.
-
-    Parameters
-    ----------
-    image : array-like
-        ``(H, W, 3)`` RGB, ``(H, W, 4)`` RGBA, ``(H, W, 1)`` or ``(H, W)``
-        grey. ``uint8`` is used as is; floats in ``[0, 1]`` are scaled by 255
-        and other types are clipped to ``[0, 255]``.
-
-    Raises
-    ------
-    ValueError
-        For an array that is not an image.
-
-    Examples
-    --------
-    >>> to_grey(np.full((2, 3, 3), 255, np.uint8)).shape
-    (2, 3)
-    """
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(
-            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or "
-            f"(H, W, 4); got shape {image.shape}."
-        )
-    if image.dtype != np.uint8:
-        if image.dtype.kind == "b":
-            image = image.astype(np.uint8) * 255
-        elif image.dtype.kind == "f" and image.size and np.nanmax(image) <= 1.0:
-            image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        else:
-            image = np.clip(np.nan_to_num(image), 0, 255).astype(np.uint8)
-    if image.ndim == 3:
-        code = cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
-        image = cv2.cvtColor(np.ascontiguousarray(image), code)
-    return np.ascontiguousarray(image)
+to_grey = to_gray
+"""Old name of :func:`cvtoolkit.imageops.to_gray` (one image to a 2-D ``uint8`` grey array)."""
 
 
 def dense_keypoints(shape: tuple[int, ...], step: int, size: float,
@@ -116,15 +84,12 @@ def dense_keypoints(shape: tuple[int, ...], step: int, size: float,
     return [cv2.KeyPoint(float(x), float(y), float(size), 0.0) for y in ys for x in xs]
 
 
-def _check_params(step: int, size: float | None, max_keypoints: int | None) -> None:
-    if not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be a positive integer; got {step!r}.")
-    if size is not None and not size > 0:
-        raise ValueError(f"size must be positive (or None); got {size!r}.")
-    if max_keypoints is not None and (
-            not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1):
-        raise ValueError(
-            f"max_keypoints must be a positive integer or None; got {max_keypoints!r}.")
+_KEYPOINT_CONSTRAINTS: dict = {
+    "dense": ["boolean"],
+    "step": [Interval(Integral, 1, None, closed="left")],
+    "size": [Interval(Real, 0, None, closed="neither"), None],
+    "max_keypoints": [Interval(Integral, 1, None, closed="left"), None],
+}
 
 
 class _LocalDescriptor:
@@ -169,7 +134,12 @@ class SIFT(_LocalDescriptor, BaseEstimator):
     #: Length of one descriptor returned by :meth:`describe`.
     descriptor_size = 128
 
-    def __init__(self, dense: bool = False, step: int = 8, size: float | None = None,
+    _parameter_constraints: dict = {
+        **_KEYPOINT_CONSTRAINTS,
+        "contrast_threshold": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, dense: bool = False, *, step: int = 8, size: float | None = None,
                  max_keypoints: int | None = None, contrast_threshold: float = 0.04):
         self.dense = dense
         self.step = step
@@ -183,7 +153,7 @@ class SIFT(_LocalDescriptor, BaseEstimator):
 
     def keypoints(self, grey: np.ndarray) -> list[cv2.KeyPoint]:
         """Return the keypoints described in a grey image."""
-        _check_params(self.step, self.size, self.max_keypoints)
+        self._validate_params()  # scikit-learn's, against _parameter_constraints
         if self.dense:
             return dense_keypoints(grey.shape, self.step, self.size or self.step)
         return list(self._detector().detect(grey, None))
@@ -215,7 +185,9 @@ class RootSIFT(SIFT):
     True
     """
 
-    def __init__(self, dense: bool = False, step: int = 8, size: float | None = None,
+    _parameter_constraints: dict = {**SIFT._parameter_constraints, "eps": [Interval(Real, 0, None, closed="left")]}
+
+    def __init__(self, dense: bool = False, *, step: int = 8, size: float | None = None,
                  max_keypoints: int | None = None, contrast_threshold: float = 0.04,
                  eps: float = 1e-7):
         super().__init__(dense=dense, step=step, size=size,
@@ -276,7 +248,12 @@ class ORB(_LocalDescriptor, BaseEstimator):
     #: Length of one descriptor returned by :meth:`describe` (bits).
     descriptor_size = 256
 
-    def __init__(self, dense: bool = False, step: int = 8, size: float | None = None,
+    _parameter_constraints: dict = {
+        **_KEYPOINT_CONSTRAINTS,
+        "fast_threshold": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, dense: bool = False, *, step: int = 8, size: float | None = None,
                  max_keypoints: int | None = None, fast_threshold: int = 20):
         self.dense = dense
         self.step = step
@@ -301,7 +278,7 @@ class ORB(_LocalDescriptor, BaseEstimator):
 
     def keypoints(self, grey: np.ndarray) -> list[cv2.KeyPoint]:
         """Return the keypoints described in a grey image."""
-        _check_params(self.step, self.size, self.max_keypoints)
+        self._validate_params()  # scikit-learn's, against _parameter_constraints
         if self.dense:
             return dense_keypoints(grey.shape, self.step, self._patch(),
                                    margin=self._margin())

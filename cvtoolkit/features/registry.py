@@ -1,265 +1,239 @@
 """Descriptors by name: ``make_features("hog")`` returns an unfitted transformer.
 
-Every factory takes keyword options. :func:`make_features` passes on only
-the options a factory accepts (by its signature) and silently drops the
-rest, so a command can hand ``n_jobs=``, ``alpha=``, ``weights=`` or
-``image_size=`` to every name. Entries of other rooms (keypoints + bag of
-visual words, CNN backbones) are ``"module:function"`` strings imported on
-first use: a missing module breaks only that name.
+The names live in :data:`REGISTRY` (a :class:`cvtoolkit.registry.Registry`).
+A preset is a ``functools.partial`` of its class (``make_hog`` is
+``partial(HOG, size=96, pixels_per_cell=16, cells_per_block=2)``), so its
+parameters are the class's, declared once. :func:`make_features` refuses a
+keyword the named descriptor does not take (a typo such as ``orientation=12``
+would otherwise go unnoticed); options that a command offers to every name
+(``n_jobs=``, ``alpha=``, ``weights=``, ``image_size=``: see
+:data:`COMMON_OPTIONS`) go in ``common=`` and each name takes those it knows.
+Entries of other rooms (CNN backbones) are ``"module:function"`` strings
+imported on first use: a missing module breaks only that name.
 
 Examples
 --------
 >>> from cvtoolkit.features import FEATURES, make_features
 >>> "hog" in FEATURES and "combined" in FEATURES
 True
->>> make_features("hog", orientations=12, n_jobs=2, weights="imagenet").orientations  # weights: dropped
+>>> make_features("hog", orientations=12, common={"n_jobs": 2, "weights": "imagenet"}).orientations
 12
+>>> make_features("hog", orientation=12)
+Traceback (most recent call last):
+...
+cvtoolkit.errors.UnknownFeaturesError: features 'hog' take no option 'orientation' (did you mean 'orientations'?); valid: ...
 """
 
 from __future__ import annotations
 
-import importlib
+import difflib
 import inspect
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Mapping
 
-from cvtoolkit.errors import UnknownFeaturesError  # noqa: F401  (defined in cvtoolkit.errors)
+from cvtoolkit.errors import UnknownFeaturesError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
+from cvtoolkit.registry import Entry, Registry
 
-if TYPE_CHECKING:  # the descriptors import scikit-learn: only the factories need them (names stay cheap)
-    from cvtoolkit.features.color import ColorHistogram, ColorStats, RawPixels
-    from cvtoolkit.features.hog import HOG
-    from cvtoolkit.features.shape import HuMoments
-    from cvtoolkit.features.texture import LBP, Haralick
+FeatureEntry = Entry
+"""Old name of a registry entry (``pass_name`` is now ``entry.metadata["pass_name"]``)."""
 
-
-@dataclass(frozen=True)
-class FeatureEntry:
-    """One registry entry.
-
-    ``target`` is a callable or a ``"module:function"`` string; with
-    ``pass_name`` the factory is called as ``factory(name, **options)``
-    (one factory serving several names, such as the CNN backbones).
-    """
-
-    name: str
-    target: Callable[..., Any] | str
-    description: str
-    pass_name: bool = False
-
-    def factory(self) -> Callable[..., Any]:
-        if callable(self.target):
-            return self.target
-        module_name, _, attr = self.target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise UnknownFeaturesError(
-                f"features {self.name!r} need module {module_name}, which cannot be imported ({err}). "
-                "Install the missing dependency or choose another descriptor."
-            ) from err
-        try:
-            return getattr(module, attr)
-        except AttributeError:
-            raise UnknownFeaturesError(
-                f"features {self.name!r}: {module_name} has no {attr}(); the installed cvtoolkit is incomplete."
-            ) from None
-
-
-# ----------------------------------------------------------------------------- factories
-# Registry presets (the classes themselves keep scikit-image's defaults).
-# Chosen on the Animals set (3000 images, stratified 75/25 split, seed 42,
-# images loaded at 128x128), with cvtoolkit.classifiers defaults:
-# - combined = HSV 8x8x8 + HOG(96x96, 16-pixel cells, 2x2 blocks) +
-#   LBP(24, 3, 3x3 grid), 1646 values: 0.757 with rbf_svm, 0.713-0.729 with
-#   random_forest (seeds 42, 0, 1); hsv_hist + random_forest alone: 0.673.
-# - hog: 96x96 with 16-pixel cells (900 values) scored 0.676 (rbf_svm) and
-#   0.611 (linear_svm) against 0.656 and 0.596 for scikit-image's defaults at
-#   64x64 (2916 values), whose classifiers are also ~5x slower to fit.
-# - lbp: P=8, R=1 over a 4x4 grid (160 values) scored 0.687 with rbf_svm,
-#   against 0.599 for one P=24, R=3 histogram.
-
-
-def make_raw(*, size: int | tuple[int, int] = 32, color: bool = True, n_jobs: int | None = None,
-             progress: bool | None = None) -> RawPixels:
-    """Raw pixels: 32x32 RGB resized and flattened, scaled to [0, 1]."""
-    from cvtoolkit.features.color import RawPixels
-
-    return RawPixels(size=size, color=color, n_jobs=n_jobs, progress=progress)
-
-
-def make_color_stats(*, color_space: str = "hsv", n_jobs: int | None = None,
-                     progress: bool | None = None) -> ColorStats:
-    """Colour statistics: mean and standard deviation of each HSV channel."""
-    from cvtoolkit.features.color import ColorStats
-
-    return ColorStats(color_space=color_space, n_jobs=n_jobs, progress=progress)
-
-
-def make_hsv_hist(*, bins: int | tuple[int, int, int] = (8, 8, 8), color_space: str = "hsv", joint: bool = True,
-                  norm: str | None = "l1", mask: Any = None, n_jobs: int | None = None,
-                  progress: bool | None = None) -> ColorHistogram:
-    """HSV colour histogram: joint 8x8x8 bins, L1-normalised."""
-    from cvtoolkit.features.color import ColorHistogram
-
-    return ColorHistogram(bins=bins, color_space=color_space, joint=joint, norm=norm, mask=mask, n_jobs=n_jobs,
-                          progress=progress)
-
-
-def make_hog(*, size: int | tuple[int, int] = 96, orientations: int = 9,
-             pixels_per_cell: int | tuple[int, int] = 16, cells_per_block: int | tuple[int, int] = 2,
-             block_norm: str = "L2-Hys", transform_sqrt: bool = False, color: bool = False, method: str = "numpy",
-             n_jobs: int | None = None, progress: bool | None = None) -> HOG:
-    """HOG: 96x96 grey, 9 orientations, 16x16-pixel cells, 2x2-cell blocks, L2-Hys."""
-    from cvtoolkit.features.hog import HOG
-
-    return HOG(orientations=orientations, pixels_per_cell=pixels_per_cell, cells_per_block=cells_per_block,
-               block_norm=block_norm, transform_sqrt=transform_sqrt, size=size, color=color, method=method,
-               n_jobs=n_jobs, progress=progress)
-
-
-def make_lbp(*, P: int = 8, R: float = 1.0, method: str = "uniform", grid: int | tuple[int, int] = 4,
-             size: int | tuple[int, int] | None = None, n_jobs: int | None = None,
-             progress: bool | None = None) -> LBP:
-    """LBP: uniform patterns, 8 points at radius 1, histograms over a 4x4 grid of cells."""
-    from cvtoolkit.features.texture import LBP
-
-    return LBP(P=P, R=R, method=method, grid=grid, size=size, n_jobs=n_jobs, progress=progress)
-
-
-def make_hu(*, source: str = "gray", invert: bool = False, size: int | tuple[int, int] | None = None,
-            n_jobs: int | None = None, progress: bool | None = None) -> HuMoments:
-    """Hu moments: the seven log-scaled invariants of the grey image."""
-    from cvtoolkit.features.shape import HuMoments
-
-    return HuMoments(source=source, invert=invert, size=size, n_jobs=n_jobs, progress=progress)
-
-
-def make_haralick(*, distances: tuple[int, ...] = (1, 2, 4), levels: int = 32, average_angles: bool = True,
-                  size: int | tuple[int, int] | None = None, n_jobs: int | None = None,
-                  progress: bool | None = None) -> Haralick:
-    """Haralick: 7 GLCM properties at distances 1, 2, 4, averaged over 4 angles, 32 grey levels."""
-    from cvtoolkit.features.texture import Haralick
-
-    return Haralick(distances=distances, levels=levels, average_angles=average_angles, size=size, n_jobs=n_jobs,
-                    progress=progress)
-
-
-def make_combined(*, hist_bins: int | tuple[int, int, int] = (8, 8, 8), hog_size: int | tuple[int, int] = 96,
-                  hog_pixels_per_cell: int | tuple[int, int] = 16, hog_cells_per_block: int | tuple[int, int] = 2,
-                  lbp_P: int = 24, lbp_R: float = 3.0, lbp_grid: int | tuple[int, int] = 3,
-                  n_jobs: int | None = None, progress: bool | None = None):
-    """Combined: HSV histogram (8x8x8) + coarse HOG (96x96, 16-pixel cells) + LBP (24 points, 3x3 grid), as a FeatureUnion."""
-    from sklearn.pipeline import FeatureUnion
-
-    return FeatureUnion([
-        ("hsv_hist", make_hsv_hist(bins=hist_bins, n_jobs=n_jobs, progress=progress)),
-        ("hog", make_hog(size=hog_size, pixels_per_cell=hog_pixels_per_cell, cells_per_block=hog_cells_per_block,
-                         n_jobs=n_jobs, progress=progress)),
-        ("lbp", make_lbp(P=lbp_P, R=lbp_R, grid=lbp_grid, n_jobs=n_jobs, progress=progress)),
-    ])
+COMMON_OPTIONS = ("n_jobs", "progress", "alpha", "weights", "image_size", "batch_size")
+"""Options a command hands to every feature name it builds (``make_features(name, common=...)``)."""
 
 
 _BACKBONE = "cvtoolkit.transfer.features:make_backbone_features"
 _BOVW = "cvtoolkit.features.bovw"
 
-_ENTRIES: dict[str, FeatureEntry] = {}
+REGISTRY = Registry("features", error=UnknownFeaturesError)
+"""Every descriptor name; entries with ``metadata["pass_name"]`` are called as ``factory(name, **options)``."""
 
 FEATURES: list[str] = []
 """Names :func:`make_features` knows, in registration order (kept up to date in place)."""
 
 
 def register_features(name: str, target: Callable[..., Any] | str, description: str = "", *,
-                      pass_name: bool = False, replace: bool = False) -> None:
+                      pass_name: bool = False, common_options: tuple[str, ...] | None = None,
+                      overwrite: bool = False, replace: bool = False) -> None:
     """Add a descriptor to the registry (``target``: a factory or ``"module:function"``).
+
+    ``pass_name``: call the factory as ``factory(name, **options)``.
+    ``common_options``: the command-level options (:data:`COMMON_OPTIONS`)
+    this name takes from ``make_features(..., common=)``, when its factory
+    has a parameter of the same name that means something else (default:
+    every one its signature takes). ``overwrite=True`` replaces a registered
+    name (``replace=`` is its old spelling).
 
     Examples
     --------
-    >>> register_features("hog16", lambda **kw: make_hog(orientations=16, **kw), "HOG, 16 orientations")
+    >>> from functools import partial
+    >>> from cvtoolkit.features.presets import make_hog
+    >>> register_features("hog16", partial(make_hog, orientations=16), "HOG, 16 orientations")
     >>> make_features("hog16").orientations
     16
     >>> unregister_features("hog16")
     """
-    if name in _ENTRIES and not replace:
-        raise ValueError(f"features {name!r} are already registered; pass replace=True to override")
-    if not description and callable(target):
-        description = (inspect.getdoc(target) or name).splitlines()[0]
-    _ENTRIES[name] = FeatureEntry(name, target, description or name, pass_name)
-    FEATURES[:] = list(_ENTRIES)
+    REGISTRY.register(name, target, description=description, overwrite=overwrite or replace, pass_name=pass_name,
+                      common_options=common_options)
+    FEATURES[:] = REGISTRY.names()
 
 
 def unregister_features(name: str) -> None:
     """Remove a registry entry (no error if absent)."""
-    _ENTRIES.pop(name, None)
-    FEATURES[:] = list(_ENTRIES)
+    REGISTRY.unregister(name)
+    FEATURES[:] = REGISTRY.names()
 
 
-for _name, _factory in (("raw", make_raw), ("color_stats", make_color_stats), ("hsv_hist", make_hsv_hist),
-                        ("hog", make_hog), ("lbp", make_lbp), ("hu", make_hu), ("haralick", make_haralick),
-                        ("combined", make_combined)):
-    register_features(_name, _factory)
-register_features("sift_bovw", f"{_BOVW}:make_sift_bovw", "SIFT keypoints + bag of visual words")
-register_features("rootsift_bovw", f"{_BOVW}:make_rootsift_bovw", "RootSIFT keypoints + bag of visual words")
-register_features("orb_bovw", f"{_BOVW}:make_orb_bovw", "ORB keypoints + bag of visual words")
+_P = "cvtoolkit.features.presets"  # imported on first use: the names stay cheap (no scikit-learn)
+_PRESETS = (
+    ("raw", f"{_P}:make_raw", "Raw pixels: 32x32 RGB resized and flattened, scaled to [0, 1]"),
+    ("color_stats", f"{_P}:make_color_stats", "Colour statistics: mean and standard deviation of each HSV channel"),
+    ("hsv_hist", f"{_P}:make_hsv_hist", "HSV colour histogram: joint 8x8x8 bins, L1-normalised"),
+    ("hog", f"{_P}:make_hog", "HOG: 96x96 grey, 9 orientations, 16x16-pixel cells, 2x2-cell blocks, L2-Hys"),
+    ("lbp", f"{_P}:make_lbp", "LBP: uniform patterns, 8 points at radius 1, histograms over a 4x4 grid of cells"),
+    ("hu", f"{_P}:make_hu", "Hu moments: the seven log-scaled invariants of the grey image"),
+    ("haralick", f"{_P}:make_haralick",
+     "Haralick: 7 GLCM properties at distances 1, 2, 4, averaged over 4 angles, 32 grey levels"),
+    ("combined", f"{_P}:make_combined",
+     "Combined: HSV histogram (8x8x8) + coarse HOG (96x96, 16-pixel cells) + LBP (24 points, 3x3 grid), "
+     "as a FeatureUnion"),
+)
+for _name, _factory, _description in _PRESETS:
+    register_features(_name, _factory, _description)
+# batch_size of a bag of words is its k-means mini-batch, not a command's (CNN) batch size.
+for _name, _desc in (("sift", "SIFT"), ("rootsift", "RootSIFT"), ("orb", "ORB")):
+    register_features(f"{_name}_bovw", f"{_BOVW}:make_{_name}_bovw", f"{_desc} keypoints + bag of visual words",
+                      common_options=("n_jobs", "progress"))
 for _name, _desc in (("vgg16", "VGG16"), ("resnet50", "ResNet50"), ("mobilenet", "MobileNet"),
                      ("mobilenetv2", "MobileNetV2"), ("efficientnetb0", "EfficientNetB0")):
     register_features(_name, _BACKBONE, f"{_desc} ImageNet features (Keras, pooled)", pass_name=True)
 
 
-def _entry(name: str) -> FeatureEntry:
-    try:
-        return _ENTRIES[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), list(_ENTRIES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownFeaturesError(
-            f"unknown features {name!r}; known: {', '.join(_ENTRIES)}.{hint}"
-        ) from None
+def _entry(name: str) -> Entry:
+    return REGISTRY.entry(name)
 
 
-def accepted_options(factory: Callable[..., Any], options: dict[str, Any], *, skip_first: bool = False
-                     ) -> dict[str, Any]:
-    """The subset of ``options`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
+def _keywords(factory: Callable[..., Any], *, skip_first: bool = False) -> set[str] | None:
+    """The keyword names ``factory`` takes (``None``: any, it has ``**kwargs`` or no signature)."""
     try:
         params = list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):  # builtins without a signature: pass everything
-        return dict(options)
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
     if skip_first and params:
         params = params[1:]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return dict(options)
-    names = {p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
-                                                   inspect.Parameter.POSITIONAL_OR_KEYWORD)}
-    return {k: v for k, v in options.items() if k in names}
+        return None
+    return {p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
 
-def make_features(name: str, **options: Any) -> Any:
+def accepted_options(factory: Callable[..., Any], options: Mapping[str, Any], *, skip_first: bool = False
+                     ) -> dict[str, Any]:
+    """The subset of ``options`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
+    names = _keywords(factory, skip_first=skip_first)
+    return dict(options) if names is None else {k: v for k, v in options.items() if k in names}
+
+
+def feature_options(name: str) -> list[str] | None:
+    """The keywords :func:`make_features` accepts for ``name`` (``None``: its factory takes any).
+
+    Examples
+    --------
+    >>> "orientations" in feature_options("hog") and "P" in feature_options("lbp")
+    True
+    """
+    entry = REGISTRY.entry(name)
+    names = _keywords(REGISTRY.get(name), skip_first=entry.metadata.get("pass_name", False))
+    return None if names is None else sorted(names)
+
+
+def make_features(name: str, /, *, common: Mapping[str, Any] | None = None, **options: Any) -> Any:
     """An unfitted scikit-learn transformer for a registered descriptor name.
 
     Parameters
     ----------
     name : str
         One of :data:`FEATURES`.
+    common : mapping, optional
+        Options offered to every name (see :data:`COMMON_OPTIONS`): each is
+        passed only if the descriptor takes it, so a command can give
+        ``alpha=`` or ``weights=`` (for CNN backbones) with any name.
     **options
-        Keyword options; those the factory does not take are dropped.
+        Parameters of the named descriptor; one it does not take raises.
 
     Raises
     ------
     UnknownFeaturesError
-        ``name`` is not registered, or its module cannot be imported.
+        ``name`` is not registered, its module cannot be imported, or an
+        option in ``options`` is not a parameter of the descriptor (the
+        message lists the valid ones).
 
     Examples
     --------
-    >>> make_features("lbp", P=8, R=1, alpha=0.25).get_params()["P"]
+    >>> make_features("lbp", P=8, R=1, common={"alpha": 0.25}).get_params()["P"]
     8
     """
-    entry = _entry(name)
-    factory = entry.factory()
-    kwargs = accepted_options(factory, options, skip_first=entry.pass_name)
-    if entry.pass_name:
-        return factory(name, **kwargs)
+    entry = REGISTRY.entry(name)
+    pass_name = entry.metadata.get("pass_name", False)
+    factory = REGISTRY.get(name)
+    valid = _keywords(factory, skip_first=pass_name)
+    unknown = [] if valid is None else [k for k in options if k not in valid]
+    if unknown:
+        hints = [m for k in unknown for m in difflib.get_close_matches(k, sorted(valid or ()), n=1)]
+        hint = f" (did you mean {', '.join(map(repr, hints))}?)" if hints else ""
+        raise UnknownFeaturesError(
+            f"features {entry.name!r} take no option {', '.join(map(repr, unknown))}{hint}; "
+            f"valid: {', '.join(sorted(valid or ()))}"
+        )
+    takes = entry.metadata.get("common_options")
+    offered = {k: v for k, v in (common or {}).items() if takes is None or k in takes}
+    kwargs = accepted_options(factory, offered, skip_first=pass_name)
+    kwargs.update(options)
+    if pass_name:
+        return factory(entry.name, **kwargs)
     return factory(**kwargs)
+
+
+def make_feature_union(names: list[str], options: Mapping[str, Any] | None = None, *,
+                       common: Mapping[str, Any] | None = None) -> Any:
+    """One transformer for several names (a ``FeatureUnion``; the transformer itself for one name).
+
+    Each of ``options`` must be a parameter of at least one of the names
+    (each name gets those it takes); ``common`` is offered to every name as
+    in :func:`make_features`.
+
+    Raises
+    ------
+    UnknownFeaturesError
+        An unknown name, or an option none of the names takes.
+
+    Examples
+    --------
+    >>> union = make_feature_union(["hog", "lbp"], {"orientations": 12, "P": 16})
+    >>> union.get_params()["hog__orientations"], union.get_params()["lbp__P"]
+    (12, 16)
+    """
+    options = dict(options or {})
+    valid = {name: feature_options(name) for name in names}
+    if any(v is None for v in valid.values()):  # a factory taking **kwargs: it takes anything
+        taken = set(options)
+    else:
+        taken = {k for v in valid.values() for k in (v or ())}
+    unknown = [k for k in options if k not in taken]
+    if unknown:
+        every = sorted(taken)
+        hints = [m for k in unknown for m in difflib.get_close_matches(k, every, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, hints))}?)" if hints else ""
+        raise UnknownFeaturesError(
+            f"no features among {', '.join(names)} take option {', '.join(map(repr, unknown))}{hint}; "
+            f"valid: {', '.join(every)}"
+        )
+    parts = [(name, make_features(name, common=common,
+                                  **{k: v for k, v in options.items() if valid[name] is None or k in valid[name]}))
+             for name in names]
+    if len(parts) == 1:
+        return parts[0][1]
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion(parts)
 
 
 def describe_features(name: str) -> str:
@@ -270,13 +244,22 @@ def describe_features(name: str) -> str:
     >>> describe_features("hsv_hist")
     'hsv_hist: HSV colour histogram: joint 8x8x8 bins, L1-normalised (512 values)'
     """
-    entry = _entry(name)
+    entry = REGISTRY.entry(name)
     text = f"{name}: {entry.description.rstrip('.')}"
-    if callable(entry.target):
+    if callable(entry.target) or str(entry.target).startswith(_P + ":"):
         try:
-            transformer = entry.target()
+            transformer = REGISTRY.get(name)()
             width = len(transformer.get_feature_names_out())
             text += f" ({width} values)"
         except Exception:  # a factory without defaults or names: description only
             pass
     return text
+
+
+def __getattr__(name: str) -> Any:
+    """The presets (``make_hog``, ...) stay importable from here, loaded on first use."""
+    from cvtoolkit.features import presets
+
+    if name in presets.__all__:
+        return getattr(presets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

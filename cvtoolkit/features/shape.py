@@ -12,8 +12,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
-from cvtoolkit.features.base import ImageTransformer, size_hw
+from cvtoolkit.features.base import SIZE_CONSTRAINT, ImageTransformer, size_hw
 
 HU_SOURCES = ("gray", "silhouette")
 
@@ -54,7 +55,14 @@ class HuMoments(ImageTransformer):
     _size_attr = "size"
     _prefix = "hu"
 
-    def __init__(self, source: str = "gray", invert: bool = False, size: int | tuple[int, int] | None = None,
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "source": [StrOptions(set(HU_SOURCES))],
+        "invert": ["boolean"],
+        "size": [*SIZE_CONSTRAINT, None],
+    }
+
+    def __init__(self, source: str = "gray", *, invert: bool = False, size: int | tuple[int, int] | None = None,
                  n_jobs: int | None = None, progress: bool | None = None) -> None:
         self.source = source
         self.invert = invert
@@ -62,10 +70,8 @@ class HuMoments(ImageTransformer):
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.source not in HU_SOURCES:
-            raise ValueError(f"source must be one of {HU_SOURCES}; got {self.source!r}")
+    def _check_values(self) -> None:
+        super()._check_values()
         if self.size is not None:
             size_hw(self.size)
 

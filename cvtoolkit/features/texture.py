@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import functools
 import math
+from numbers import Integral, Real
 from typing import Sequence
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from cvtoolkit.features.base import ImageTransformer, pair, size_hw
+from cvtoolkit.features.base import SIZE_CONSTRAINT, ImageTransformer, pair, size_hw
 
 LBP_METHODS = ("uniform", "nri_uniform", "default")
 _Q = 256  # sub-pixel weights in 1/256 pixel: every sum below is an exact integer in float32
@@ -274,7 +276,16 @@ class LBP(ImageTransformer):
     _size_attr = "size"
     _prefix = "lbp"
 
-    def __init__(self, P: int = 8, R: float = 1.0, method: str = "uniform", grid: int | tuple[int, int] = 1,
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "P": [Interval(Integral, 1, 32, closed="both")],
+        "R": [Interval(Real, 0, None, closed="neither")],
+        "method": [StrOptions(set(LBP_METHODS))],
+        "grid": SIZE_CONSTRAINT,
+        "size": [*SIZE_CONSTRAINT, None],
+    }
+
+    def __init__(self, P: int = 8, R: float = 1.0, *, method: str = "uniform", grid: int | tuple[int, int] = 1,
                  size: int | tuple[int, int] | None = None, n_jobs: int | None = None,
                  progress: bool | None = None) -> None:
         self.P = P
@@ -285,14 +296,8 @@ class LBP(ImageTransformer):
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not isinstance(self.P, (int, np.integer)) or not 1 <= self.P <= 32:
-            raise ValueError(f"P must be an int between 1 and 32; got {self.P!r}")
-        if not isinstance(self.R, (int, float, np.number)) or not self.R > 0:
-            raise ValueError(f"R must be a positive number; got {self.R!r}")
-        if self.method not in LBP_METHODS:
-            raise ValueError(f"method must be one of {LBP_METHODS}; got {self.method!r}")
+    def _check_values(self) -> None:
+        super()._check_values()
         if self.method == "default" and self.P > 16:
             raise ValueError(
                 f"method='default' has 2**P bins, too many for P={self.P}; use P <= 16 or method='uniform'"
@@ -477,7 +482,17 @@ class Haralick(ImageTransformer):
     _size_attr = "size"
     _prefix = "haralick"
 
-    def __init__(self, distances: Sequence[int] = (1, 2, 4),
+    _parameter_constraints: dict = {
+        **ImageTransformer._parameter_constraints,
+        "distances": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "angles": ["array-like", Real],
+        "levels": [Interval(Integral, 2, 256, closed="both")],
+        "properties": [tuple, list, str],
+        "average_angles": ["boolean"],
+        "size": [*SIZE_CONSTRAINT, None],
+    }
+
+    def __init__(self, distances: Sequence[int] = (1, 2, 4), *,
                  angles: Sequence[float] = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4), levels: int = 32,
                  properties: Sequence[str] = ("contrast", "dissimilarity", "homogeneity", "ASM", "energy",
                                               "correlation", "entropy"),
@@ -492,15 +507,13 @@ class Haralick(ImageTransformer):
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _check_params(self) -> None:
-        super()._check_params()
+    def _check_values(self) -> None:
+        super()._check_values()
         d = list(np.atleast_1d(self.distances))
         if not d or any(int(x) != x or x < 1 for x in d):
             raise ValueError(f"distances must be positive ints; got {self.distances!r}")
         if not len(np.atleast_1d(self.angles)):
             raise ValueError("angles must hold at least one angle (radians)")
-        if not isinstance(self.levels, (int, np.integer)) or not 2 <= self.levels <= 256:
-            raise ValueError(f"levels must be an int between 2 and 256; got {self.levels!r}")
         props = [self.properties] if isinstance(self.properties, str) else list(self.properties)
         bad = [p for p in props if p not in HARALICK_PROPERTIES]
         if bad or not props:

@@ -36,7 +36,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,41 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "ut
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding=encoding, newline="") as fh:
             fh.write(text)
+
+
+def to_jsonable(obj: Any, *, default: Callable[[Any], Any] = str) -> Any:
+    """``obj`` with NumPy values turned into Python ones and NaN/inf into ``None``, ready for ``json.dumps``.
+
+    Dicts (keys as strings), lists, tuples and arrays are converted item by
+    item; paths become strings; anything else becomes ``default(obj)``
+    (``str``; ``repr`` keeps more of an object's parameters).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": float("nan")})
+    {'a': 0.5, 'b': [0, 1], 'c': None}
+    """
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v, default=default) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v, default=default) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist(), default=default)
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return default(obj)
 
 
 def _json_default(obj: Any) -> Any:

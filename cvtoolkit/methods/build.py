@@ -53,13 +53,15 @@ def make_features_step(spec: MethodSpec, options: dict[str, Any], image_size: An
         return None
     from cvtoolkit.features import make_features
 
-    options = dict(options)
+    # ``options`` are a command's (n_jobs, alpha, weights, ...): offered to the named
+    # descriptor, which takes those it has; the raw-pixel settings below are its own.
+    own: dict[str, Any] = {}
     if spec.features == RAW_FEATURES:
         if image_size is not None and "size" not in options:
-            options["size"] = image_size
+            own["size"] = image_size
         if channels == 1 and "color" not in options:
-            options["color"] = False
-    return make_features(spec.features, **options)
+            own["color"] = False
+    return make_features(spec.features, common=options, **own)
 
 
 def make_classifier_step(spec: MethodSpec, *, random_state: int = 42, n_jobs: int | None = None, **params):

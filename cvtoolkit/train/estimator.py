@@ -523,7 +523,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         ModelError
             ``path`` does not end in ``.keras``.
         """
-        from cvtoolkit.io import atomic_path, write_json_atomic
+        from cvtoolkit.io.atomic import atomic_path, to_jsonable, write_json_atomic
 
         self._check_fitted()
         path = Path(path)
@@ -537,13 +537,13 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             "classes": self.classes_.tolist(),
             "input_shape": list(self.input_shape_),
             "scale": "uint8/255",
-            "params": _jsonable(params),
+            "params": to_jsonable(params, default=repr),
             "history": self.history_,
         }
         names = class_names if class_names is not None else getattr(self, "class_names_", None)
         if names is not None:
             meta["class_names"] = [str(c) for c in names]
-        meta.update(_jsonable(extra or {}))
+        meta.update(to_jsonable(extra or {}, default=repr))
         with atomic_path(path) as tmp:
             self.model_.save(tmp)
         write_json_atomic(sidecar_path(path), meta)
@@ -585,15 +585,3 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             clf.n_features_in_ = int(np.prod(clf.input_shape_))
         net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return clf
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return repr(obj)

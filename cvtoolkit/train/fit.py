@@ -46,6 +46,7 @@ import numpy as np
 
 from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError, ModelError
+from cvtoolkit.imageops import size_hw
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +88,6 @@ class TrainingData:
     @property
     def is_batched(self) -> bool:
         return self.y is None
-
-
-def _size_hw(size: Any) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    return int(size[0]), int(size[1])
 
 
 def _is_store(path: Path) -> bool:
@@ -204,7 +197,7 @@ def make_training_data(
                                "to it); pass image_size=N or --image-size N")
         batches = FolderBatches(data, batch_size, image_size=image_size, shuffle=shuffle, scale=scale,
                                 indices=indices, seed=seed, workers=workers, max_pixels=max_pixels)
-        hw = _size_hw(image_size)
+        hw = size_hw(image_size, "image_size")
         return TrainingData(batches, None, batches.labels, batches.class_names, "folder", (*hw, 3))
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
@@ -231,7 +224,7 @@ def _is_tf_dataset(obj: Any) -> bool:
 
 
 def _resize_if_needed(x: np.ndarray, image_size: Any) -> np.ndarray:
-    hw = _size_hw(image_size)
+    hw = None if image_size is None else size_hw(image_size, "image_size")
     if hw is None or x.ndim != 4 or tuple(x.shape[1:3]) == hw:
         return x
     from cvtoolkit.data.preprocessing import Resize
@@ -247,7 +240,7 @@ def _store_source(path: Path, *, batch_size: int, image_size: Any, scale: float 
     probe = HDF5Batches(path, batch_size, shuffle=False, indices=indices)
     kind, sample_shape = probe.kind, probe.sample_shape
     preprocessors = None
-    hw = _size_hw(image_size)
+    hw = None if image_size is None else size_hw(image_size, "image_size")
     if kind == "images" and hw is not None and tuple(sample_shape[:2]) != hw:
         from cvtoolkit.data.preprocessing import Resize
 

@@ -11,12 +11,61 @@ from __future__ import annotations
 
 from typing import Any
 
+from cvtoolkit.registry import Registry
 from cvtoolkit.train.schedules.one_cycle import OneCycle
 from cvtoolkit.train.schedules.polynomial import PolynomialDecay
 from cvtoolkit.train.schedules.step_decay import StepDecay
 from cvtoolkit.train.schedules.warmup_cosine import WarmupCosine
 
-SCHEDULES = ("constant", "step", "polynomial", "one_cycle", "cosine")
+REGISTRY = Registry("learning-rate schedule", normalize=lambda name: name.lower().replace("-", "_"))
+"""Schedule names to ``factory(learning_rate, *, epochs, steps_per_epoch, **options)``."""
+
+
+def _constant(learning_rate: float, *, epochs: int, steps_per_epoch: int) -> float:
+    """The rate itself (no schedule)."""
+    return float(learning_rate)
+
+
+def _step(learning_rate: float, *, epochs: int, steps_per_epoch: int, drop_every_epochs: float | None = None,
+          factor: float = 0.5) -> StepDecay:
+    """Halve every ``max(1, epochs // 4)`` epochs."""
+    every = drop_every_epochs or max(1, int(epochs) // 4)
+    return StepDecay(learning_rate, drop_every=int(every * max(1, int(steps_per_epoch))), factor=factor)
+
+
+def _polynomial(learning_rate: float, *, epochs: int, steps_per_epoch: int, power: float = 1.0,
+                end_learning_rate: float = 0.0) -> PolynomialDecay:
+    """Linear (``power=1``) decay to 0 over the run (Keras's PolynomialDecay)."""
+    total = max(1, int(epochs) * int(steps_per_epoch))
+    return PolynomialDecay(learning_rate, decay_steps=total, power=power, end_learning_rate=end_learning_rate)
+
+
+def _one_cycle(learning_rate: float, *, epochs: int, steps_per_epoch: int, pct_start: float = 0.3,
+               div_factor: float = 25.0, final_div_factor: float = 1e4) -> OneCycle:
+    """Warm up to ``learning_rate`` at 30% of the run, then anneal far below the start."""
+    total = max(1, int(epochs) * int(steps_per_epoch))
+    return OneCycle(learning_rate, total_steps=total, pct_start=pct_start, div_factor=div_factor,
+                    final_div_factor=final_div_factor)
+
+
+def _cosine(learning_rate: float, *, epochs: int, steps_per_epoch: int, warmup_epochs: float | None = None,
+            min_learning_rate: float = 0.0) -> WarmupCosine:
+    """Linear warm-up (5% of the run, at most 2 epochs) then cosine to 0 (Keras's CosineDecay)."""
+    total = max(1, int(epochs) * int(steps_per_epoch))
+    if warmup_epochs is None:
+        warmup_epochs = min(2.0, 0.05 * epochs)
+    warm = min(int(round(warmup_epochs * max(1, int(steps_per_epoch)))), total - 1)
+    return WarmupCosine(learning_rate, total_steps=total, warmup_steps=max(0, warm),
+                        min_learning_rate=min_learning_rate)
+
+
+REGISTRY.register("constant", _constant)
+REGISTRY.register("step", _step, aliases=("step_decay",))
+REGISTRY.register("polynomial", _polynomial, aliases=("poly", "linear"))
+REGISTRY.register("one_cycle", _one_cycle, aliases=("onecycle",))
+REGISTRY.register("cosine", _cosine, aliases=("warmup_cosine",))
+
+SCHEDULES = tuple(REGISTRY.names())
 """Names :func:`make_schedule` accepts."""
 
 
@@ -36,10 +85,11 @@ def make_schedule(
         ``None``/``"constant"`` returns ``learning_rate`` itself (a float).
         ``"step"``: halve every ``max(1, epochs // 4)`` epochs (options
         ``drop_every_epochs``, ``factor``). ``"polynomial"``: linear decay to
-        0 (option ``power``). ``"one_cycle"``: peak ``learning_rate`` at 30%
-        (options ``pct_start``, ``div_factor``, ``final_div_factor``).
-        ``"cosine"``: warm-up over ``warmup_epochs`` (default: 5% of the
-        run, at most 2 epochs) then cosine to ``min_learning_rate`` (0).
+        0 (options ``power``, ``end_learning_rate``). ``"one_cycle"``: peak
+        ``learning_rate`` at 30% (options ``pct_start``, ``div_factor``,
+        ``final_div_factor``). ``"cosine"``: warm-up over ``warmup_epochs``
+        (default: 5% of the run, at most 2 epochs) then cosine to
+        ``min_learning_rate`` (0). More names: ``REGISTRY.register``.
     learning_rate : float
         Base (or peak) rate.
     epochs, steps_per_epoch : int
@@ -51,8 +101,10 @@ def make_schedule(
 
     Raises
     ------
-    ValueError
-        Unknown name.
+    UnknownNameError
+        Unknown name (a ``ValueError``; the message lists the known ones).
+    TypeError
+        An option the named schedule does not take.
 
     Examples
     --------
@@ -61,27 +113,5 @@ def make_schedule(
     >>> type(make_schedule("one_cycle", 0.01, epochs=5, steps_per_epoch=3)).__name__
     'OneCycle'
     """
-    key = (name or "constant").lower().replace("-", "_")
-    total = max(1, int(epochs) * int(steps_per_epoch))
-    spe = max(1, int(steps_per_epoch))
-    if key == "constant":
-        return float(learning_rate)
-    if key in ("step", "step_decay"):
-        every = options.get("drop_every_epochs") or max(1, int(epochs) // 4)
-        return StepDecay(learning_rate, drop_every=int(every * spe), factor=options.get("factor", 0.5))
-    if key in ("polynomial", "poly", "linear"):
-        return PolynomialDecay(learning_rate, decay_steps=total, power=options.get("power", 1.0),
-                               end_learning_rate=options.get("end_learning_rate", 0.0))
-    if key in ("one_cycle", "onecycle"):
-        return OneCycle(learning_rate, total_steps=total,
-                        pct_start=options.get("pct_start", 0.3),
-                        div_factor=options.get("div_factor", 25.0),
-                        final_div_factor=options.get("final_div_factor", 1e4))
-    if key in ("cosine", "warmup_cosine"):
-        warm_epochs = options.get("warmup_epochs")
-        if warm_epochs is None:
-            warm_epochs = min(2.0, 0.05 * epochs)
-        warm = min(int(round(warm_epochs * spe)), total - 1)
-        return WarmupCosine(learning_rate, total_steps=total, warmup_steps=max(0, warm),
-                            min_learning_rate=options.get("min_learning_rate", 0.0))
-    raise ValueError(f"unknown learning-rate schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
+    factory = REGISTRY.get(name or "constant")
+    return factory(learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch, **options)

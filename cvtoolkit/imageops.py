@@ -1,0 +1,149 @@
+"""Small image utilities shared by the data layer, the descriptors, training and the apps (NumPy + OpenCV only).
+
+One definition each: :func:`size_hw` (an ``image_size`` as ``(height,
+width)``), :func:`to_gray` (RGB, RGBA or grey, one image or a batch, to
+grey), :func:`to_rgb`, :func:`resize_image` and :func:`resize_batch`
+(area averaging when shrinking, bilinear when growing).
+
+Examples
+--------
+>>> import numpy as np
+>>> size_hw(32), size_hw((24, 48))
+((32, 32), (24, 48))
+>>> to_gray(np.full((2, 4, 5, 3), 255, np.uint8)).shape
+(2, 4, 5)
+>>> resize_batch([np.zeros((10, 20, 3), np.uint8), np.zeros((4, 4, 3), np.uint8)], (8, 8)).shape
+(2, 8, 8, 3)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+
+def size_hw(image_size: int | Sequence[int], name: str = "size") -> tuple[int, int]:
+    """``image_size`` as ``(height, width)``: an int is a square.
+
+    ``name`` is the parameter named in the error message.
+
+    Raises
+    ------
+    ValueError
+        Not an int or a pair of ints, or not positive.
+
+    Examples
+    --------
+    >>> size_hw(np.int64(8)), size_hw([3, 4], "image_size")
+    ((8, 8), (3, 4))
+    """
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        hw = (int(image_size), int(image_size))
+    else:
+        try:
+            hw = tuple(int(s) for s in image_size)  # type: ignore[union-attr]
+        except TypeError:
+            raise ValueError(f"{name} must be an int or (height, width); got {image_size!r}") from None
+        if len(hw) != 2:
+            raise ValueError(f"{name} must be an int or (height, width); got {image_size!r}")
+    if hw[0] < 1 or hw[1] < 1:
+        raise ValueError(f"{name} must be positive; got {image_size!r}")
+    return hw  # type: ignore[return-value]
+
+
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    """Booleans to 0/255, floats in ``[0, 1]`` scaled by 255, anything else clipped to ``[0, 255]``."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind == "b":
+        return image.astype(np.uint8) * np.uint8(255)
+    if image.dtype.kind == "f" and image.size and np.nanmax(image) <= 1.0:
+        return np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(np.nan_to_num(image), 0, 255).astype(np.uint8)
+
+
+def to_gray(images: Any, *, keepdims: bool = False) -> np.ndarray:
+    """One image or a batch to grey ``uint8`` (OpenCV's BT.601 weights, a whole batch in one call).
+
+    Parameters
+    ----------
+    images : array-like
+        One image ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` RGB or ``(H, W, 4)``
+        RGBA, or a batch ``(N, H, W, C)`` of those. ``uint8`` is used as is;
+        floats in ``[0, 1]`` are scaled by 255, other types clipped to ``[0, 255]``.
+    keepdims : bool
+        Keep a channel axis of 1 (``(..., H, W, 1)``); by default it is dropped.
+
+    Raises
+    ------
+    ValueError
+        An array that is not an image or a batch of images.
+
+    Examples
+    --------
+    >>> to_gray(np.full((2, 3, 3), 255, np.uint8)).tolist()
+    [[255, 255, 255], [255, 255, 255]]
+    >>> to_gray(np.zeros((5, 4, 4, 3), np.uint8), keepdims=True).shape
+    (5, 4, 4, 1)
+    """
+    images = np.asarray(images)
+    if images.ndim == 2:
+        grey = images
+    elif images.ndim in (3, 4) and images.shape[-1] in (1, 3, 4):
+        if images.shape[-1] == 1:
+            grey = images[..., 0]
+        else:
+            code = cv2.COLOR_RGB2GRAY if images.shape[-1] == 3 else cv2.COLOR_RGBA2GRAY
+            lead = images.shape[:-1]
+            flat = np.ascontiguousarray(_as_uint8(images)).reshape(-1, lead[-1], images.shape[-1])
+            grey = (cv2.cvtColor(flat, code) if flat.shape[0] else np.zeros(flat.shape[:2], np.uint8)).reshape(lead)
+    else:
+        raise ValueError(
+            f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), or a batch of them; "
+            f"got shape {images.shape}."
+        )
+    grey = np.ascontiguousarray(_as_uint8(grey))
+    return grey[..., None] if keepdims else grey
+
+
+def to_rgb(images: np.ndarray) -> np.ndarray:
+    """Repeat a grey channel to three; RGB passes through.
+
+    Examples
+    --------
+    >>> to_rgb(np.zeros((2, 2, 1), np.uint8)).shape
+    (2, 2, 3)
+    """
+    if images.shape[-1] == 3:
+        return images
+    return np.repeat(images, 3, axis=-1)
+
+
+def resize_image(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize one ``(H, W, C)`` image to ``hw``: area averaging when shrinking, bilinear when growing."""
+    h, w = hw
+    if image.shape[0] == h and image.shape[1] == w:
+        return image
+    shrink = h * w < image.shape[0] * image.shape[1]
+    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    return out
+
+
+def resize_batch(batch: np.ndarray | list[np.ndarray], hw: tuple[int, int]) -> np.ndarray:
+    """Resize every ``(H, W, C)`` image of a batch to ``hw``; returns one ``(N, h, w, C)`` array, dtype kept.
+
+    Grey and colour images mixed in one list all become colour.
+    """
+    if isinstance(batch, np.ndarray) and batch.shape[1:3] == hw:
+        return batch
+    out = [resize_image(im, hw) for im in batch]
+    if not out:
+        c = batch.shape[3] if isinstance(batch, np.ndarray) else 3
+        return np.zeros((0, *hw, c), np.uint8)
+    if len({im.shape[2] for im in out}) > 1:
+        out = [to_rgb(im) for im in out]
+    return np.stack(out)

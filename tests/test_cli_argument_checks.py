@@ -38,9 +38,9 @@ def test_split_methods():
 
 
 @pytest.mark.parametrize("setting, needle", [("orientatons=9", "not an option of hog"),
-                                             ("orientations=-1", "orientations must be a positive int"),
+                                             ("orientations=-1", "'orientations' parameter of HOG must be"),
                                              ("pixels_per_cell=(0, 0)", "pixels_per_cell must be positive"),
-                                             ("bins=-3", "bins must be")])
+                                             ("bins=-3", "'bins' parameter of ColorHistogram must be")])
 def test_extract_set_unknown_keys_and_invalid_values(tmp_path, capsys, setting, needle):
     out = tmp_path / "f.h5"
     assert main(["extract", "--dataset", "digits", "--features", "hog,hsv_hist", "--set", setting, "--quiet",

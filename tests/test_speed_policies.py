@@ -81,9 +81,10 @@ def test_fit_seconds_is_the_classifier_fit_alone():
         unregister_features("slow_test_feats")
     row = result.rows[0]
     assert not row.get("error"), row
-    assert row["fit_seconds"] < 0.3  # the two 0.3 s transforms are not in it
+    assert row["fit_seconds"] < 0.3  # the 0.3 s transform is not in it
     n = len(labels)
-    assert row["feature_ms_per_image"] * n / 1000.0 >= 0.55  # they are here
+    # a stateless descriptor describes all images once (train and test rows are sliced from it): 0.3 s here
+    assert row["feature_ms_per_image"] * n / 1000.0 >= 0.28
     assert row["predict_ms_per_image"] >= row["feature_ms_per_image"]
 
 

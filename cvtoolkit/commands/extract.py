@@ -101,26 +101,17 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 def option_names(names: list[str]) -> list[str]:
     """The ``--set`` keys the descriptors ``names`` take (their factories' keyword parameters), sorted."""
-    import inspect
-
-    from cvtoolkit.features import make_features
-    from cvtoolkit.features.registry import _entry
+    from cvtoolkit.features import feature_options, make_features
 
     keys: set[str] = set()
     for name in names:
-        entry = _entry(name)
-        factory = entry.factory()
-        try:
-            params = list(inspect.signature(factory).parameters.values())[1 if entry.pass_name else 0:]
-        except (TypeError, ValueError):
-            params = []
-        if not params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        options = feature_options(name)
+        if options is None:  # a factory taking **kwargs: the parameters of what it builds
             try:
-                keys.update(make_features(name).get_params(deep=False))
-            except Exception:  # needs options to build: its named parameters only
-                pass
-        keys.update(p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
-                                                         inspect.Parameter.POSITIONAL_OR_KEYWORD))
+                options = list(make_features(name).get_params(deep=False))
+            except Exception:  # needs options to build: nothing more to list
+                options = []
+        keys.update(options)
     return sorted(keys - {"n_jobs"})
 
 

@@ -86,10 +86,11 @@ def default_sort_metric(labels: Sequence[int] | np.ndarray) -> tuple[str, str]:
 
 def _backbone_names() -> set[str]:
     """Feature names served by a Keras ImageNet backbone (read from the registry, no TensorFlow import)."""
-    from cvtoolkit.features import registry
+    from cvtoolkit.features.registry import REGISTRY
 
-    return {name for name, entry in registry._ENTRIES.items()
-            if isinstance(entry.target, str) and entry.target.startswith("cvtoolkit.transfer.")}
+    return {name for name in REGISTRY.names()
+            if isinstance(REGISTRY.entry(name).target, str)
+            and REGISTRY.entry(name).target.startswith("cvtoolkit.transfer.")}
 
 
 def is_deep(spec: Any) -> bool:

@@ -47,7 +47,7 @@ DEFAULT_EXPERIMENT = "cvtoolkit"
 """Experiment of the runs unless ``$MLFLOW_EXPERIMENT_NAME``/``$MLFLOW_EXPERIMENT_ID`` says otherwise."""
 
 TRACK_HELP = ("log this run to MLflow: 'mlflow' (MLflow's default store in the working folder, where "
-              "'mlflow ui' finds it) or 'mlflow:URI' (a tracking URI: sqlite:///path.db, a folder, http://host:5000); "
+              "'mlflow ui' finds it) or 'mlflow:URI' (a tracking URI: sqlite:///path.db or path.db, http://host:5000); "
               "needs the [mlflow] extra")
 """``--help`` text of ``--track``, shared by the commands."""
 
@@ -197,13 +197,18 @@ class MlflowTracker:
         self.mlflow = import_mlflow()
         uri = self.spec.partition(":")[2].strip()
         if uri:
-            if "://" not in uri and not uri.startswith("databricks"):
-                uri = Path(uri).expanduser().resolve().as_uri()  # a folder: MLflow's file store
+            if ":" not in uri and uri.endswith(".db"):
+                uri = "sqlite:///" + Path(uri).expanduser().resolve().as_posix().lstrip("/")  # a SQLite file
             self.mlflow.set_tracking_uri(uri)
         env_experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")
         self.experiment = experiment or (None if env_experiment else DEFAULT_EXPERIMENT)
         if self.experiment:
-            self.mlflow.set_experiment(self.experiment)
+            try:
+                self.mlflow.set_experiment(self.experiment)
+            except Exception as err:  # MlflowException: a store MLflow refuses or cannot reach
+                from cvtoolkit.errors import one_line
+
+                raise TrackingError(f"--track {spec}: MLflow cannot use {self.tracking_uri}: {one_line(err)}") from None
 
     @property
     def tracking_uri(self) -> str:

@@ -379,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model {args.model}: {net.count_params():,} parameters, input {input_shape}, "
               f"{args.optimizer} lr {lr:.3g} ({args.schedule}), policy {policy}")
 
+    files["csv"].parent.mkdir(parents=True, exist_ok=True)
     callbacks = [keras.callbacks.CSVLogger(str(files["csv"]), append=bool(initial_epoch))]
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard))

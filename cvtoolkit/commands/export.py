@@ -1,0 +1,41 @@
+"""Export a CNN or backbone pipeline to SavedModel, TFLite or ONNX, with its preprocessing as JSON.
+
+--model is a pipeline folder from 'cvtoolkit fit' (a CNN, or <backbone>+logreg)
+or a .keras file from 'cvtoolkit train'. Beside the export goes
+<out>.preprocessing.json: input size, channels, scaling and class names.
+Classical pipelines (hog+linear_svm, ...) cannot be exported: their
+descriptors are Python code; the message says what can be.
+
+examples:
+  cvtoolkit export --model models/pets-vgg --format savedmodel --out exported/pets_savedmodel
+  cvtoolkit export --model models/pets-vgg --format tflite --out exported/pets.tflite
+  cvtoolkit export --model models/minivggnet.keras --format onnx --out exported/vgg.onnx   # needs [export]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+FORMAT_NAMES = ("savedmodel", "tflite", "onnx")
+"""Same as ``cvtoolkit.export.FORMATS``, spelled out so ``--help`` imports nothing heavy."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="DIR",
+                        help="a pipeline folder from 'cvtoolkit fit' or a .keras file from 'cvtoolkit train'")
+    parser.add_argument("--format", required=True, choices=FORMAT_NAMES,
+                        help="savedmodel (a folder, TensorFlow Serving), tflite (LiteRT), onnx (onnxruntime; "
+                             "needs the [export] extra)")
+    parser.add_argument("--out", required=True, metavar="PATH",
+                        help="the folder (savedmodel) or file (.tflite, .onnx) to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cvtoolkit.export import export_pipeline
+
+    result = export_pipeline(args.model, args.format, args.out)
+    h, w, c = result.input_shape
+    print(f"exported {args.model} as {result.format} to {result.path}: input {h}x{w}x{c} float32, "
+          f"{len(result.class_names)} classes")
+    print(f"wrote {result.preprocessing}")
+    return 0

@@ -177,6 +177,7 @@ def test_compare_cnn_row_writes_history_csv_tensorboard_and_epoch_metrics(image_
     assert child.data.params["cnn.epochs"] == "2"
 
 
+@pytest.mark.slow
 def test_fit_track_logs_manifest_params_validation_metrics_and_pipeline(image_folder, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     model = tmp_path / "models" / "knn"

@@ -200,11 +200,10 @@ def exportable_model(path: str | os.PathLike) -> ExportableModel:
     except ImportError:
         is_backbone = False
     if not is_backbone:
-        what = "stored feature vectors" if kind == "stored" else f"its {features!r} descriptor, Python code"
-        raise ExportError(
-            f"{path}: {method} is a {'stored-features' if kind == 'stored' else 'classical'} pipeline; "
-            f"SavedModel, TFLite and ONNX cannot hold {what}: {CLASSICAL_HINT}"
-        )
+        what = ("is a classifier on stored features, made outside the pipeline" if kind == "stored" else
+                f"is a classical pipeline: its {features!r} descriptor is Python code, which SavedModel, TFLite "
+                "and ONNX cannot hold")
+        raise ExportError(f"{path}: {method} {what}; {CLASSICAL_HINT}")
     pipeline = load_pipeline(path)
     return _backbone_model(pipeline.estimator, pipeline.class_names, method, str(path))
 

@@ -32,7 +32,6 @@ ExportResult(path='exported/pets.onnx', preprocessing='exported/pets.onnx.prepro
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -213,7 +212,9 @@ def _check_converters(fmt: str) -> None:
             try:
                 __import__(module)
             except ImportError as err:
-                raise ExportError(f"--format onnx needs {module}, which is not installed ({err}); {EXPORT_INSTALL}") from None
+                raise ExportError(
+                    f"--format onnx needs {module}, which is not installed ({err}); {EXPORT_INSTALL}"
+                ) from None
 
 
 def _export(network: Any, fmt: str, input_shape: tuple, target: Path) -> None:

@@ -22,7 +22,7 @@ Examples
 'mlflow'
 >>> parse_track("mlflow:sqlite:///runs/mlflow.db")
 'mlflow:sqlite:///runs/mlflow.db'
->>> tracker = MlflowTracker("mlflow:" + tempfile.mkdtemp())  # doctest: +SKIP
+>>> tracker = MlflowTracker("mlflow:sqlite:///runs/mlflow.db")  # doctest: +SKIP
 >>> print(tracker.log_compare(result))                        # doctest: +SKIP
 """
 
@@ -32,7 +32,6 @@ import contextlib
 import logging
 import math
 import os
-import tempfile  # noqa: F401  (used in the module example)
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 

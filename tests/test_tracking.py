@@ -121,7 +121,8 @@ def test_train_tensorboard_csv_and_mlflow_per_epoch(image_folder, tmp_path, caps
     out = tmp_path / "models" / "shallow.keras"
     tb = tmp_path / "tb"
     rc = main(["train", "--dataset", str(image_folder), "--model", "shallownet", "--epochs", "2", "--image-size", "16",
-               "--batch-size", "8", "--val-size", "0.2", "--out", str(out), "--quiet", "--tensorboard", str(tb), "--track", f"mlflow:{uri}"])
+               "--batch-size", "8", "--val-size", "0.2", "--out", str(out), "--quiet", "--tensorboard", str(tb),
+               "--track", f"mlflow:{uri}"])
     assert rc == 0
     # Keras's CSVLogger: one row per epoch beside the JSON history
     with open(out.with_name("shallow.history.csv"), newline="") as f:

@@ -3,7 +3,7 @@
 The network is exported with Keras's own ``model.export`` (``tf_saved_model``;
 ``litert``, which runs the TFLite converter; ``onnx``, which runs tf2onnx),
 so the files are what those tools make for any Keras model. Beside the file
-(``<out>.preprocessing.json``) goes what a caller must do before and after:
+(``<out>.preprocessing.json``, e.g. ``vgg.onnx.preprocessing.json``) goes what a caller must do before and after:
 input size, channels, scaling, layout, and the class name of each output
 column.
 
@@ -27,12 +27,11 @@ SavedModel and TFLite need only TensorFlow.
 Examples
 --------
 >>> export_pipeline("models/pets-vgg", "onnx", "exported/pets.onnx")  # doctest: +SKIP
-ExportResult(path='exported/pets.onnx', preprocessing='exported/pets.preprocessing.json', ...)
+ExportResult(path='exported/pets.onnx', preprocessing='exported/pets.onnx.preprocessing.json', ...)
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -91,16 +90,15 @@ class ExportableModel:
 
 
 def preprocessing_path(out: str | os.PathLike) -> Path:
-    """The JSON written beside an export: ``model.onnx`` -> ``model.preprocessing.json``.
+    """The JSON written beside an export: its full name + ``.preprocessing.json``.
 
     Examples
     --------
     >>> preprocessing_path("exported/vgg.onnx").name, preprocessing_path("exported/vgg_savedmodel").name
-    ('vgg.preprocessing.json', 'vgg_savedmodel.preprocessing.json')
+    ('vgg.onnx.preprocessing.json', 'vgg_savedmodel.preprocessing.json')
     """
     out = Path(out)
-    stem = out.name[: -len(out.suffix)] if out.suffix in (".onnx", ".tflite") else out.name
-    return out.with_name(f"{stem}.preprocessing.json")
+    return out.with_name(f"{out.name}.preprocessing.json")
 
 
 def _cnn_model(estimator, class_names: list, method: str, source: str) -> ExportableModel:
@@ -200,11 +198,10 @@ def exportable_model(path: str | os.PathLike) -> ExportableModel:
     except ImportError:
         is_backbone = False
     if not is_backbone:
-        what = "stored feature vectors" if kind == "stored" else f"its {features!r} descriptor, Python code"
-        raise ExportError(
-            f"{path}: {method} is a {'stored-features' if kind == 'stored' else 'classical'} pipeline; "
-            f"SavedModel, TFLite and ONNX cannot hold {what}: {CLASSICAL_HINT}"
-        )
+        what = ("is a classifier on stored features, made outside the pipeline" if kind == "stored" else
+                f"is a classical pipeline: its {features!r} descriptor is Python code, which SavedModel, TFLite "
+                "and ONNX cannot hold")
+        raise ExportError(f"{path}: {method} {what}; {CLASSICAL_HINT}")
     pipeline = load_pipeline(path)
     return _backbone_model(pipeline.estimator, pipeline.class_names, method, str(path))
 
@@ -215,7 +212,9 @@ def _check_converters(fmt: str) -> None:
             try:
                 __import__(module)
             except ImportError as err:
-                raise ExportError(f"--format onnx needs {module}, which is not installed ({err}); {EXPORT_INSTALL}") from None
+                raise ExportError(
+                    f"--format onnx needs {module}, which is not installed ({err}); {EXPORT_INSTALL}"
+                ) from None
 
 
 def _export(network: Any, fmt: str, input_shape: tuple, target: Path) -> None:

@@ -22,7 +22,7 @@ Examples
 'mlflow'
 >>> parse_track("mlflow:sqlite:///runs/mlflow.db")
 'mlflow:sqlite:///runs/mlflow.db'
->>> tracker = MlflowTracker("mlflow:" + tempfile.mkdtemp())  # doctest: +SKIP
+>>> tracker = MlflowTracker("mlflow:sqlite:///runs/mlflow.db")  # doctest: +SKIP
 >>> print(tracker.log_compare(result))                        # doctest: +SKIP
 """
 
@@ -32,7 +32,6 @@ import contextlib
 import logging
 import math
 import os
-import tempfile  # noqa: F401  (used in the module example)
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -130,8 +129,21 @@ def finite_metrics(row: Mapping[str, Any]) -> dict[str, float]:
             continue
         value = float(value)
         if math.isfinite(value):
-            out[str(key)] = value
+            out[metric_key(key)] = value
     return out
+
+
+def metric_key(name: Any) -> str:
+    """``name`` with the characters MLflow refuses in metric and parameter names replaced by ``_``.
+
+    Examples
+    --------
+    >>> metric_key("recall_chat+chien")
+    'recall_chat_chien'
+    """
+    import re
+
+    return re.sub(r"[^\w\-. /:]", "_", str(name), flags=re.ASCII)
 
 
 def method_params(method: str, *, seed: int = 42, feature_options: Mapping | None = None,
@@ -226,7 +238,7 @@ class MlflowTracker:
         with mlflow.start_run(run_name=name, nested=nested,
                               tags={"cvtoolkit": "1", **{k: str(v) for k, v in (tags or {}).items()}}) as run:
             if params:
-                mlflow.log_params({str(k): _param_value(v) for k, v in params.items()})
+                mlflow.log_params({metric_key(k): _param_value(v) for k, v in params.items()})
             yield run
 
     def _log_file(self, path: Any, artifact_path: str | None = None) -> None:
@@ -237,7 +249,7 @@ class MlflowTracker:
         for key, values in (history or {}).items():
             for step, value in enumerate(values or []):
                 if isinstance(value, (int, float)) and math.isfinite(float(value)):
-                    self.mlflow.log_metric(f"epoch_{key}", float(value), step=step)
+                    self.mlflow.log_metric(metric_key(f"epoch_{key}"), float(value), step=step)
 
     # ------------------------------------------------------------------ compare
     def log_compare(self, result, *, name: str | None = None, feature_options: Mapping | None = None,

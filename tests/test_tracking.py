@@ -16,8 +16,12 @@ mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture(autouse=True)
-def _offline_mlflow(monkeypatch):
-    """No telemetry, no URI or experiment from the environment, and MLflow's global URI reset after each test."""
+def _offline_mlflow(monkeypatch, tmp_path):
+    """No telemetry, no URI or experiment from the environment, MLflow's global URI reset after each test.
+
+    MLflow puts artifacts in ./mlruns of the working folder: the test's own folder, not the repository.
+    """
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("DO_NOT_TRACK", "true")
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
@@ -99,8 +103,7 @@ def test_track_without_mlflow_is_one_line_naming_the_extra(image_folder, monkeyp
 
 
 @pytest.mark.slow
-def test_track_default_store_is_mlflows_own_in_the_working_folder(image_folder, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_track_default_store_is_mlflows_own_in_the_working_folder(image_folder, tmp_path):
     mlflow.set_tracking_uri(None)
     default = mlflow.get_tracking_uri()  # MLflow's own default for this folder
     rc = main(["compare", "--dataset", str(image_folder), "--image-size", "16", "--methods", "raw+knn",
@@ -121,7 +124,8 @@ def test_train_tensorboard_csv_and_mlflow_per_epoch(image_folder, tmp_path, caps
     out = tmp_path / "models" / "shallow.keras"
     tb = tmp_path / "tb"
     rc = main(["train", "--dataset", str(image_folder), "--model", "shallownet", "--epochs", "2", "--image-size", "16",
-               "--batch-size", "8", "--val-size", "0.2", "--out", str(out), "--quiet", "--tensorboard", str(tb), "--track", f"mlflow:{uri}"])
+               "--batch-size", "8", "--val-size", "0.2", "--out", str(out), "--quiet", "--tensorboard", str(tb),
+               "--track", f"mlflow:{uri}"])
     assert rc == 0
     # Keras's CSVLogger: one row per epoch beside the JSON history
     with open(out.with_name("shallow.history.csv"), newline="") as f:
@@ -177,6 +181,7 @@ def test_compare_cnn_row_writes_history_csv_tensorboard_and_epoch_metrics(image_
     assert child.data.params["cnn.epochs"] == "2"
 
 
+@pytest.mark.slow
 def test_fit_track_logs_manifest_params_validation_metrics_and_pipeline(image_folder, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     model = tmp_path / "models" / "knn"

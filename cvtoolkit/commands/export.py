@@ -31,8 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from cvtoolkit.export import export_pipeline
 
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"keras\.src\.export")  # np.object probe
+    if not getattr(args, "verbose", False):  # the converters' INFO lines are not for the user
+        for name in ("tensorflow", "tf2onnx", "absl"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     result = export_pipeline(args.model, args.format, args.out)
     h, w, c = result.input_shape
     print(f"exported {args.model} as {result.format} to {result.path}: input {h}x{w}x{c} float32, "

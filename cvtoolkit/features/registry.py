@@ -82,6 +82,8 @@ def unregister_features(name: str) -> None:
     FEATURES[:] = REGISTRY.names()
 
 
+_PRESET_NAMES = ("make_raw", "make_color_stats", "make_hsv_hist", "make_hog", "make_lbp", "make_hu", "make_haralick",
+                 "make_combined")
 _P = "cvtoolkit.features.presets"  # imported on first use: the names stay cheap (no scikit-learn)
 _PRESETS = (
     ("raw", f"{_P}:make_raw", "Raw pixels: 32x32 RGB resized and flattened, scaled to [0, 1]"),
@@ -258,8 +260,8 @@ def describe_features(name: str) -> str:
 
 def __getattr__(name: str) -> Any:
     """The presets (``make_hog``, ...) stay importable from here, loaded on first use."""
-    from cvtoolkit.features import presets
+    if name in _PRESET_NAMES:
+        from cvtoolkit.features import presets
 
-    if name in presets.__all__:
         return getattr(presets, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

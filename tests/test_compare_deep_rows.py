@@ -168,7 +168,7 @@ def test_finetune_row_on_the_same_split(tmp_path):
     result = run_compare(
         ds, ["mobilenet+finetune", "raw+knn"], test_size=0.25, out_dir=tmp_path / "run", progress=False,
         feature_options={"weights": str(weights)},
-        cnn_options={"epochs": 1, "batch_size": 8, "verbose": 0},
+        cnn_options={"epochs": 1, "warmup_epochs": 2, "image_size": 32, "batch_size": 8, "verbose": 0},
     )
     row = next(r for r in result.rows if r["method"] == "mobilenet+finetune")
     assert not row.get("error"), row.get("error")
@@ -190,8 +190,15 @@ def test_finetune_keeps_batch_norm_frozen_and_saves_as_a_cnn(tmp_path):
     clf = FineTuneClassifier("mobilenet", weights=str(weights), image_size=32, warmup_epochs=1, epochs=1,
                              unfreeze_top=None, batch_size=4, verbose=0)
     clf.fit(images, labels)
-    inner = next(layer for layer in clf.model_.layers if isinstance(layer, keras.Model))
-    base = next(layer for layer in inner.layers if isinstance(layer, keras.Model))
+
+    def models(model):
+        for layer in model.layers:
+            if isinstance(layer, keras.Model):
+                yield layer
+                yield from models(layer)
+
+    base = next(m for m in models(clf.model_) if any(isinstance(x, keras.layers.BatchNormalization)
+                                                      for x in m.layers))
     bns = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
     convs = [layer for layer in base.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
     assert bns and not any(layer.trainable for layer in bns)

@@ -7,6 +7,7 @@ files, where only the name matters).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import subprocess
 import sys
@@ -214,3 +215,19 @@ def test_finetune_keeps_batch_norm_frozen_and_saves_as_a_cnn(tmp_path):
                            image_size=32, channels=3)
     loaded = load_pipeline(folder)
     np.testing.assert_allclose(loaded.predict_proba(images), clf.predict_proba(images), atol=1e-5)
+
+
+def test_backbone_rows_reread_small_loads_at_their_size(tmp_path):
+    from cvtoolkit.data import load_dataset, split_dataset
+    from cvtoolkit.methods.backbone_weights import backbone_images
+    from tests.conftest import write_image_folder
+
+    folder = write_image_folder(tmp_path / "data", n_per_class=4, size=48)
+    ds = load_dataset(str(folder), image_size=16, progress=False)
+    train, test = split_dataset(ds, test_size=0.25, seed=0)
+    big_train, big_test = backbone_images(train, test, size=40)
+    assert big_train.images.shape[1:] == (40, 40, 3) and big_test.images.shape[1:] == (40, 40, 3)
+    assert big_train.labels.tolist() == train.labels.tolist() and big_test.paths == test.paths
+    # already large enough, or no files to read again: the loaded images are used
+    assert backbone_images(train, test, size=16) is None
+    assert backbone_images(replace(train, paths=None), test, size=40) is None

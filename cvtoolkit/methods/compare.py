@@ -169,18 +169,20 @@ def run_compare(
     result = CompareResult(rows=[], settings=settings, test=test)
     board = Leaderboard()
     feature_cache: dict[str, _Features | Exception] = {}
+    views: dict[str, Any] = {}
     for i, spec in enumerate(specs, start=1):
         logger.info("[%d/%d] %s", i, len(specs), spec.name)
         row: dict[str, Any] = {"method": spec.name}
         try:
+            row_train, row_test = _row_images(spec, train, test, views, progress)
             if spec.kind == "cnn":
                 est = make_method(spec, feature_options=feature_options, cnn_options=cnn_options,
                                   random_state=seed, n_jobs=n_jobs)
                 t0 = time.perf_counter()
-                est.fit(train.images, train.labels)
+                est.fit(row_train.images, row_train.labels)
                 fit_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                proba = est.predict_proba(test.images)
+                proba = est.predict_proba(row_test.images)
                 pred_s = time.perf_counter() - t0
                 if getattr(est, "history_", None):
                     result.histories[spec.name] = est.history_
@@ -192,7 +194,7 @@ def run_compare(
                     if spec.features not in feature_cache:
                         try:
                             feature_cache[spec.features] = _compute_features(
-                                spec, train, test, dataset, feature_options or {}, cache_dir, n_jobs
+                                spec, row_train, row_test, dataset, feature_options or {}, cache_dir, n_jobs
                             )
                         except Exception as err:  # every row of this descriptor fails the same way
                             feature_cache[spec.features] = err
@@ -226,7 +228,7 @@ def run_compare(
             row["fit_seconds"] = round(fit_s, 3)
             row["predict_ms_per_image"] = round(1000.0 * pred_s / max(1, len(test)), 4)
             row["size_bytes"] = _size_bytes(spec, est if spec.kind == "cnn" else clf,
-                                            None if spec.kind == "cnn" else feats.transformer, train, dataset)
+                                            None if spec.kind == "cnn" else feats.transformer, row_train, dataset)
             if out is not None:
                 png = out / f"confusion_{safe_filename(spec.name)}.png"
                 report.save_confusion_matrix(png, title=spec.name)
@@ -245,6 +247,19 @@ def run_compare(
     if out is not None:
         _write_outputs(result, board, out)
     return result
+
+
+def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, progress: bool):
+    """The images a row fits on: backbone rows get the files re-read at the backbone's size, when they can."""
+    from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES, backbone_images
+
+    if spec.features not in BACKBONE_NAMES or spec.kind == "stored":
+        return train, test
+    if "backbone" not in views:
+        views["backbone"] = backbone_images(train, test, progress=progress)
+        if views["backbone"] is not None:
+            logger.info("backbone rows see the image files at %s pixels", views["backbone"][0].images.shape[1:3])
+    return views["backbone"] or (train, test)
 
 
 def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset) -> int | None:

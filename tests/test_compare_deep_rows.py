@@ -7,6 +7,7 @@ files, where only the name matters).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import subprocess
 import sys
@@ -168,7 +169,7 @@ def test_finetune_row_on_the_same_split(tmp_path):
     result = run_compare(
         ds, ["mobilenet+finetune", "raw+knn"], test_size=0.25, out_dir=tmp_path / "run", progress=False,
         feature_options={"weights": str(weights)},
-        cnn_options={"epochs": 1, "batch_size": 8, "verbose": 0},
+        cnn_options={"epochs": 1, "warmup_epochs": 2, "image_size": 32, "batch_size": 8, "verbose": 0},
     )
     row = next(r for r in result.rows if r["method"] == "mobilenet+finetune")
     assert not row.get("error"), row.get("error")
@@ -190,8 +191,15 @@ def test_finetune_keeps_batch_norm_frozen_and_saves_as_a_cnn(tmp_path):
     clf = FineTuneClassifier("mobilenet", weights=str(weights), image_size=32, warmup_epochs=1, epochs=1,
                              unfreeze_top=None, batch_size=4, verbose=0)
     clf.fit(images, labels)
-    inner = next(layer for layer in clf.model_.layers if isinstance(layer, keras.Model))
-    base = next(layer for layer in inner.layers if isinstance(layer, keras.Model))
+
+    def models(model):
+        for layer in model.layers:
+            if isinstance(layer, keras.Model):
+                yield layer
+                yield from models(layer)
+
+    base = next(m for m in models(clf.model_) if any(isinstance(x, keras.layers.BatchNormalization)
+                                                      for x in m.layers))
     bns = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
     convs = [layer for layer in base.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
     assert bns and not any(layer.trainable for layer in bns)
@@ -207,3 +215,19 @@ def test_finetune_keeps_batch_norm_frozen_and_saves_as_a_cnn(tmp_path):
                            image_size=32, channels=3)
     loaded = load_pipeline(folder)
     np.testing.assert_allclose(loaded.predict_proba(images), clf.predict_proba(images), atol=1e-5)
+
+
+def test_backbone_rows_reread_small_loads_at_their_size(tmp_path):
+    from cvtoolkit.data import load_dataset, split_dataset
+    from cvtoolkit.methods.backbone_weights import backbone_images
+    from tests.conftest import write_image_folder
+
+    folder = write_image_folder(tmp_path / "data", n_per_class=4, size=48)
+    ds = load_dataset(str(folder), image_size=16, progress=False)
+    train, test = split_dataset(ds, test_size=0.25, seed=0)
+    big_train, big_test = backbone_images(train, test, size=40)
+    assert big_train.images.shape[1:] == (40, 40, 3) and big_test.images.shape[1:] == (40, 40, 3)
+    assert big_train.labels.tolist() == train.labels.tolist() and big_test.paths == test.paths
+    # already large enough, or no files to read again: the loaded images are used
+    assert backbone_images(train, test, size=16) is None
+    assert backbone_images(replace(train, paths=None), test, size=40) is None

@@ -93,6 +93,8 @@ def _list_methods() -> int:
     print("classifiers: " + ", ".join(CLASSIFIERS))
     print("CNNs:        " + ", ".join(model_names()))
     print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
+    print("pretrained backbones: <backbone>+<classifier> (mobilenet+logreg) or <backbone>+finetune "
+          "(mobilenet+finetune); weights from Keras's cache or --weights PATH")
     return 0
 
 

@@ -73,7 +73,7 @@ class _Features:
     transformer: Any = None  # the descriptor (unfitted when the features came from the cache)
 
 
-def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dataset,
+def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dataset | None,
                       options: dict, cache_dir: str | None, n_jobs: int | None,
                       memo: dict | None = None) -> _Features:
     same_size = train.images.dtype != object
@@ -87,7 +87,7 @@ def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dat
     from cvtoolkit.features.cache import is_stateless
 
     tr_idx, te_idx = train.attrs.get("split_indices"), test.attrs.get("split_indices")
-    if tr_idx is not None and te_idx is not None and is_stateless(transformer):
+    if full is not None and tr_idx is not None and te_idx is not None and is_stateless(transformer):
         # Per-image descriptors: features of the whole dataset once (one cache entry for every split,
         # fold and learning-curve subset), sliced by the split's indices.
         key = (spec.features, id(full))
@@ -257,18 +257,20 @@ def run_compare(
     result = CompareResult(rows=[], settings=settings, test=test, sort_metric=metric)
     feature_cache: dict[str, _Features | Exception] = {}
     memo = feature_memo if feature_memo is not None else {}
+    views: dict[str, Any] = {}
     for i, spec in enumerate(specs, start=1):
         logger.info("[%d/%d] %s", i, len(specs), spec.name)
         row: dict[str, Any] = {"method": spec.name, "deep": is_deep(spec)}
         try:
+            row_train, row_test = _row_images(spec, train, test, views, progress)
             if spec.kind == "cnn":
                 est = make_method(spec, feature_options=feature_options, cnn_options=cnn_options,
                                   random_state=seed, n_jobs=n_jobs)
                 t0 = time.perf_counter()
-                est.fit(train.images, train.labels)
+                est.fit(row_train.images, row_train.labels)
                 fit_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                proba = est.predict_proba(test.images)
+                proba = est.predict_proba(row_test.images)
                 pred_s = time.perf_counter() - t0
                 if getattr(est, "history_", None):
                     result.histories[spec.name] = est.history_
@@ -279,9 +281,11 @@ def run_compare(
                 else:
                     if spec.features not in feature_cache:
                         try:
+                            reread = row_train is not train  # a backbone's view of the files: not `dataset`
                             with classical_fit_threads(n_jobs):  # a codebook's k-means, in this process
                                 feature_cache[spec.features] = _compute_features(
-                                    spec, train, test, dataset, feature_options or {}, cache_dir, n_jobs, memo
+                                    spec, row_train, row_test, None if reread else dataset, feature_options or {},
+                                    cache_dir, n_jobs, None if reread else memo
                                 )
                         except Exception as err:  # every row of this descriptor fails the same way
                             feature_cache[spec.features] = err
@@ -319,7 +323,7 @@ def run_compare(
             row["fit_seconds"] = round(fit_s, 3)
             row["predict_ms_per_image"] = round(1000.0 * pred_s / max(1, len(test)), 4)
             row["size_bytes"] = _size_bytes(spec, est if spec.kind == "cnn" else clf,
-                                            None if spec.kind == "cnn" else feats.transformer, train, dataset)
+                                            None if spec.kind == "cnn" else feats.transformer, row_train, dataset)
             if out is not None:
                 png = out / f"confusion_{safe_filename(spec.name)}.png"
                 report.save_confusion_matrix(png, title=spec.name)
@@ -350,6 +354,19 @@ def run_compare(
     if out is not None:
         _write_outputs(result, board, out)
     return result
+
+
+def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, progress: bool):
+    """The images a row fits on: backbone rows get the files re-read at the backbone's size, when they can."""
+    from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES, backbone_images
+
+    if spec.features not in BACKBONE_NAMES or spec.kind == "stored":
+        return train, test
+    if "backbone" not in views:
+        views["backbone"] = backbone_images(train, test, progress=progress)
+        if views["backbone"] is not None:
+            logger.info("backbone rows see the image files at %s pixels", views["backbone"][0].images.shape[1:3])
+    return views["backbone"] or (train, test)
 
 
 def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset) -> int | None:

@@ -51,6 +51,7 @@ __all__ = [
     "BACKBONES",
     "BackboneSpec",
     "BackbonePreprocessing",
+    "MirrorImages",
     "build_backbone",
     "build_feature_extractor",
     "get_backbone_spec",
@@ -587,6 +588,24 @@ class BackbonePreprocessing(layers.Layer):
         config = super().get_config()
         config["backbone"] = self.backbone
         return config
+
+
+@keras.saving.register_keras_serializable(package="cvtoolkit")
+class MirrorImages(layers.Layer):
+    """Mirror ``(N, H, W, C)`` images left-right (deterministic; for test-time flip averaging).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.asarray(MirrorImages()(np.arange(3.0).reshape(1, 1, 3, 1))).ravel().tolist()
+    [2.0, 1.0, 0.0]
+    """
+
+    def call(self, inputs: Any) -> Any:
+        return ops.flip(inputs, axis=2)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
 
 
 def build_feature_extractor(

@@ -43,7 +43,7 @@ from keras import layers
 
 from cvtoolkit.errors import ModelError
 from cvtoolkit.train.estimator import KerasImageClassifier
-from cvtoolkit.transfer.backbones import BackbonePreprocessing, build_backbone, get_backbone_spec
+from cvtoolkit.transfer.backbones import BackbonePreprocessing, MirrorImages, build_backbone, get_backbone_spec
 
 logger = logging.getLogger(__name__)
 
@@ -329,13 +329,15 @@ class FineTuneClassifier(KerasImageClassifier):
         As :func:`cvtoolkit.transfer.build_backbone` (a weights file named
         like Keras's gives the MobileNet width).
     image_size : int, optional
-        Side the backbone sees (default :data:`DEFAULT_FINETUNE_SIZE`).
+        Side the backbone sees (default: its ImageNet size, 224).
     warmup_epochs : int
         Epochs of the head alone.
     epochs : int or None
         Epochs after unfreezing (None: :data:`DEFAULT_FINETUNE_EPOCHS`).
     unfreeze_top : int or None
-        Backbone layers unfrozen for phase 2, counted from the top (None: all).
+        Backbone layers unfrozen for phase 2, counted from the top; None
+        (default): all of them, as fastai's ``fine_tune`` does. Batch-norm
+        layers always stay frozen, in inference mode.
     learning_rate, finetune_lr : float
         Peak rates of the two phases (Adam).
     batch_size : int
@@ -345,6 +347,10 @@ class FineTuneClassifier(KerasImageClassifier):
         Augmentation (a dict overrides :func:`~cvtoolkit.train.augmentation.make_augmentation`'s keywords).
     head_units, dropout
         As :func:`build_finetune_model`.
+    flip_average : bool
+        Predict the average of each image's and its mirror's probabilities
+        (test-time augmentation, inside the saved network; twice the
+        prediction cost, no extra training).
     seed, verbose
         As :class:`~cvtoolkit.train.KerasImageClassifier`.
 
@@ -364,16 +370,17 @@ class FineTuneClassifier(KerasImageClassifier):
         alpha: float | None = None,
         weights: "str | os.PathLike | None" = "imagenet",
         image_size: int | None = None,
-        warmup_epochs: int = 2,
+        warmup_epochs: int = 4,
         epochs: int | None = None,
-        unfreeze_top: int | None = 30,
-        learning_rate: float = 2e-3,
-        finetune_lr: float = 2e-4,
+        unfreeze_top: int | None = None,
+        learning_rate: float = 1e-2,
+        finetune_lr: float = 5e-4,
         batch_size: int = 32,
         schedule: str = "one_cycle",
         augment: bool | dict = True,
         head_units: int | None = None,
         dropout: float = 0.2,
+        flip_average: bool = True,
         seed: int | None = 42,
         verbose: int = 1,
     ):
@@ -391,6 +398,7 @@ class FineTuneClassifier(KerasImageClassifier):
         self.augment = augment
         self.head_units = head_units
         self.dropout = dropout
+        self.flip_average = flip_average
         self.seed = seed
         self.verbose = verbose
 
@@ -419,7 +427,7 @@ class FineTuneClassifier(KerasImageClassifier):
         if self.seed is not None:
             keras.utils.set_random_seed(int(self.seed))
         spec = get_backbone_spec(self.backbone)
-        side = int(self.image_size or DEFAULT_FINETUNE_SIZE)
+        side = int(self.image_size or spec.default_size)
         inner, base = build_finetune_model(
             spec.name, len(classes), input_shape=(side, side, 3), alpha=self.alpha, weights=self.weights,
             head_units=self.head_units, dropout=self.dropout,
@@ -444,6 +452,9 @@ class FineTuneClassifier(KerasImageClassifier):
             finetune_lr=float(self.finetune_lr), schedule=self.schedule, trainer=trainer,
             batch_size=int(self.batch_size), verbose=self.verbose,
         )
+        if self.flip_average:  # test-time augmentation: average with the mirrored image (same weights)
+            mirrored = net(MirrorImages(name="mirror")(inputs))
+            net = keras.Model(inputs, layers.Average(name="flip_average")([net(inputs), mirrored]), name=net.name)
         net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         history: dict[str, list[float]] = {}
         for part in (h1, h2):
@@ -459,11 +470,8 @@ class FineTuneClassifier(KerasImageClassifier):
         return self
 
 
-DEFAULT_FINETUNE_SIZE = 160
-"""Side (pixels) the backbone of a ``+finetune`` row sees by default."""
-
-DEFAULT_FINETUNE_EPOCHS = 6
-"""Epochs after unfreezing, by default (after 2 warm-up epochs)."""
+DEFAULT_FINETUNE_EPOCHS = 12
+"""Epochs after unfreezing, by default (after 4 warm-up epochs of the head alone)."""
 
 FINETUNE_AUGMENTATION = {"flip": True, "rotation": 0.05, "zoom": 0.1, "translation": 0.1, "contrast": 0.0}
 """Augmentation of a ``+finetune`` row: mirror, small rotations, zooms and shifts."""

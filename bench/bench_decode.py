@@ -118,12 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--methods", default="toolkit,toolkit-1thread,cv2,tf.data")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="override cvtoolkit.data.image_io.REDUCED_DECODE_MARGIN (to weigh speed against pixels)")
     args = parser.parse_args(argv)
+    if args.margin is not None:
+        import cvtoolkit.data.image_io as image_io
+
+        image_io.REDUCED_DECODE_MARGIN = args.margin
     root = Path(args.dataset)
     sizes = [int(s) for s in args.sizes.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     n_files = len(list_files(root))
-    print(f"{root}: {n_files} files; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+    from cvtoolkit.data.image_io import REDUCED_DECODE_MARGIN
+
+    print(f"{root}: {n_files} files; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
+          f"reduced-decode margin {REDUCED_DECODE_MARGIN}")
     results = {}
     for size in sizes:
         runners = {"toolkit": lambda r, s: run_toolkit(r, s), "toolkit-1thread": lambda r, s: run_toolkit(r, s, 1),

@@ -157,6 +157,15 @@ def _load_one(path: str, preprocess: Sequence[Preprocessor], max_pixels: int | N
     return image, None
 
 
+_BLOCK = 16
+"""Images decoded per thread-pool task by :func:`load_images`."""
+
+
+def _load_block(paths: Sequence[str], preprocess: Sequence[Preprocessor], max_pixels: int | None,
+                size: tuple[int, int] | None) -> list:
+    return [_load_one(p, preprocess, max_pixels, size) for p in paths]
+
+
 def load_images(
     paths: Sequence[str],
     *,
@@ -205,14 +214,18 @@ def load_images(
             steps.append(Resize(image_size))
     steps.extend(preprocessors or [])
     n_jobs = n_jobs or os.cpu_count() or 1
-    results: list = [None] * len(paths)
+    results: list = []
+    # a few images per task: one task per image costs about a tenth of a small image's decode in overhead
+    block = max(1, min(_BLOCK, len(paths) // (4 * n_jobs)))
     with ThreadPoolExecutor(max_workers=n_jobs) as pool, tqdm(
         total=len(paths), desc=desc, unit="img", disable=not progress, leave=False
     ) as bar:
-        futures = [pool.submit(_load_one, p, steps, max_pixels, size) for p in paths]
-        for i, fut in enumerate(futures):
-            results[i] = fut.result()
-            bar.update(1)
+        futures = [pool.submit(_load_block, paths[i:i + block], steps, max_pixels, size)
+                   for i in range(0, len(paths), block)]
+        for fut in futures:
+            done = fut.result()
+            results.extend(done)
+            bar.update(len(done))
     kept, images, skipped = [], [], []
     for i, (image, reason) in enumerate(results):
         if image is None:

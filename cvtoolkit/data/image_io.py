@@ -82,12 +82,15 @@ DECODER_VERSION = 2
 """Bumped whenever decoded pixels change (2: reduced-scale JPEG decoding, EXIF orientation applied).
 Stores and caches keyed on file paths record it, so that features decoded by another version are not reused."""
 
-REDUCED_DECODE_MARGIN = 1.5
+REDUCED_DECODE_MARGIN = 1.0
 """With a target size, JPEGs are decoded at the smallest DCT scale of 1/8, 1/4, 1/2 (or 1) that keeps at
-least this many decoded pixels per target pixel along each side, then area-resized. libjpeg-turbo's scaled
-decoding keeps the low frequencies of each 8x8 block (a clean shrink, several times less work than a full
-decode); the margin leaves the final area resize some averaging to do. Scales other than powers of two are
-not used: they cost as much as a full decode and differ more from it."""
+least this many decoded pixels per target pixel along each side, then area-resized once. libjpeg-turbo's
+scaled decoding keeps the low frequencies of each 8x8 block (an antialiased shrink for a fraction of a full
+decode's work). Scales other than powers of two are not used: they cost as much as a full decode and differ
+more from it. On the 3000 Animals images at 32x32, margins 1, 1.5 and 2 cost 155, 163 and 179 us of CPU an
+image (a full decode and area resize by OpenCV: 269) and differ from full decoding + area resize by 2.45,
+1.82 and 0.86 grey levels on average; raw+knn and hog+linear_svm accuracies moved by at most 0.8 point
+(McNemar p >= 0.18) for all three."""
 
 _ORIENTATION_TAG = 0x0112
 

@@ -74,7 +74,7 @@ def fit(args: argparse.Namespace) -> int:
         X_tr, X_te = data[f"{feat}_train"][keep_tr], data[f"{feat}_test"][keep_te]
         try:  # compare tells the classifier how many classes there are (cvtoolkit after issue 14)
             clf = make_classifier(clf_name, random_state=42, n_jobs=args.n_jobs, n_classes=out["classes"])
-        except TypeError:
+        except (TypeError, ValueError):  # before issue 14: no n_classes
             clf = make_classifier(clf_name, random_state=42, n_jobs=args.n_jobs)
         with threadpool_limits(limits=1, user_api="blas"):
             t = time.perf_counter()

@@ -3,9 +3,10 @@
 liblinear fits one-vs-rest problems one after the other, each to
 convergence, and ``linear_svm`` calibrates on 3 folds plus a final fit: its
 cost multiplies by the number of classes. On a 101-class folder of 8080
-images (``bench/bench_many_classes.py``) ``hog+linear_svm`` took 457 s to
-fit with liblinear and 50 s with this estimator, at accuracy 0.097 and
-0.095; ``sift_bovw+linear_svm`` 72 s and 11 s (0.065, 0.069).
+images (``bench/bench_many_classes.py``, busy 2-core machine)
+``hog+linear_svm`` took 457 s to fit with liblinear and 35 s with this
+estimator, at accuracy 0.097 and 0.095; ``sift_bovw+linear_svm`` 72 s and
+15 s (0.065, 0.069).
 :func:`cvtoolkit.classifiers.make_classifier` uses it for ``linear_svm``
 when told the data have :data:`SGD_FROM_CLASSES` classes or more.
 
@@ -35,9 +36,6 @@ SGD_FROM_CLASSES = 10
 Measured on digits (10 classes, 1347 training images, BLAS at one thread, busy 2-core machine):
 raw pixels 36.0 s and accuracy 0.940 with liblinear, 4.3 s and 0.931 with SGD; HOG 27.2 s and
 0.973, 1.9 s and 0.982 (450 test images: one standard error is about 1 point)."""
-
-MANY_CLASSES = 20
-"""Above this many classes ``rbf_svm`` averages its calibration-fold SVCs instead of refitting on everything."""
 
 
 ALPHA_TIMES_C = 1e-5

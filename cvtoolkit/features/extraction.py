@@ -202,15 +202,18 @@ def plan_chunks(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = None,
                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Decode (when ``kind == "paths"``) and describe one chunk.
+    """Decode (when ``kind == "paths"``; ``"decoded"``: what :func:`decode_chunk` returned) and describe one chunk.
 
     Returns ``(features, kept, skipped)``: ``kept`` are positions within the
     chunk of the rows of ``features`` (unreadable files, and files of more
     than ``max_pixels`` pixels, are skipped). Runs in a worker process when
     extraction is parallel.
     """
-    images, kept, skipped = decode_chunk(kind, data, image_size, max_pixels)
-    if kind == "paths" and len(kept) == 0:
+    if kind == "decoded":  # what decode_chunk returned (a prefetching thread decoded it)
+        images, kept, skipped = data
+    else:
+        images, kept, skipped = decode_chunk(kind, data, image_size, max_pixels)
+    if len(kept) == 0 and kind in ("paths", "decoded"):
         return np.zeros((0, 0), np.float32), kept, skipped
     return describe_decoded(transformer, images, kept, skipped)
 
@@ -303,11 +306,7 @@ def _prefetched(worker: Any, source: "_Source", chunks: Sequence[tuple[int, int]
                 while submitted < len(chunks) and submitted <= i + PREFETCH_CHUNKS:
                     pending.append(pool.submit(decode, submitted))
                     submitted += 1
-                images, kept, skipped = pending.popleft().result()
-                if len(kept) == 0:
-                    yield chunks[i], (np.zeros((0, 0), np.float32), np.asarray(kept, np.int64), list(skipped))
-                else:
-                    yield chunks[i], describe_decoded(worker, images, kept, skipped)
+                yield chunks[i], describe_chunk(worker, "decoded", pending.popleft().result())
         finally:
             for future in pending:
                 future.cancel()

@@ -72,7 +72,10 @@ def fit(args: argparse.Namespace) -> int:
     for row in rows:
         feat, clf_name = row.split("+")
         X_tr, X_te = data[f"{feat}_train"][keep_tr], data[f"{feat}_test"][keep_te]
-        clf = make_classifier(clf_name, random_state=42, n_jobs=args.n_jobs)
+        try:  # compare tells the classifier how many classes there are (cvtoolkit after issue 14)
+            clf = make_classifier(clf_name, random_state=42, n_jobs=args.n_jobs, n_classes=out["classes"])
+        except (TypeError, ValueError):  # before issue 14: no n_classes
+            clf = make_classifier(clf_name, random_state=42, n_jobs=args.n_jobs)
         with threadpool_limits(limits=1, user_api="blas"):
             t = time.perf_counter()
             clf.fit(X_tr, y_tr[keep_tr])

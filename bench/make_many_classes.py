@@ -1,6 +1,6 @@
 """Build a 101-class image folder (about 8000 images) for the many-class benchmarks, outside the repository.
 
-Each class is one (shape, colour) pair drawn on a photographic background:
+Each class is one (shape, colour) pair drawn on a dimmed photographic background:
 7 shapes (disc, square, triangle, ring, cross, horizontal bars, vertical
 bars) times 15 hues give 105 pairs, of which the first ``--classes`` are
 used. Every image draws its own position, scale, rotation, brightness and
@@ -46,7 +46,7 @@ def _backgrounds(limit: int, size: int, rng: np.random.Generator) -> list[np.nda
 
 def _draw(shape: str, colour: tuple[int, int, int], size: int, rng: np.random.Generator, canvas: np.ndarray) -> None:
     c = (int(size / 2 + rng.integers(-size // 8, size // 8 + 1)), int(size / 2 + rng.integers(-size // 8, size // 8 + 1)))
-    r = int(size * rng.uniform(0.2, 0.32))
+    r = int(size * rng.uniform(0.28, 0.4))
     angle = rng.uniform(0, np.pi)
     if shape == "disc":
         cv2.circle(canvas, c, r, colour, -1, cv2.LINE_AA)
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             y = int(rng.integers(0, bg.shape[0] - args.size + 1))
             x = int(rng.integers(0, bg.shape[1] - args.size + 1))
             canvas = np.ascontiguousarray(bg[y:y + args.size, x:x + args.size])
-            rgb = colorsys.hsv_to_rgb(hue / HUES + rng.normal(0, 0.015), rng.uniform(0.6, 1.0), rng.uniform(0.55, 1.0))
+            canvas = (canvas * rng.uniform(0.3, 0.6)).astype(np.uint8)  # a dimmer photograph behind the object
+            rgb = colorsys.hsv_to_rgb(hue / HUES + rng.normal(0, 0.01), rng.uniform(0.75, 1.0), rng.uniform(0.7, 1.0))
             colour = tuple(int(255 * v) for v in rgb[::-1])  # BGR for OpenCV
             _draw(shape, colour, args.size, rng, canvas)
             cv2.imwrite(str(folder / f"{i:04d}.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])

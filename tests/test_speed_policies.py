@@ -174,3 +174,40 @@ def test_extract_flip_average_flag_reaches_the_backbone(monkeypatch, tmp_path, i
           "--quiet"])
     assert "flip_average" not in built
     assert real is not spy
+
+
+def test_many_classes_switch_linear_svm_to_sgd():
+    from sklearn.datasets import make_classification
+    from sklearn.svm import LinearSVC
+
+    from cvtoolkit.classifiers import make_classifier
+    from cvtoolkit.classifiers.linear import SGD_FROM_CLASSES, SGDLinearSVC
+
+    few = make_classifier("linear_svm", n_classes=SGD_FROM_CLASSES - 1)
+    many = make_classifier("linear_svm", n_classes=SGD_FROM_CLASSES)
+    assert isinstance(make_classifier("linear_svm").named_steps["clf"].estimator, LinearSVC)
+    assert isinstance(few.named_steps["clf"].estimator, LinearSVC)
+    assert isinstance(many.named_steps["clf"].estimator, SGDLinearSVC)
+    assert many.get_params()["clf__estimator__C"] == few.get_params()["clf__estimator__C"]  # same search space
+    X, y = make_classification(n_samples=1500, n_features=20, n_informative=15, n_classes=25, n_clusters_per_class=1,
+                               class_sep=3.0, random_state=0)
+    model = make_classifier("linear_svm", n_classes=25, n_jobs=1).fit(X[:1200], y[:1200])
+    assert model.predict_proba(X[1200:]).shape == (300, 25)
+    assert (model.predict(X[1200:]) == y[1200:]).mean() > 0.85  # chance is 0.04; liblinear 0.967
+
+
+def test_compare_tells_the_classifier_the_number_of_classes(monkeypatch):
+    import cvtoolkit.methods.compare as compare_mod
+
+    seen = []
+    real = compare_mod.make_classifier_step
+
+    def spy(spec, **kwargs):
+        seen.append(kwargs.get("n_classes"))
+        return real(spec, **kwargs)
+
+    monkeypatch.setattr(compare_mod, "make_classifier_step", spy)
+    images, labels, names = make_class_images(6, size=8)
+    compare_mod.run_compare(Dataset(images, labels, names), ["raw+knn"], test_size=0.25, out_dir=None,
+                            progress=False, n_jobs=1)
+    assert seen == [3]

@@ -202,7 +202,7 @@ def plan_chunks(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = None,
                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Decode (when ``kind == "paths"``) and describe one chunk: the one unit every scheduler runs per chunk.
+    """Decode (when ``kind == "paths"``; ``"decoded"``: what :func:`decode_chunk` returned) and describe one chunk.
 
     Returns ``(features, kept, skipped)``: ``kept`` are positions within the
     chunk of the rows of ``features`` (unreadable files, and files of more
@@ -210,11 +210,11 @@ def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = Non
     extraction is parallel. ``kind == "decoded"``: ``data`` is what
     :func:`decode_chunk` returned (decoding was prefetched in a thread).
     """
-    if kind == "decoded":
+    if kind == "decoded":  # what decode_chunk returned (a prefetching thread decoded it)
         images, kept, skipped = data
     else:
         images, kept, skipped = decode_chunk(kind, data, image_size, max_pixels)
-    if kind in ("paths", "decoded") and len(kept) == 0:
+    if len(kept) == 0 and kind in ("paths", "decoded"):
         return np.zeros((0, 0), np.float32), kept, skipped
     return describe_decoded(transformer, images, kept, skipped)
 
@@ -307,8 +307,7 @@ def _prefetched(worker: Any, source: "_Source", chunks: Sequence[tuple[int, int]
                 while submitted < len(chunks) and submitted <= i + PREFETCH_CHUNKS:
                     pending.append(pool.submit(decode, submitted))
                     submitted += 1
-                decoded = pending.popleft().result()
-                yield chunks[i], describe_chunk(worker, "decoded", decoded, image_size, source.max_pixels)
+                yield chunks[i], describe_chunk(worker, "decoded", pending.popleft().result())
         finally:
             for future in pending:
                 future.cancel()

@@ -64,11 +64,12 @@ def make_features_step(spec: MethodSpec, options: dict[str, Any], image_size: An
     return make_features(spec.features, common=options, **own)
 
 
-def make_classifier_step(spec: MethodSpec, *, random_state: int = 42, n_jobs: int | None = None, **params):
-    """The unfitted classifier of a classical or stored row."""
+def make_classifier_step(spec: MethodSpec, *, random_state: int = 42, n_jobs: int | None = None,
+                         n_classes: int | None = None, **params):
+    """The unfitted classifier of a classical or stored row (``n_classes``: see ``make_classifier``)."""
     from cvtoolkit.classifiers import make_classifier
 
-    return make_classifier(spec.classifier, random_state=random_state, n_jobs=n_jobs, **params)
+    return make_classifier(spec.classifier, random_state=random_state, n_jobs=n_jobs, n_classes=n_classes, **params)
 
 
 def make_method(

@@ -292,7 +292,7 @@ def run_compare(
                     feats = feature_cache[spec.features]
                     if isinstance(feats, Exception):
                         raise feats
-                clf = make_classifier_step(spec, random_state=seed, n_jobs=n_jobs)
+                clf = make_classifier_step(spec, random_state=seed, n_jobs=n_jobs, n_classes=dataset.n_classes)
                 # BLAS at one thread, OpenMP at n_jobs (cvtoolkit.parallel); a progress line after 5 s.
                 with classical_fit_threads(n_jobs), still_running(
                         f"{spec.name}: fitting on {feats.train.shape[0]} x {feats.train.shape[1]}"):

@@ -300,3 +300,11 @@ def test_learning_curve_writes_png_and_nested_points(image_folder, tmp_path, cap
                "--learning-curve", "0,2", "--quiet", "--no-cache", "--out", str(tmp_path / "bad")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "fraction" in err[0]
+
+
+def test_learning_curve_and_folds_do_not_mix(image_folder, tmp_path, capsys):
+    rc = main(["compare", "--dataset", str(image_folder), "--image-size", "16", "--methods", "raw+knn",
+               "--learning-curve", "--folds", "3", "--quiet", "--no-cache", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--folds" in err[0]
+    assert not (tmp_path / "bad").exists()

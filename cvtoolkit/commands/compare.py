@@ -117,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         from cvtoolkit.methods.learning_curve import parse_fractions
 
         fractions = parse_fractions(args.learning_curve)
+        if args.folds:
+            from cvtoolkit.methods.learning_curve import LearningCurveError
+
+            raise LearningCurveError("--learning-curve refits rows on one split; leave out --folds for it")
     curve_methods = ([m.strip() for m in args.learning_curve_methods.split(",") if m.strip()]
                      if args.learning_curve_methods else None)
     if args.folds:

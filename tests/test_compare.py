@@ -253,9 +253,22 @@ def test_default_metric_switches_to_balanced_accuracy_on_imbalanced_data(tmp_pat
 def test_repeated_kfold_gives_mean_std_and_corrected_tests(image_folder, tmp_path, capsys):
     from cvtoolkit.evaluate.stats import corrected_resampled_ttest
 
+    import cvtoolkit.features.cache as cache
+
+    calls = []
+    real = cache.cached_features
+
+    def counting(transformer, dataset, **kw):
+        calls.append((type(transformer).__name__, len(dataset)))
+        return real(transformer, dataset, **kw)
+
     ds = load_dataset(image_folder, image_size=16, progress=False)
-    result = run_compare(ds, ["raw+knn", "raw+logreg", "hu+random_forest"], folds=3, repeats=2, seed=0,
-                         out_dir=tmp_path / "o", cache_dir=str(tmp_path / "cache"), progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache, "cached_features", counting)
+        result = run_compare(ds, ["raw+knn", "raw+logreg", "hu+random_forest"], folds=3, repeats=2, seed=0,
+                             out_dir=tmp_path / "o", cache_dir=str(tmp_path / "cache"), progress=False)
+    # per-image descriptors: features of all 24 images once each, not once per fold
+    assert sorted(calls) == [("HuMoments", 24), ("RawPixels", 24)]
     assert result.folds["n_splits"] == 6 and result.folds["n_train"] == 16 and result.folds["n_test"] == 8
     for row in result.rows:
         vals = row["fold_values"]["accuracy"]

@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         if key in result.files:
             print(f"wrote {result.files[key]}")
     n_png = sum(1 for k in result.files if k.startswith("confusion:"))
-    print(f"wrote {n_png} confusion matrices in {out}")
+    if n_png or not result.folds:
+        print(f"wrote {n_png} confusion matrices in {out}")
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} file(s) (see warnings above)")
     print(f"total wall time {time.perf_counter() - started:.1f}s")

@@ -107,7 +107,8 @@ def _one_line(text: Any, limit: int = 120) -> str:
 
 
 def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV text with a header (``None`` as an empty cell): the one CSV writer of compare's files.
+    """CSV text with a header (``None`` as an empty cell, lists and dicts as JSON): the one CSV writer of
+    compare's files.
 
     Examples
     --------
@@ -119,7 +120,8 @@ def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> st
     writer = csv.DictWriter(buf, fieldnames=list(fieldnames), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: ("" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else v)
+                         for k, v in row.items()})
     return buf.getvalue()
 
 

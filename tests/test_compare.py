@@ -255,9 +255,22 @@ def test_default_metric_switches_to_balanced_accuracy_on_imbalanced_data(tmp_pat
 def test_repeated_kfold_gives_mean_std_and_corrected_tests(image_folder, tmp_path, capsys):
     from cvtoolkit.evaluate.stats import corrected_resampled_ttest
 
+    import cvtoolkit.features.cache as cache
+
+    calls = []
+    real = cache.cached_features
+
+    def counting(transformer, dataset, **kw):
+        calls.append((type(transformer).__name__, len(dataset)))
+        return real(transformer, dataset, **kw)
+
     ds = load_dataset(image_folder, image_size=16, progress=False)
-    result = run_compare(ds, ["raw+knn", "raw+logreg", "hu+random_forest"], folds=3, repeats=2, seed=0,
-                         out_dir=tmp_path / "o", cache_dir=str(tmp_path / "cache"), progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache, "cached_features", counting)
+        result = run_compare(ds, ["raw+knn", "raw+logreg", "hu+random_forest"], folds=3, repeats=2, seed=0,
+                             out_dir=tmp_path / "o", cache_dir=str(tmp_path / "cache"), progress=False)
+    # per-image descriptors: features of all 24 images once each, not once per fold
+    assert sorted(calls) == [("HuMoments", 24), ("RawPixels", 24)]
     assert result.folds["n_splits"] == 6 and result.folds["n_train"] == 16 and result.folds["n_test"] == 8
     for row in result.rows:
         vals = row["fold_values"]["accuracy"]
@@ -302,3 +315,11 @@ def test_learning_curve_writes_png_and_nested_points(image_folder, tmp_path, cap
                "--learning-curve", "0,2", "--quiet", "--no-cache", "--out", str(tmp_path / "bad")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "fraction" in err[0]
+
+
+def test_learning_curve_and_folds_do_not_mix(image_folder, tmp_path, capsys):
+    rc = main(["compare", "--dataset", str(image_folder), "--image-size", "16", "--methods", "raw+knn",
+               "--learning-curve", "--folds", "3", "--quiet", "--no-cache", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--folds" in err[0]
+    assert not (tmp_path / "bad").exists()

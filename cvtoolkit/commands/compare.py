@@ -166,6 +166,10 @@ def run(args: argparse.Namespace) -> int:
         from cvtoolkit.methods.learning_curve import parse_fractions
 
         fractions = parse_fractions(args.learning_curve)
+        if args.folds:
+            from cvtoolkit.methods.learning_curve import LearningCurveError
+
+            raise LearningCurveError("--learning-curve refits rows on one split; leave out --folds for it")
     curve_methods = ([m.strip() for m in args.learning_curve_methods.split(",") if m.strip()]
                      if args.learning_curve_methods else None)
     if args.folds:
@@ -202,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         if key in result.files:
             print(f"wrote {result.files[key]}")
     n_png = sum(1 for k in result.files if k.startswith("confusion:"))
-    print(f"wrote {n_png} confusion matrices in {out}")
+    if n_png or not result.folds:
+        print(f"wrote {n_png} confusion matrices in {out}")
     if dataset.skipped:
         print(f"skipped {len(dataset.skipped)} file(s) (see warnings above)")
     if tracker is not None:

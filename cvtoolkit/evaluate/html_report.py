@@ -66,12 +66,15 @@ footer { margin-top: 3em; font-size: .8em; color: #777; }
 
 _LEADERBOARD_COLUMNS = (
     ("accuracy", "accuracy", 4),
+    ("accuracy_std", "accuracy std (folds)", 4),
     ("accuracy_ci_low", "accuracy CI low", 4),
     ("accuracy_ci_high", "accuracy CI high", 4),
     ("balanced_accuracy", "balanced acc", 4),
+    ("balanced_accuracy_std", "balanced acc std (folds)", 4),
     ("balanced_accuracy_ci_low", "balanced acc CI low", 4),
     ("balanced_accuracy_ci_high", "balanced acc CI high", 4),
     ("f1_macro", "macro F1", 4),
+    ("f1_macro_std", "macro F1 std (folds)", 4),
     ("f1_macro_ci_low", "macro F1 CI low", 4),
     ("f1_macro_ci_high", "macro F1 CI high", 4),
     ("log_loss", "log loss", 4),

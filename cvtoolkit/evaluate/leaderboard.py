@@ -101,7 +101,8 @@ def _as_float(value: Any) -> float | None:
 
 
 def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV text with a header (``None`` as an empty cell): the one CSV writer of compare's files.
+    """CSV text with a header (``None`` as an empty cell, lists and dicts as JSON): the one CSV writer of
+    compare's files.
 
     Every cell goes through :func:`cvtoolkit.io.csv_safe.safe_cell`, so a
     class or method name that a spreadsheet would run as a formula is
@@ -115,6 +116,7 @@ def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> st
     """
     from cvtoolkit.io.csv_safe import dict_csv_text
 
+    rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()} for row in rows]
     return dict_csv_text(rows, fieldnames)
 
 

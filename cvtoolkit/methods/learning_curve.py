@@ -94,14 +94,15 @@ def find_crossings(points: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[di
 
     ``points``: ``{method: [{"n_train", "value"}, ...]}`` in increasing size.
     Each crossing gives both methods, the two sizes it lies between, and
-    ``n_train`` at the linear interpolation of the gap's zero.
+    ``n_train`` where the gap, interpolated linearly in log training size
+    (as the plot draws it), is zero.
 
     Examples
     --------
     >>> pts = {"a": [{"n_train": 10, "value": .5}, {"n_train": 20, "value": .7}],
     ...        "b": [{"n_train": 10, "value": .6}, {"n_train": 20, "value": .6}]}
-    >>> find_crossings(pts)[0]["n_train"]
-    15.0
+    >>> round(find_crossings(pts)[0]["n_train"], 2)  # 10 * sqrt(2)
+    14.14
     """
     names = list(points)
     out = []
@@ -114,7 +115,7 @@ def find_crossings(points: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[di
                 d0, d1 = pa[n0] - pb[n0], pa[n1] - pb[n1]
                 if d0 == 0 or d0 * d1 >= 0:
                     continue
-                at = n0 + (n1 - n0) * d0 / (d0 - d1)
+                at = math.exp(math.log(n0) + (math.log(n1) - math.log(n0)) * d0 / (d0 - d1))
                 out.append({"methods": [a, b], "between": [n0, n1], "n_train": float(at),
                             "leader_after": a if d1 > 0 else b})
     return out
@@ -135,7 +136,8 @@ def plot_learning_curve(data: Mapping[str, Any], path: str | os.PathLike) -> Non
             continue
         n = [p["n_train"] for p in pts]
         v = [p["value"] for p in pts]
-        line, = ax.plot(n, v, marker="o", label=name)
+        side = {True: " (deep)", False: " (classical)"}.get(data.get("deep", {}).get(name), "")
+        line, = ax.plot(n, v, marker="o", label=name + side)
         lo = [p.get("ci_low") if p.get("ci_low") is not None else p["value"] for p in pts]
         hi = [p.get("ci_high") if p.get("ci_high") is not None else p["value"] for p in pts]
         ax.fill_between(n, lo, hi, alpha=0.2, color=line.get_color(), linewidth=0)
@@ -143,7 +145,14 @@ def plot_learning_curve(data: Mapping[str, Any], path: str | os.PathLike) -> Non
         ax.axvline(c["n_train"], color="0.4", linestyle="--", linewidth=1)
         ax.annotate(f"cross ~{c['n_train']:.0f}", (c["n_train"], ax.get_ylim()[0]), rotation=90,
                     va="bottom", ha="right", fontsize=8, color="0.3")
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
     ax.set_xscale("log")
+    sizes = sorted({p["n_train"] for pts in data["methods"].values() for p in pts})
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training samples (log scale)")
     ax.set_ylabel(metric.replace("_", " ") + (" (lower is better)" if lower_better else ""))
     ax.set_title(f"learning curve: {metric.replace('_', ' ')} on the same test split, 95% bootstrap CI")
@@ -248,7 +257,8 @@ def run_learning_curve(
             points[m].append(point(m, f, len(sub), res.predictions.get(m), rows.get(m, {"error": "not run"})))
     data = {"metric": metric, "fractions": fractions, "train_samples": int(len(train_idx)),
             "test_samples": int(len(test_idx)), "seed": seed, "confidence": 0.95, "n_resamples": n_resamples,
-            "methods": points, "crossings": find_crossings(points)}
+            "methods": points, "deep": {m: bool(full_rows[m].get("deep")) for m in chosen},
+            "crossings": find_crossings(points)}
     if out_dir is not None:
         from cvtoolkit.io import write_json_atomic
 

@@ -17,7 +17,7 @@ from typing import Sequence
 from cvtoolkit import __version__
 from cvtoolkit.errors import CvToolkitError
 
-COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate")
+COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate", "audit")
 """Sub-command names, in the order ``--help`` lists them."""
 
 

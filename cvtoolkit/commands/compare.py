@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder (default: runs/compare-<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--dedupe", action="store_true",
+                        help="drop test images with an exact or near duplicate in train (and exact duplicates "
+                             "within train) before fitting; see 'cvtoolkit audit'")
 
 
 def _list_methods() -> int:
@@ -61,6 +64,12 @@ def _list_methods() -> int:
     print("CNNs:        " + ", ".join(MODELS))
     print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
     return 0
+
+
+def _print_leakage(info) -> None:
+    from cvtoolkit.audit import leakage_line
+
+    print(leakage_line(info), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_compare(
         dataset, methods, test_size=test_size, seed=args.seed, out_dir=out,
         cnn_options=cnn_options, search=args.search, cache_dir=cache_dir, n_jobs=n_jobs,
-        progress=progress, on_row=on_row,
+        progress=progress, on_row=on_row, dedupe=args.dedupe, on_leakage=_print_leakage,
     )
     print()
     print(result.board.to_text())

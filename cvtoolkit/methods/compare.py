@@ -46,6 +46,9 @@ class CompareResult:
     histories: dict[str, dict] = field(default_factory=dict)
     test: Dataset | None = None
     board: Any = None  # the cvtoolkit.evaluate.Leaderboard of the rows
+    # Leakage pre-flight (cvtoolkit.audit.preflight_leakage): test_with_duplicate_in_train, n_test,
+    # pairs [[test, train], ...], dedupe, ...; None when not checked (stored features).
+    leakage: dict | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -111,6 +114,9 @@ def run_compare(
     n_jobs: int | None = None,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    dedupe: bool = False,
+    check_leakage: bool = True,
+    on_leakage: Callable[[dict | None], None] | None = None,
 ) -> CompareResult:
     """Fit and evaluate every method on one split.
 
@@ -140,6 +146,14 @@ def run_compare(
         Processes for descriptors and classifiers that support them.
     on_row : callable, optional
         Called with each finished row (the CLI prints it).
+    dedupe : bool
+        Drop the test images with an exact or near duplicate in train, and
+        the exact duplicates within train, before fitting.
+    check_leakage : bool
+        Run the leakage pre-flight (:func:`cvtoolkit.audit.preflight_leakage`);
+        its dict is ``result.leakage`` and ``settings["leakage"]``.
+    on_leakage : callable, optional
+        Called with that dict before the first row is fitted (the CLI prints it).
     """
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
 
@@ -147,6 +161,14 @@ def run_compare(
     specs = validate_methods(methods, stored_features=stored, source=dataset.source or None)
     test_size = resolve_test_size(dataset, test_size)
     train, test = split_dataset(dataset, test_size=test_size, seed=seed)
+    leakage = None
+    if check_leakage or dedupe:
+        from cvtoolkit.audit import preflight_leakage
+
+        train, test, leakage = preflight_leakage(dataset, train, test, dedupe=dedupe, test_size=test_size, seed=seed,
+                                                 cache_dir=cache_dir, progress=progress)
+        if on_leakage is not None:
+            on_leakage(leakage)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -164,8 +186,9 @@ def run_compare(
         "skipped_files": len(dataset.skipped),
         "methods": list(methods),
         "search": search,
+        "leakage": leakage,
     }
-    result = CompareResult(rows=[], settings=settings, test=test)
+    result = CompareResult(rows=[], settings=settings, test=test, leakage=leakage)
     board = Leaderboard()
     feature_cache: dict[str, _Features | Exception] = {}
     for i, spec in enumerate(specs, start=1):

@@ -264,3 +264,19 @@ def test_chromium_shows_the_thumbnails(planted, tmp_path):
     assert pixels is not None
     saturation = cv2.cvtColor(pixels, cv2.COLOR_BGR2HSV)[..., 1]
     assert np.count_nonzero(saturation > 80) > 96 * 60  # at least one thumbnail's worth of colour
+
+
+def test_fit_prints_the_validation_leakage_and_dedupes(planted, tmp_path, capsys, monkeypatch):
+    from cvtoolkit.cli import main
+
+    monkeypatch.setenv("CVTOOLKIT_CACHE_DIR", str(tmp_path / "cache"))
+    common = ["fit", "--dataset", str(planted["root"]), "--method", "raw+knn", "--val-size", "0.5", "--quiet"]
+    assert main(common + ["--out", str(tmp_path / "m1")]) == 0
+    text = capsys.readouterr().out
+    line = next(l for l in text.splitlines() if l.startswith("leakage: "))
+    n = int(line.split()[1])
+    assert n >= 1 and "validation images have a near-duplicate in train" in line
+    assert main(common + ["--out", str(tmp_path / "m2"), "--dedupe"]) == 0
+    assert f"--dedupe dropped {n} test" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "m2" / "manifest.json").read_text())
+    assert json.dumps(manifest).count('"dedupe": true') == 1

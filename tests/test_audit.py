@@ -280,3 +280,18 @@ def test_fit_prints_the_validation_leakage_and_dedupes(planted, tmp_path, capsys
     assert f"--dedupe dropped {n} test" in capsys.readouterr().out
     manifest = json.loads((tmp_path / "m2" / "manifest.json").read_text())
     assert json.dumps(manifest).count('"dedupe": true') == 1
+
+
+def test_audit_of_a_keras_npz_uses_its_official_split(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.stack([cv2.cvtColor(_photo(i, 28, 28), cv2.COLOR_RGB2GRAY) for i in range(40)])
+    y = np.arange(40) % 2
+    x_test = x[:6].copy()  # the "official" test part repeats 6 training images
+    path = tmp_path / "mini.npz"
+    np.savez(path, x_train=x, y_train=y, x_test=x_test, y_test=y[:6])
+    ds = load_dataset(str(path), progress=False)
+    result = run_audit(ds, label_issues=False, progress=False)
+    leak = result.leakage
+    assert leak["test_size"] == "official" and leak["n_test"] == 6
+    assert leak["test_with_duplicate_in_train"] == 6 and leak["exact"] == 6
+    assert leak["pairs"][0] == ["mini.npz[40]", "mini.npz[0]"]

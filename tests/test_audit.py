@@ -295,3 +295,22 @@ def test_audit_of_a_keras_npz_uses_its_official_split(tmp_path):
     assert leak["test_size"] == "official" and leak["n_test"] == 6
     assert leak["test_with_duplicate_in_train"] == 6 and leak["exact"] == 6
     assert leak["pairs"][0] == ["mini.npz[40]", "mini.npz[0]"]
+
+
+@pytest.mark.slow
+def test_backbone_weights_in_the_keras_cache_are_preferred(tmp_path, monkeypatch):
+    from cvtoolkit.audit.label_issues import backbone_weights_on_disk
+    from cvtoolkit.errors import CvToolkitError
+    from cvtoolkit.transfer.backbones import imagenet_weights_file
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert backbone_weights_on_disk() is None
+    models = tmp_path / "keras" / "models"
+    models.mkdir(parents=True)
+    (models / "unrelated.h5").write_bytes(b"x")
+    assert backbone_weights_on_disk() is None
+    name = imagenet_weights_file("mobilenet", alpha=0.5)
+    (models / name).write_bytes(b"x")
+    assert backbone_weights_on_disk() == ("mobilenet", {"weights": str(models / name), "alpha": 0.5})
+    with pytest.raises(CvToolkitError, match="not a file name Keras gives"):
+        backbone_weights_on_disk(models / "unrelated.h5")

@@ -196,6 +196,13 @@ def find_label_issues(
         features, options = found if found else (FALLBACK_FEATURES, {})
     elif weights is not None:
         options["weights"] = str(weights)
+        if alpha is None and features in BACKBONE_PREFERENCE:
+            try:  # a Keras file name says its width (mobilenet_2_5_224_tf_no_top.h5: alpha 0.25)
+                found = backbone_weights_on_disk(weights)
+            except CvToolkitError:
+                found = None
+            if found and found[0] == features and "alpha" in found[1]:
+                options["alpha"] = found[1]["alpha"]
     if alpha is not None:
         options["alpha"] = alpha
     labelled = np.flatnonzero(dataset.labels >= 0)

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir = args.cache_dir or str(default_cache_dir())
     result = run_audit(
         dataset, test_size=args.test_size, seed=args.seed, threshold=threshold, label_issues=label_issues,
-        label_features=features or args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
+        label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
         cache_dir=cache_dir, n_jobs=args.n_jobs or os.cpu_count() or 1, max_pixels=max_pixels_from_args(args),
         progress=progress,
     )

@@ -16,7 +16,7 @@ from typing import Sequence
 from cvtoolkit import __version__
 from cvtoolkit.errors import CvToolkitError
 
-COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate", "export")
+COMMANDS = ("compare", "pack", "extract", "train", "fit", "predict", "evaluate", "audit", "export")
 """Sub-command names, in the order ``--help`` lists them."""
 
 

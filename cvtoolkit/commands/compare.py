@@ -82,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="TensorBoard logs of CNN rows in DIR/<network> (view: tensorboard --logdir DIR)")
+    parser.add_argument("--dedupe", action="store_true",
+                        help="drop test images with an exact or near duplicate in train (and exact duplicates "
+                             "within train) before fitting; see 'cvtoolkit audit'")
 
 
 def _list_methods() -> int:
@@ -96,6 +99,12 @@ def _list_methods() -> int:
     print("pretrained backbones: <backbone>+<classifier> (mobilenet+logreg) or <backbone>+finetune "
           "(mobilenet+finetune); weights from Keras's cache or --weights PATH")
     return 0
+
+
+def _print_leakage(info) -> None:
+    from cvtoolkit.audit import leakage_line
+
+    print(leakage_line(info), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         feature_options=feature_options, cnn_options=cnn_options, search=args.search, cache_dir=cache_dir,
         n_jobs=n_jobs, progress=progress, on_row=on_row, metric=metric, folds=args.folds, repeats=args.repeats,
         learning_curve=fractions, learning_curve_methods=curve_methods,
+        dedupe=args.dedupe, on_leakage=_print_leakage,
     )
     print()
     print(f"verdict: {result.verdict}")

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cvtoolkit.tracking import TRACK_HELP, track_arg
 
     parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
+    parser.add_argument("--dedupe", action="store_true",
+                        help="drop validation images with an exact or near duplicate in train (and exact "
+                             "duplicates within train) before fitting; see 'cvtoolkit audit'")
 
 
 def feature_options_from_args(args: argparse.Namespace) -> dict:
@@ -102,6 +105,25 @@ def run(args: argparse.Namespace) -> int:
         train, val = split_dataset(dataset, test_size=args.val_size, seed=args.seed)
     else:
         train, val = dataset, None
+    leakage = None
+    if dataset.kind == "images" and (val is not None or args.dedupe):
+        import numpy as np
+
+        from cvtoolkit.audit import leakage_line, preflight_leakage
+        from cvtoolkit.features.cache import default_cache_dir
+
+        if val is None:  # no validation part: only exact duplicates within train can be dropped
+            train.attrs["split_indices"] = np.arange(len(train))
+            empty = dataset.subset([])
+            empty.attrs["split_indices"] = np.zeros(0, np.int64)
+            train, _, leakage = preflight_leakage(dataset, train, empty, dedupe=True, seed=args.seed,
+                                                  cache_dir=default_cache_dir(), progress=not args.quiet)
+            print(f"dedupe: dropped {leakage['dropped_train']} exact-duplicate training images")
+        else:
+            train, val, leakage = preflight_leakage(dataset, train, val, dedupe=args.dedupe, test_size=args.val_size,
+                                                    seed=args.seed, cache_dir=default_cache_dir(),
+                                                    progress=not args.quiet)
+            print(leakage_line(leakage).replace("test images", "validation images"))
     cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
     if args.augment:
         cnn_options["augment"] = True
@@ -134,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
              "fit_seconds": round(fit_s, 2), "seed": args.seed}
     if best_params:
         extra["best_params"] = best_params
+    if leakage is not None:
+        extra["leakage"] = {k: v for k, v in leakage.items() if k != "pairs"} | {"pairs": leakage["pairs"][:100]}
     if val is not None:
         proba = full_proba(estimator.predict_proba(val.images), getattr(estimator, "classes_", None),
                            dataset.n_classes)

@@ -53,6 +53,9 @@ class CompareResult:
     verdict_detail: dict[str, Any] = field(default_factory=dict)
     learning_curve: dict[str, Any] | None = None
     folds: dict[str, Any] | None = None
+    # Leakage pre-flight (cvtoolkit.audit.preflight_leakage): test_with_duplicate_in_train, n_test,
+    # pairs [[test, train], ...], dedupe, ...; None when not checked (stored features).
+    leakage: dict | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -155,6 +158,9 @@ def run_compare(
     learning_curve: Sequence[float] | None = None,
     learning_curve_methods: Sequence[str] | None = None,
     feature_memo: dict | None = None,
+    dedupe: bool = False,
+    check_leakage: bool = True,
+    on_leakage: Callable[[dict | None], None] | None = None,
 ) -> CompareResult:
     """Fit and evaluate every method on one split.
 
@@ -207,6 +213,14 @@ def run_compare(
     stratified bootstrap CIs, ``deep``, and the exact McNemar test against
     the best row (Holm-corrected: ``p_vs_best``, ``tied_with_best``); the
     result holds the classical-versus-deep ``verdict``.
+    dedupe : bool
+        Drop the test images with an exact or near duplicate in train, and
+        the exact duplicates within train, before fitting.
+    check_leakage : bool
+        Run the leakage pre-flight (:func:`cvtoolkit.audit.preflight_leakage`);
+        its dict is ``result.leakage`` and ``settings["leakage"]``.
+    on_leakage : callable, optional
+        Called with that dict before the first row is fitted (the CLI prints it).
     """
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
     from cvtoolkit.methods.verdict import add_split_statistics, default_sort_metric, is_deep, split_verdict
@@ -233,6 +247,14 @@ def run_compare(
     else:
         test_size = resolve_test_size(dataset, test_size)
         train, test = split_dataset(dataset, test_size=test_size, seed=seed)
+    leakage = None
+    if check_leakage or dedupe:
+        from cvtoolkit.audit import preflight_leakage
+
+        train, test, leakage = preflight_leakage(dataset, train, test, dedupe=dedupe, test_size=test_size, seed=seed,
+                                                 cache_dir=cache_dir, progress=progress)
+        if on_leakage is not None:
+            on_leakage(leakage)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -253,8 +275,9 @@ def run_compare(
         "sort_metric": metric,
         "sort_metric_reason": metric_reason,
         "bootstrap_resamples": n_resamples,
+        "leakage": leakage,
     }
-    result = CompareResult(rows=[], settings=settings, test=test, sort_metric=metric)
+    result = CompareResult(rows=[], settings=settings, test=test, sort_metric=metric, leakage=leakage)
     feature_cache: dict[str, _Features | Exception] = {}
     memo = feature_memo if feature_memo is not None else {}
     views: dict[str, Any] = {}

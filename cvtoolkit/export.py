@@ -26,8 +26,10 @@ SavedModel and TFLite need only TensorFlow.
 
 Examples
 --------
->>> export_pipeline("models/pets-vgg", "onnx", "exported/pets.onnx")  # doctest: +SKIP
-ExportResult(path='exported/pets.onnx', preprocessing='exported/pets.onnx.preprocessing.json', ...)
+Not run as a doctest (it needs a trained model folder)::
+
+    export_pipeline("models/pets-vgg", "onnx", "exported/pets.onnx")
+    # ExportResult(path='exported/pets.onnx', preprocessing='exported/pets.onnx.preprocessing.json', ...)
 """
 
 from __future__ import annotations
@@ -256,9 +258,10 @@ def export_pipeline(model: str | os.PathLike, fmt: str, out: str | os.PathLike) 
 
     Examples
     --------
-    >>> res = export_pipeline("models/vgg", "tflite", "exported/vgg")  # doctest: +SKIP
-    >>> res.path, res.input_shape                                       # doctest: +SKIP
-    ('exported/vgg.tflite', (32, 32, 3))
+    Not run as a doctest (it needs a trained model folder)::
+
+        res = export_pipeline("models/vgg", "tflite", "exported/vgg")
+        res.path, res.input_shape  # ('exported/vgg.tflite', (32, 32, 3))
     """
     fmt = str(fmt).lower()
     if fmt not in FORMATS:

@@ -171,9 +171,10 @@ def dask_client(scheduler: Any, **cluster_kwargs: Any) -> Iterator[Any]:
 
     Examples
     --------
-    >>> with dask_client("local:1") as client:  # doctest: +SKIP
-    ...     n_workers(client)
-    1
+    Not run as a doctest (it starts a cluster)::
+
+        with dask_client("local:1") as client:
+            n_workers(client)  # 1
     """
     if not isinstance(scheduler, (str, os.PathLike)):
         yield scheduler
@@ -328,9 +329,11 @@ def joblib_on_dask(scheduler: Any, **backend_kwargs: Any) -> Iterator[Any]:
 
     Examples
     --------
-    >>> from sklearn.model_selection import GridSearchCV  # doctest: +SKIP
-    >>> with joblib_on_dask("local:2"):  # doctest: +SKIP
-    ...     GridSearchCV(make_classifier("knn"), search_space("knn"), n_jobs=-1).fit(X, y)
+    Not run as a doctest (it starts a cluster)::
+
+        from sklearn.model_selection import GridSearchCV
+        with joblib_on_dask("local:2"):
+            GridSearchCV(make_classifier("knn"), search_space("knn"), n_jobs=-1).fit(X, y)
     """
     import joblib
 

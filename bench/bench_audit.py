@@ -11,6 +11,11 @@ flagged list against the flipped images::
     python bench/bench_audit.py --flip --dataset ../shared/data/animals --fraction 0.05 --seed 0 \\
         --weights ../shared/data/weights/mobilenet_2_5_224_tf_no_top.h5 --json /tmp/flip.json
 
+Measured (2 shared cores, seed 0, 150 of 3000 Animals labels flipped): MobileNet 0.25
+features (224 px) + logistic regression flagged 230 images, 138 of them flipped:
+recall 0.92, precision 0.60 (precision of the top 100: 0.94); ``combined``
+descriptors (32 px) flagged 1071, 121 flipped: recall 0.81, precision 0.11.
+
 ``--hashes``: speed per image and detection of resized / re-encoded copies for
 ImageHash's phash, dhash, average hash and wavelet hash (what chose phash with
 a 6-bit threshold; see cvtoolkit/audit/hashing.py)::

@@ -19,6 +19,13 @@ Choices (measured on the 3000 Animals images, 2 shared cores; ``bench/bench_audi
   original (most within 2), while among the 4.5 million pairs of distinct
   Animals images only 1 was within 8 (difference hash: 9; average hash:
   927; wavelet hash: 1427). Hence :data:`NEAR_THRESHOLD` = 6 with phash.
+  Speed per image (shrunk to 128 px, one thread): phash 0.20 ms, dhash
+  0.11 ms, average hash 0.19 ms, wavelet hash 0.75 ms; decoding an Animals
+  JPEG 0.5 ms. (cleanvision, which wraps the same ImageHash functions, was not
+  installed: ImageHash alone gives the threshold and the cache key control.)
+- On tiny images (8x8 digits, 28x28 MNIST) a 64-bit phash also matches
+  look-alikes by different writers, not only copies: read near duplicates
+  there as "very similar".
 - Datasets without files (``digits``, ``.npz``, pixel CSV, ``.h5`` image
   stores) are hashed from their arrays as loaded.
 

@@ -194,6 +194,11 @@ def find_label_issues(
     if features == "auto":
         found = backbone_weights_on_disk(weights)
         features, options = found if found else (FALLBACK_FEATURES, {})
+        if not found:
+            logger.warning(
+                "label issues from %s descriptors are rough (5%% flipped Animals labels: recall 0.81 but precision "
+                "0.11, against 0.92 and 0.60 with MobileNet 0.25); put backbone weights in %s or pass --weights",
+                FALLBACK_FEATURES, _keras_models_dir())
     elif weights is not None:
         options["weights"] = str(weights)
         if alpha is None and features in BACKBONE_PREFERENCE:

@@ -314,3 +314,26 @@ def test_backbone_weights_in_the_keras_cache_are_preferred(tmp_path, monkeypatch
     assert backbone_weights_on_disk() == ("mobilenet", {"weights": str(models / name), "alpha": 0.5})
     with pytest.raises(CvToolkitError, match="not a file name Keras gives"):
         backbone_weights_on_disk(models / "unrelated.h5")
+
+
+def test_tiny_images_count_exact_copies_only():
+    """8x8 digits: a perceptual hash matches look-alikes, so only pixel-identical copies are leakage."""
+    from cvtoolkit.audit.duplicates import MIN_NEAR_SIDE, leakage_pairs
+    from cvtoolkit.audit.hashing import compute_hashes
+    from cvtoolkit.audit.leakage import leakage_line, leakage_report
+    from cvtoolkit.data import Dataset
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    nudged = np.clip(base.astype(int) + 3, 0, 255).astype(np.uint8)  # same look, other pixels
+    other = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    ds = Dataset(np.stack([base, other, base, nudged]), [0, 1, 0, 0], ["a", "b"])
+    hashes = compute_hashes(ds, progress=False)
+    assert hashes.phash[0] == hashes.phash[3] or bin(int(hashes.phash[0] ^ hashes.phash[3])).count("1") <= 6
+    found = leakage_pairs(hashes, np.array([0, 1]), np.array([2, 3]))
+    assert found == {2: (0, True)}  # the copy, not the look-alike
+    info, _ = leakage_report(hashes, [f"d[{i}]" for i in range(4)], np.array([0, 1]), np.array([2, 3]))
+    assert info["near_checked"] == 0 and f"under {MIN_NEAR_SIDE} px" in leakage_line(info)
+    # the same images at 32x32 are compared perceptually: the look-alike counts too
+    big = Dataset(np.stack([np.kron(im, np.ones((4, 4, 1), np.uint8)) for im in ds.images]), ds.labels, ["a", "b"])
+    assert set(leakage_pairs(compute_hashes(big, progress=False), np.array([0, 1]), np.array([2, 3]))) == {2, 3}

@@ -24,8 +24,10 @@ Choices (measured on the 3000 Animals images, 2 shared cores; ``bench/bench_audi
   JPEG 0.5 ms. (cleanvision, which wraps the same ImageHash functions, was not
   installed: ImageHash alone gives the threshold and the cache key control.)
 - On tiny images (8x8 digits, 28x28 MNIST) a 64-bit phash also matches
-  look-alikes by different writers, not only copies: read near duplicates
-  there as "very similar".
+  look-alikes by different writers, not only copies, so near-duplicate
+  matching needs a native side of at least 32 pixels
+  (:data:`cvtoolkit.audit.duplicates.MIN_NEAR_SIDE`); smaller images count
+  exact duplicates only.
 - Datasets without files (``digits``, ``.npz``, pixel CSV, ``.h5`` image
   stores) are hashed from their arrays as loaded.
 

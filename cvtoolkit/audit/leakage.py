@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvtoolkit.audit.duplicates import leakage_pairs, train_exact_duplicates
+from cvtoolkit.audit.duplicates import MIN_NEAR_SIDE, _near_ok, leakage_pairs, train_exact_duplicates
 from cvtoolkit.audit.hashing import NEAR_THRESHOLD, ImageHashes, compute_hashes
 from cvtoolkit.data.dataset import Dataset
 
@@ -49,6 +49,7 @@ def leakage_report(hashes: ImageHashes, names: list[str], train_idx: np.ndarray,
         "n_test": int(len(test_idx)),
         "n_train": int(len(train_idx)),
         "threshold": threshold,
+        "near_checked": int(np.count_nonzero(_near_ok(hashes)[np.asarray(test_idx, np.int64)])),
         "pairs": [[names[t], names[found[t][0]]] for t in order],
     }
     return info, found
@@ -126,6 +127,9 @@ def leakage_line(info: dict | None) -> str:
         return "leakage: not checked (stored features have no images to compare)"
     n, total = info["test_with_duplicate_in_train"], info["n_test"]
     line = f"leakage: {n} of {total} test images have a near-duplicate in train"
+    if info.get("near_checked", total) < total:
+        line += (f" ({total - info['near_checked']} of them under {MIN_NEAR_SIDE} px, too small for a perceptual "
+                 "hash: exact copies only)")
     if n:
         line += f" ({info.get('exact', 0)} exact)"
     if info.get("dedupe"):

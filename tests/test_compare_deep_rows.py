@@ -149,7 +149,7 @@ def test_compare_cli_backbone_row_from_keras_cache(tmp_path):
                           env=env, timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "deep row mobilenet+logreg: mobilenet, alpha 0.25" in done.stdout
-    rows = {r["method"]: r for r in json.loads((out / "leaderboard.json").read_text())}
+    rows = {r["method"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
     assert set(rows) == {"raw+knn", "mobilenet+logreg"}
     assert not rows["mobilenet+logreg"].get("error") and rows["mobilenet+logreg"]["size_bytes"] > 100_000
 

@@ -51,17 +51,21 @@ def make_features_step(spec: MethodSpec, options: dict[str, Any], image_size: An
     """
     if spec.kind != "classical":
         return None
-    from cvtoolkit.features import make_features
+    from cvtoolkit.features import COMMON_OPTIONS, feature_options, make_features
 
-    # ``options`` are a command's (n_jobs, alpha, weights, ...): offered to the named
-    # descriptor, which takes those it has; the raw-pixel settings below are its own.
-    own: dict[str, Any] = {}
+    # ``options`` are offered to every row's descriptor: the command-level ones (n_jobs, alpha,
+    # weights, ...) as ``common=``; any other (``n_words`` for a bag of words) goes to the
+    # descriptors that have it and is left out for the others.
+    takes = feature_options(spec.features)
+    own: dict[str, Any] = {k: v for k, v in options.items()
+                           if k not in COMMON_OPTIONS and (takes is None or k in takes)}
+    common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}
     if spec.features == RAW_FEATURES:
         if image_size is not None and "size" not in options:
             own["size"] = image_size
         if channels == 1 and "color" not in options:
             own["color"] = False
-    return make_features(spec.features, common=options, **own)
+    return make_features(spec.features, common=common, **own)
 
 
 def make_classifier_step(spec: MethodSpec, *, random_state: int = 42, n_jobs: int | None = None,

@@ -117,12 +117,13 @@ def _compute_features(spec: MethodSpec, train: Dataset, test: Dataset, full: Dat
         from cvtoolkit.features.cache import cached_features
 
         # Features of the whole dataset (train first, then test), fitted on train only.
+        ref = full if full is not None else train  # None: a backbone's re-read view of the files
         joined = Dataset(
             np.concatenate([train.images, test.images]),
             np.concatenate([train.labels, test.labels]),
-            full.class_names,
-            kind=full.kind,
-            source=full.source,
+            ref.class_names,
+            kind=ref.kind,
+            source=ref.source,
         )
         info: dict = {}
         X = cached_features(transformer, joined, cache_dir=cache_dir, fit_indices=np.arange(n_train), info=info)

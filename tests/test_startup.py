@@ -78,6 +78,7 @@ def test_native_stderr_filter_drops_startup_noise_and_keeps_the_rest():
 def test_cli_imports_tensorflow_without_native_log_lines_and_with_onednn_default():
     code = ("import os, sys\n"
             "os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)\n"
+            "os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None)  # tf2onnx (imported by other tests) sets it to 3\n"
             "from cvtoolkit.cli import _quiet_backends\n"
             "_quiet_backends()\n"
             "import keras\n"

@@ -337,3 +337,16 @@ def test_tiny_images_count_exact_copies_only():
     # the same images at 32x32 are compared perceptually: the look-alike counts too
     big = Dataset(np.stack([np.kron(im, np.ones((4, 4, 1), np.uint8)) for im in ds.images]), ds.labels, ["a", "b"])
     assert set(leakage_pairs(compute_hashes(big, progress=False), np.array([0, 1]), np.array([2, 3]))) == {2, 3}
+
+
+def test_arrays_upscaled_when_loaded_keep_their_native_size():
+    """digits (8x8) loaded at 32x32: still too small for perceptual matching; 85 look-alikes were flagged before."""
+    from cvtoolkit.audit import preflight_leakage
+    from cvtoolkit.data import load_dataset
+    from cvtoolkit.data.split import split_dataset
+
+    ds = load_dataset("digits", image_size=32, progress=False)
+    assert ds.attrs["source_size"] == [8, 8]
+    train, test = split_dataset(ds, test_size=0.25, seed=42)
+    _, _, info = preflight_leakage(ds, train, test, progress=False)
+    assert info["near_checked"] == 0 and info["test_with_duplicate_in_train"] == 0

@@ -175,6 +175,14 @@ def _cache_key(dataset: Dataset) -> str:
     return h.hexdigest()
 
 
+def _native_size(hashes: ImageHashes, dataset: Dataset) -> ImageHashes:
+    """Arrays resized when loaded (8x8 digits at 32x32) keep their size before loading as the native size."""
+    source = dataset.attrs.get("source_size") if dataset.paths is None else None
+    if source is not None:
+        hashes.height[:], hashes.width[:] = int(source[0]), int(source[1])
+    return hashes
+
+
 def compute_hashes(
     dataset: Dataset,
     *,
@@ -216,7 +224,7 @@ def compute_hashes(
                     hashes = ImageHashes(**{k: z[k] for k in z.files})
                 if len(hashes) == len(dataset):
                     logger.debug("hashes from %s", cache_file)
-                    return hashes
+                    return _native_size(hashes, dataset)
             except (OSError, ValueError, TypeError) as err:
                 logger.warning("%s: unreadable hash cache (%s); recomputing", cache_file, err)
     n = len(dataset)
@@ -245,6 +253,7 @@ def compute_hashes(
         grey=np.array([r[4] for r in rows], dtype=bool),
         std=np.array([r[5] for r in rows], dtype=np.float32),
     )
+    hashes = _native_size(hashes, dataset)
     if cache_file is not None:
         from cvtoolkit.io import atomic_path
 

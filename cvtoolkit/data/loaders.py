@@ -143,6 +143,7 @@ def load_dataset(
         )
     if image_size is not None and ds.kind == "images" and ds.images.ndim == 4:
         if tuple(ds.images.shape[1:3]) != size_hw(image_size, "image_size"):
+            ds.attrs.setdefault("source_size", [int(ds.images.shape[1]), int(ds.images.shape[2])])
             ds.images = resize_images(ds.images, image_size)
             ds.attrs["preprocessing"] = f"Resize({image_size})"
     return ds

@@ -198,7 +198,7 @@ def test_multiworker_command_with_two_local_workers(tmp_path):
     assert "writes to" not in logs[0] and "this worker writes to" in logs[1]
     # Only the chief (worker 0) wrote the shared files; both trained the same model in step.
     names = sorted(p.name for p in out.parent.iterdir())
-    assert names == ["net.best.keras", "net.history.json", "net.history.png", "net.json", "net.keras",
+    assert names == ["net.best.keras", "net.history.csv", "net.history.json", "net.history.png", "net.json", "net.keras",
                      "net.last.json", "net.last.keras"]
     history = json.loads((out.parent / "net.history.json").read_text())
     assert len(history["loss"]) == 2 and np.all(np.isfinite(history["loss"]))

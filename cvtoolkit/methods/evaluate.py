@@ -19,7 +19,7 @@ Examples
 ...                   class_names=["a", "b"], image_size=8, channels=3)
 >>> result = run_evaluate(os.path.join(root, "knn"), Dataset(X, y, ["a", "b"]), out=os.path.join(root, "rep"))
 >>> sorted(p.name for p in result.out.iterdir())[:2], 0 <= result.report.metrics["accuracy"] <= 1
-(['confusion_raw_knn.png', 'errors.json'], True)
+(['confusion_raw+knn.png', 'errors.json'], True)
 """
 
 from __future__ import annotations

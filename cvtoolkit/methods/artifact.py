@@ -425,6 +425,8 @@ def wrap_keras_file(path: str | os.PathLike) -> SavedPipeline:
     from cvtoolkit.train.estimator import KerasImageClassifier, sidecar_path
 
     path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file; train one with `cvtoolkit train` or KerasImageClassifier.save")
     clf = KerasImageClassifier.load(path)
     meta: dict = {}
     side = sidecar_path(path)

@@ -175,12 +175,8 @@ def train_network(args: argparse.Namespace, work: Path, class_names: list[str], 
 
     from cvtoolkit.data import MeanSubtract, RandomPatch, Resize
     from cvtoolkit.train import HDF5Batches
-    from cvtoolkit.nn import build_model
-    from cvtoolkit.train import fit
-    from cvtoolkit.train.augmentation import make_augmentation, with_augmentation
+    from cvtoolkit.train import KerasImageClassifier
     from cvtoolkit.train.batch_norm import iter_layers, recalibrate_batch_norm
-    from cvtoolkit.train.estimator import DEFAULT_LEARNING_RATES, make_optimizer
-    from cvtoolkit.train.schedules import make_schedule
 
     crop = args.crop
     subtract = MeanSubtract(means)
@@ -188,21 +184,19 @@ def train_network(args: argparse.Namespace, work: Path, class_names: list[str], 
                         preprocessors=[RandomPatch(crop, seed=args.seed), subtract])
     val = HDF5Batches(work / "val.h5", args.batch_size, shuffle=False, scale=1 / 255,
                       preprocessors=[Resize(crop), subtract])
-    keras.utils.set_random_seed(args.seed)
-    net = build_model(args.model, input_shape=(crop, crop, 3), classes=len(class_names))
     # Random crops shift the images already; mirror them too (no zoom, rotation or contrast).
-    flips = make_augmentation(flip=True, rotation=0, zoom=0, translation=0, contrast=0, seed=args.seed)
-    trainer = with_augmentation(net, flips)
-    lr = args.lr if args.lr is not None else DEFAULT_LEARNING_RATES[args.optimizer]
-    schedule = make_schedule("cosine", lr, epochs=args.epochs, steps_per_epoch=len(train))
-    trainer.compile(optimizer=make_optimizer(args.optimizer, schedule), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
+    clf = KerasImageClassifier(args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                               optimizer=args.optimizer, schedule="cosine", seed=args.seed,
+                               augment={"flip": True, "rotation": 0, "zoom": 0, "translation": 0, "contrast": 0},
+                               verbose=0 if args.quiet else 2)
+    net, trainer = clf.build_trainer((crop, crop, 3), len(class_names), steps_per_epoch=len(train))
     print(f"training {args.model} on {len(train.indices)} images ({crop}x{crop} random crops of "
           f"{args.store_size}x{args.store_size}), validating on {len(val.indices)}, {args.epochs} epoch(s)")
     started = time.perf_counter()
-    history = fit(trainer, train, validation_data=val, epochs=args.epochs, seed=args.seed,
-                  history_path=work / "history.json", plot_path=work / "history.png",
-                  verbose=0 if args.quiet else 2)
+    clf.fit_data(train, classes=range(len(class_names)), input_shape=(crop, crop, 3), steps_per_epoch=len(train),
+                 validation_data=val, trainer=(net, trainer), history_path=work / "history.json",
+                 plot_path=work / "history.png")
+    history = clf.history_
     print(f"trained in {time.perf_counter() - started:.1f}s; curves in {work / 'history.png'}")
     if any(isinstance(layer, keras.layers.BatchNormalization) for layer in iter_layers(net)):
         before = trainer.evaluate(val, verbose=0, return_dict=True)["accuracy"]  # augmentation is off here

@@ -25,12 +25,14 @@ from cvtoolkit._lazy import lazy_attributes
 
 # Lazy: the searches import scikit-learn and SciPy (a second or more); listing names needs neither.
 __getattr__, __dir__ = lazy_attributes(__name__, {"fit_with_search": "cvtoolkit.classifiers.search",
+                                                  "fit_pipeline_with_search": "cvtoolkit.classifiers.search",
                                                   "search_space": "cvtoolkit.classifiers.search"})
 
 __all__ = [
     "CALIBRATION_FOLDS",
     "CLASSIFIERS",
     "describe_classifier",
+    "fit_pipeline_with_search",
     "fit_with_search",
     "make_classifier",
     "model_param_prefix",

@@ -286,3 +286,66 @@ def fit_with_search(
     logger.info("best %s: %s (cv %s %.4f)", name, best_params, scoring,
                 summary["best_score"])
     return searcher.best_estimator_, best_params, summary
+
+
+def fit_pipeline_with_search(
+    pipeline: BaseEstimator,
+    X: Any,
+    y: Any,
+    *,
+    name: str,
+    search: str = "grid",
+    n_jobs: int | None = None,
+    random_state: int | None = 42,
+    **options: Any,
+) -> tuple[BaseEstimator, dict[str, Any], dict[str, Any]]:
+    """Fit a ``features -> classifier`` pipeline, searching only the classifier's parameters.
+
+    A scikit-learn ``Pipeline`` with a ``"features"`` and a ``"classifier"``
+    step (what :func:`cvtoolkit.methods.make_method` builds for a classical
+    row) has its descriptor fitted once on ``X``, and the search runs on the
+    described features, so the descriptor is not refitted per candidate; the
+    best classifier replaces the pipeline's last step. Any other estimator
+    (a stored-feature classifier) is searched as a whole.
+
+    Parameters
+    ----------
+    pipeline : estimator
+        Unfitted; a ``Pipeline([("features", ...), ("classifier", ...)])``
+        or a classifier.
+    X, y
+        Training images (or feature rows) and labels.
+    name : str
+        Classifier name whose :func:`search_space` is searched.
+    search, n_jobs, random_state, **options
+        As for :func:`fit_with_search`.
+
+    Returns
+    -------
+    fitted : estimator
+        ``pipeline`` itself (fitted, best classifier in place) or the best
+        clone of a plain classifier.
+    best_params, summary : dict
+        As for :func:`fit_with_search`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from cvtoolkit.classifiers import make_classifier
+    >>> X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    >>> pipe = Pipeline([("features", StandardScaler()), ("classifier", make_classifier("logreg"))])
+    >>> fitted, best, _ = fit_pipeline_with_search(pipe, X, y, name="logreg")
+    >>> fitted is pipe and fitted.predict(X).shape == (60,)
+    True
+    """
+    steps = dict(getattr(pipeline, "named_steps", {}))
+    if "features" not in steps or "classifier" not in steps:
+        return fit_with_search(pipeline, X, y, name=name, search=search, n_jobs=n_jobs,
+                               random_state=random_state, **options)
+    features = steps["features"].fit(X, y)
+    clf, best_params, summary = fit_with_search(steps["classifier"], features.transform(X), y, name=name,
+                                                search=search, n_jobs=n_jobs, random_state=random_state, **options)
+    pipeline.steps[-1] = ("classifier", clf)
+    return pipeline, best_params, summary

@@ -1,5 +1,9 @@
 """Predict class probabilities with a saved pipeline; optionally write a Kaggle submission.
 
+--model takes a pipeline folder (cvtoolkit fit or train) or a .keras file
+(wrapped with its sidecar's class names and input size). The workflow is
+cvtoolkit.methods.predict.run_predict.
+
 --images takes an unlabelled folder (ids from numeric file names, in numeric
 order: test1/1.jpg -> id 1), a single image, or a pixel CSV (ids 1..N).
 
@@ -13,17 +17,15 @@ examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
-from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
-from cvtoolkit.errors import DatasetError
+from cvtoolkit.methods.predict import load_inputs, skipped_reasons  # noqa: F401  (their old home)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cvtoolkit.kaggle import SUBMISSION_FORMATS
 
-    parser.add_argument("--model", required=True, help="a pipeline folder written by 'cvtoolkit fit'")
+    parser.add_argument("--model", required=True, help="a pipeline folder written by 'cvtoolkit fit' or 'cvtoolkit train', or a .keras file")
     parser.add_argument("--images", required=True, help="an unlabelled image folder, one image, or a pixel CSV")
     parser.add_argument("--out", default=None,
                         help="write every prediction (id, class, probabilities, and a last 'skipped' column giving "
@@ -44,109 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS):
-    """Images (or a feature matrix), their ids, and skipped files, from an --images spec.
-
-    ``max_pixels``: the decompression-bomb limit per image (None: no limit).
-    """
-    import numpy as np
-
-    from cvtoolkit.data import list_unlabelled, load_images, read_image
-    from cvtoolkit.data.dataset import SkippedFile
-    from cvtoolkit.data.image_io import UnreadableImageError, is_image_file
-
-    path = Path(spec)
-    if path.is_dir():
-        paths, ids = list_unlabelled(path)
-        images, kept, skipped = load_images(paths, progress=progress, desc="reading images", max_pixels=max_pixels)
-        return images, ids, kept, skipped
-    if path.is_file() and path.suffix.lower() == ".csv":
-        from cvtoolkit.data import load_pixel_csv
-
-        ds = load_pixel_csv(path)
-        ids = ds.attrs.get("ids") or list(range(1, len(ds) + 1))
-        return ds.images, ids, np.arange(len(ds)), []
-    if path.is_file() and path.suffix.lower() in (".h5", ".hdf5"):
-        from cvtoolkit.io import read_store
-
-        ds = read_store(path)
-        ids = [Path(p).stem for p in ds.paths] if ds.paths else list(range(1, len(ds) + 1))
-        return ds.images, ids, np.arange(len(ds)), []
-    if path.is_file() and is_image_file(path):
-        try:
-            return [read_image(path, max_pixels=max_pixels)], [path.stem], np.array([0]), []
-        except UnreadableImageError as err:
-            return [], [path.stem], np.array([], int), [SkippedFile(str(path), str(err))]
-    raise DatasetError(f"{spec}: not an image folder, image file, pixel CSV or .h5 store.")
-
-
-def skipped_reasons(n: int, kept, skipped) -> list[str]:
-    """Per input row: '' when it was predicted, else why it was skipped (rows not in ``kept``, in order).
-
-    Examples
-    --------
-    >>> from cvtoolkit.data.dataset import SkippedFile
-    >>> skipped_reasons(3, [0, 2], [SkippedFile("b.jpg", "cannot be decoded")])
-    ['', 'cannot be decoded', '']
-    """
-    reasons = ["skipped"] * n
-    for i in kept:
-        reasons[int(i)] = ""
-    missing = [i for i in range(n) if reasons[i]]
-    for i, item in zip(missing, skipped):
-        reasons[i] = str(getattr(item, "reason", "") or item)
-    return reasons
-
-
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from cvtoolkit.methods.predict import run_predict
 
-    from cvtoolkit.io import write_text_atomic
-    from cvtoolkit.kaggle import write_submission
-    from cvtoolkit.io.outputs import check_output_location, csv_starts_with
-    from cvtoolkit.methods.artifact import load_pipeline
-
-    for option, where, ours in (("--out", args.out, csv_starts_with("id,predicted")),
-                                ("--submission", args.submission, csv_starts_with("id,", "ImageId,"))):
-        if where:
-            check_output_location(where, kind="file", overwrite=args.overwrite, ours=ours, option=option,
-                                  what="a CSV cvtoolkit writes")
-    pipeline = load_pipeline(args.model, trust=args.trust_model)
-    print(f"model {args.model}: {pipeline.method}, classes {', '.join(pipeline.class_names)}")
-    images, ids, kept, skipped = load_inputs(args.images, progress=not args.quiet, max_pixels=max_pixels_from_args(args))
-    for s in skipped:
-        print(f"  skipped {s}")
-    if skipped and args.submission and not args.allow_skipped:
-        raise DatasetError(
-            f"{len(skipped)} image(s) could not be read (listed above); a submission needs a row for every id. "
-            "Fix or remove them, or pass --allow-skipped to give them uniform probabilities."
-        )
-    n_classes = len(pipeline.class_names)
-    proba = np.full((len(ids), n_classes), 1.0 / n_classes)
-    if len(kept):
-        proba[kept] = pipeline.predict_proba(images)
-    pred = proba.argmax(axis=1)
-    print(f"predicted {len(kept)} image(s)" + (f", {len(skipped)} skipped" if skipped else ""))
-    reasons = skipped_reasons(len(ids), kept, skipped)
-    for i in range(min(10, len(ids))):
-        print(f"  {ids[i]}: skipped" if reasons[i] else
-              f"  {ids[i]}: {pipeline.class_names[pred[i]]} ({proba[i, pred[i]]:.3f})")
-    if len(ids) > 10:
-        print(f"  ... {len(ids) - 10} more")
+    r = run_predict(args.model, args.images, out=args.out, submission=args.submission, fmt=args.format,
+                    positive=args.positive, clip=args.clip, allow_skipped=args.allow_skipped,
+                    overwrite=args.overwrite, trust=args.trust_model, progress=not args.quiet,
+                    max_pixels=max_pixels_from_args(args), echo=print)
+    names, pred = r.pipeline.class_names, r.proba.argmax(axis=1)
+    print(f"predicted {len(r.ids) - len(r.skipped)} image(s)" + (f", {len(r.skipped)} skipped" if r.skipped else ""))
+    for i in range(min(10, len(r.ids))):
+        print(f"  {r.ids[i]}: skipped" if r.reasons[i] else f"  {r.ids[i]}: {names[pred[i]]} ({r.proba[i, pred[i]]:.3f})")
+    if len(r.ids) > 10:
+        print(f"  ... {len(r.ids) - 10} more")
     if args.out:
-        from cvtoolkit.io.csv_safe import csv_text
-
-        mark = "skipped_reason" if "skipped" in pipeline.class_names else "skipped"
-        rows = [["id", "predicted", *pipeline.class_names, mark]]
-        for i, row, reason in zip(ids, proba, reasons):
-            if reason:  # no prediction: not a uniform guess that looks like one
-                rows.append([i, "", *([""] * n_classes), reason])
-            else:
-                rows.append([i, pipeline.class_names[int(row.argmax())], *(f"{p:.6g}" for p in row), ""])
-        write_text_atomic(args.out, csv_text(rows))
         print(f"wrote {args.out}")
     if args.submission:
-        n = write_submission(args.submission, ids, proba, pipeline.class_names, fmt=args.format,
-                             positive=args.positive, clip=args.clip)
-        print(f"wrote {args.submission}: {n} rows, format {args.format}")
+        print(f"wrote {args.submission}: {r.submission_rows} rows, format {args.format}")
     return 0

@@ -386,7 +386,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
     path = Path(path)
     mf = path / MANIFEST
     if not mf.is_file():
-        hint = " (a .keras file is loaded with cvtoolkit.train.KerasImageClassifier.load)" if path.suffix == ".keras" else ""
+        hint = " (a .keras file: no such file)" if path.suffix == ".keras" else ""
         raise ModelError(f"{path}: not a saved pipeline (no {MANIFEST}); create one with 'cvtoolkit fit ... --out {path}'{hint}.")
     try:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
@@ -402,13 +402,64 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return manifest
 
 
+def wrap_keras_file(path: str | os.PathLike) -> SavedPipeline:
+    """A ``.keras`` model file (and its sidecar) as a :class:`SavedPipeline`, with nothing written.
+
+    The class names and the input size come from the JSON sidecar
+    (``NAME.json``, written by :meth:`cvtoolkit.train.KerasImageClassifier.save`);
+    without it the classes are ``0..K-1`` and the size is the network's
+    input. The model is loaded with Keras's ``safe_mode``.
+
+    Raises
+    ------
+    ModelError
+        Missing or unreadable model file.
+
+    Examples
+    --------
+    >>> wrap_keras_file("missing.keras")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.ModelError: missing.keras: no such model file; ...
+    """
+    from cvtoolkit.train.estimator import KerasImageClassifier, sidecar_path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file; train one with `cvtoolkit train` or KerasImageClassifier.save")
+    clf = KerasImageClassifier.load(path)
+    meta: dict = {}
+    side = sidecar_path(path)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ModelError(f"{side}: unreadable sidecar of {path.name} ({err}).") from err
+    names = getattr(clf, "class_names_", None) or [str(c) for c in clf.classes_.tolist()]
+    shape = tuple(clf.input_shape_)
+    size = meta.get("image_size") or [int(shape[0]), int(shape[1])]
+    if isinstance(size, (list, tuple)) and len(size) == 2 and size[0] == size[1]:
+        size = int(size[0])
+    manifest = {
+        "format": ARTIFACT_FORMAT, "cvtoolkit_version": __version__, "method": str(meta.get("model") or "keras"),
+        "kind": "cnn", "class_names": list(names), "image_size": size,
+        "channels": int(shape[2]) if len(shape) == 3 else None, "model": meta.get("model"),
+        "source": meta.get("dataset"), "files": [path.name, side.name], "wrapped_keras_file": str(path),
+    }
+    return SavedPipeline(str(path), manifest, clf, list(names))
+
+
 def load_pipeline(path: str | os.PathLike, *, trust: bool = False) -> SavedPipeline:
     """Load a folder written by :func:`save_pipeline`; never runs code from it unless ``trust``.
+
+    A ``.keras`` file (``cvtoolkit train --out NAME.keras``,
+    :meth:`cvtoolkit.train.KerasImageClassifier.save`) is wrapped on the fly
+    by :func:`wrap_keras_file`.
 
     Parameters
     ----------
     path : path-like
-        The pipeline folder.
+        The pipeline folder, or a ``.keras`` file with its JSON sidecar.
     trust : bool
         Load types outside the trusted list, and legacy ``pipeline.joblib``
         pickles (``--trust-model``): this runs code from the file.
@@ -420,6 +471,8 @@ def load_pipeline(path: str | os.PathLike, *, trust: bool = False) -> SavedPipel
         ``trust``, or an unreadable model.
     """
     path = Path(path)
+    if path.suffix == ".keras" and path.is_file():
+        return wrap_keras_file(path)
     if not (path / MANIFEST).exists():
         recover_swap(path)
     manifest = read_manifest(path)

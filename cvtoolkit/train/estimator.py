@@ -57,6 +57,9 @@ after 30; MiniVGGNet reaches 0.776 after 30 without augmentation and
 SIDECAR_FORMAT = "cvtoolkit.keras_classifier/1"
 """``format`` field of the JSON file saved beside the ``.keras`` model."""
 
+COMPILE_OPTIONS = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+"""How :meth:`KerasImageClassifier.build_trainer` compiles (labels are class indices)."""
+
 PREDICT_CHUNK = 2048
 """Images scaled to float at a time in :meth:`KerasImageClassifier.predict_proba`."""
 
@@ -344,12 +347,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        import keras
-
-        from cvtoolkit.train.augmentation import TRAINING_AUGMENTATION, make_augmentation, with_augmentation
         from cvtoolkit.train.class_weights import class_weights_from_labels
-        from cvtoolkit.train.fit import fit as train_fit
-        from cvtoolkit.train.schedules import make_schedule
 
         self._check_params()
         start = time.perf_counter()
@@ -381,43 +379,133 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             val = (X[val_idx], y_idx[val_idx])
             X, y_idx = X[train_idx], y_idx[train_idx]
 
-        if self.seed is not None:
-            keras.utils.set_random_seed(int(self.seed))
-        net = build_network(self.model, X.shape[1:], len(classes), self.model_kwargs)
         steps = math.ceil(len(X) / int(self.batch_size))
-        epochs = self._epochs()
-        lr = make_schedule(self.schedule, self._learning_rate(), epochs=epochs, steps_per_epoch=steps)
-        compile_kw = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        trainer = net
-        if self.augment:
-            options = dict(TRAINING_AUGMENTATION)
-            options.update(self.augment if isinstance(self.augment, dict) else {})
-            options.setdefault("seed", self.seed)
-            trainer = with_augmentation(net, make_augmentation(**options))
-        trainer.compile(optimizer=make_optimizer(self.optimizer, lr), **compile_kw)
-
         weights = None
         if self.class_weight == "auto":
             weights = class_weights_from_labels(y_idx, classes=len(classes))
         elif isinstance(self.class_weight, dict):
             index = {c: i for i, c in enumerate(classes.tolist())}
             weights = {index.get(k, k): float(v) for k, v in self.class_weight.items()}
+        self.fit_data((X, y_idx), classes=classes, input_shape=X.shape[1:], steps_per_epoch=steps,
+                      validation_data=val, callbacks=callbacks, class_weight=weights)
+        self.fit_time_ = time.perf_counter() - start
+        return self
 
+    def build_trainer(self, input_shape: Sequence[int], n_classes: int, *, steps_per_epoch: int,
+                      strategy: Any = None, learning_rate: float | None = None,
+                      schedule: str | None = None) -> tuple[Any, Any]:
+        """Build the network and the model that trains it, compiled; the one place a CNN is built and compiled.
+
+        The backend is seeded with ``seed`` first; with ``augment`` the
+        trainer is the network behind the augmentation layers (the network
+        alone is what is saved). Built and compiled inside ``strategy``'s
+        scope (tf.distribute), if any.
+
+        Parameters
+        ----------
+        input_shape : (H, W, C)
+        n_classes : int
+        steps_per_epoch : int
+            Optimizer steps per epoch (the schedule spans ``epochs`` of them).
+        strategy : tf.distribute.Strategy, optional
+        learning_rate, schedule : optional
+            Override ``learning_rate``/``schedule`` (e.g. a constant rate for
+            a learning-rate sweep).
+
+        Returns
+        -------
+        (network, trainer) : (keras.Model, keras.Model)
+
+        Examples
+        --------
+        >>> net, trainer = KerasImageClassifier("shallownet").build_trainer((8, 8, 3), 2, steps_per_epoch=1)
+        >>> net is trainer, net.output_shape
+        (True, (None, 2))
+        """
+        import keras
+
+        from cvtoolkit.train.augmentation import TRAINING_AUGMENTATION, make_augmentation, with_augmentation
+        from cvtoolkit.train.distribute import distribution_scope
+        from cvtoolkit.train.schedules import make_schedule
+
+        if self.seed is not None:
+            keras.utils.set_random_seed(int(self.seed))
+        with distribution_scope(strategy):
+            net = build_network(self.model, tuple(input_shape), int(n_classes), self.model_kwargs)
+            trainer = net
+            if self.augment:
+                options = dict(TRAINING_AUGMENTATION)
+                options.update(self.augment if isinstance(self.augment, dict) else {})
+                options.setdefault("seed", self.seed)
+                trainer = with_augmentation(net, make_augmentation(**options))
+            rate = float(learning_rate) if learning_rate is not None else self._learning_rate()
+            lr = make_schedule(schedule or self.schedule, rate, epochs=self._epochs(), steps_per_epoch=steps_per_epoch)
+            trainer.compile(optimizer=make_optimizer(self.optimizer, lr), **COMPILE_OPTIONS)
+        return net, trainer
+
+    def fit_data(self, train_data: Any, *, classes: Sequence[Any], input_shape: Sequence[int],
+                 steps_per_epoch: int, validation_data: Any = None, callbacks: Sequence[Any] | None = None,
+                 trainer: tuple[Any, Any] | None = None, initial_epoch: int = 0, strategy: Any = None,
+                 class_weight: Any = "param", **fit_options: Any) -> "KerasImageClassifier":
+        """Train on prepared data: arrays or a streamed source, over :func:`cvtoolkit.train.fit`.
+
+        What :meth:`fit` calls after checking and encoding its arrays, and
+        what ``cvtoolkit train`` calls with streamed folders or stores,
+        checkpoints, resume and tf.distribute.
+
+        Parameters
+        ----------
+        train_data
+            ``(images, label_indices)`` or what
+            :func:`cvtoolkit.train.make_training_data` returns.
+        classes : sequence
+            Label of each output column (``classes_``).
+        input_shape : (H, W, C)
+            The training image shape.
+        steps_per_epoch : int
+            For the learning-rate schedule.
+        validation_data : optional
+            Monitored every epoch.
+        callbacks : list of keras.callbacks.Callback, optional
+            Composed by the caller (after the ``log_dir``/``tensorboard_dir`` ones).
+        trainer : (network, trainer), optional
+            From :meth:`build_trainer` (or a resumed run's model); built here by default.
+        initial_epoch : int
+            Epochs already trained (resume).
+        strategy : tf.distribute.Strategy, optional
+        class_weight : optional
+            Overrides the ``class_weight`` parameter (already mapped to column indices).
+        **fit_options
+            Checkpoints, early stopping, history files, resume state, ...
+            (keywords of :func:`cvtoolkit.train.fit`).
+
+        Returns
+        -------
+        self
+        """
+        from cvtoolkit.train.fit import fit as train_fit
+
+        self._check_params()
+        classes = np.asarray(list(classes))
+        if trainer is None:
+            trainer = self.build_trainer(input_shape, len(classes), steps_per_epoch=steps_per_epoch,
+                                         strategy=strategy)
+        net, model = trainer
         history = train_fit(
-            trainer, (X, y_idx), validation_data=val,
-            epochs=epochs, batch_size=int(self.batch_size),
-            class_weight=weights, verbose=self.verbose, seed=self.seed,
-            callbacks=self._log_callbacks() + list(callbacks or []),
+            model, train_data, validation_data=validation_data, epochs=self._epochs(),
+            batch_size=int(self.batch_size), verbose=self.verbose, seed=self.seed, strategy=strategy,
+            class_weight=self.class_weight if class_weight == "param" else class_weight,
+            initial_epoch=initial_epoch, save_model=net if model is not net else None,
+            callbacks=self._log_callbacks() + list(callbacks or []), **fit_options,
         )
-        if trainer is not net:
-            net.compile(**compile_kw)  # so model_.evaluate works (the optimizer stays with the trainer)
+        if model is not net:
+            net.compile(**COMPILE_OPTIONS)  # so model_.evaluate works (the optimizer stays with the trainer)
         self.classes_ = classes
         self.model_ = net
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        self.input_shape_ = tuple(int(d) for d in X.shape[1:])
+        self.input_shape_ = tuple(int(d) for d in input_shape)
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.fit_time_ = time.perf_counter() - start
-        logger.info("trained %s for %d epochs in %.1f s", self._model_name(), epochs, self.fit_time_)
+        logger.info("trained %s for %d epochs", self._model_name(), self._epochs())
         return self
 
     def _model_name(self) -> str:
@@ -583,5 +671,5 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         if meta.get("input_shape"):  # the training size, also for a network that takes any size
             clf.input_shape_ = tuple(int(d) for d in meta["input_shape"])
             clf.n_features_in_ = int(np.prod(clf.input_shape_))
-        net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        net.compile(**COMPILE_OPTIONS)
         return clf

@@ -76,7 +76,7 @@ def test_compare_track_logs_parent_and_one_nested_run_per_row(image_folder, tmp_
     assert parent.data.params["seed"] == "42" and "stratified" in parent.data.params["split"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
     assert {"report.html", "report.md", "leaderboard.json", "leaderboard.csv"} <= artifacts
-    board = {row["method"]: row for row in json.loads((out / "leaderboard.json").read_text())}
+    board = {row["method"]: row for row in json.loads((out / "leaderboard.json").read_text())["rows"]}
     for child in children:
         name = child.data.tags["mlflow.runName"]
         row = board[name]

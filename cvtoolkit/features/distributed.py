@@ -245,7 +245,7 @@ def dask_chunk_results(client: Any, worker: Any, source: Any, chunks: Sequence[t
     """``((start, stop), describe_chunk(...))`` for every chunk, in order, computed on Dask workers.
 
     The same contract as the local loop of
-    :mod:`cvtoolkit.features.extraction`: ``chunks`` are ``(start, stop)``
+    :mod:`cvtoolkit.features.local`: ``chunks`` are ``(start, stop)``
     ranges into ``order`` (positions in ``source``), and each result is
     ``(features, kept, skipped)``.
 

@@ -86,7 +86,8 @@ from cvtoolkit.features.chunks import (  # noqa: F401  (the chunk unit; importab
     plan_chunks,
     single_process,
 )
-from cvtoolkit.parallel import start_workers, worker_pool
+from cvtoolkit.features.local import AHEAD_BYTES, PREFETCH_CHUNKS, local_chunk_results  # noqa: F401
+from cvtoolkit.parallel import start_workers
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +96,6 @@ DEFAULT_BATCH_SIZE = 128
 
 DEFAULT_FIT_SIZE = 2000
 """Images a stateful extractor (bag of visual words) is fitted on."""
-
-AHEAD_BYTES = 256 * 2**20
-"""Features the main process may describe ahead of the workers, waiting to be written in order.
-
-While the workers start (a second or more: each imports NumPy, OpenCV and
-scikit-learn) the main process keeps describing later chunks; their
-feature rows wait here until the earlier chunks come back.
-"""
-
 
 @dataclass
 class ExtractionSummary:
@@ -127,38 +119,6 @@ class ExtractionSummary:
         """Rows described per second by this run (rows resumed from an earlier run left out)."""
         done = self.n_rows - self.resumed_rows
         return done / self.seconds if self.seconds > 0 else float("inf")
-
-
-PREFETCH_CHUNKS = 2
-"""Chunks decoded ahead of the one being described, in a thread, by a one-process extraction."""
-
-
-def _prefetched(worker: Any, source: ChunkSource, chunks: Sequence[tuple[int, int]], order: np.ndarray,
-                image_size: Any) -> Iterator[tuple[tuple[int, int], tuple]]:
-    """One-process extraction with decoding overlapped: a thread decodes up to :data:`PREFETCH_CHUNKS` ahead.
-
-    OpenCV's decoding and a CNN's forward pass both release the GIL, so the
-    two overlap on two cores; the bound keeps memory at a few chunks.
-    """
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    def decode(i: int) -> tuple:
-        s, e = chunks[i]
-        return decode_chunk(*source.payload(order[s:e]), image_size, source.max_pixels)
-
-    pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cvtoolkit-decode") as pool:
-        try:
-            submitted = 0
-            for i in range(len(chunks)):
-                while submitted < len(chunks) and submitted <= i + PREFETCH_CHUNKS:
-                    pending.append(pool.submit(decode, submitted))
-                    submitted += 1
-                yield chunks[i], describe_chunk(worker, "decoded", pending.popleft().result())
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 # The names these had before cvtoolkit.features.chunks (tests and benches use them).
@@ -251,77 +211,6 @@ def _read_progress(partial: Path, source: ChunkSource, chunks: Sequence[tuple[in
             return None
     counts = np.bincount(labels[labels >= 0], minlength=len(source.class_names))
     return _Progress(rows=n, width=width, next_chunk=done, counts=counts, skipped=list(skipped))
-
-
-def _chunk_results(worker: Any, source: ChunkSource, chunks: Sequence[tuple[int, int]], order: np.ndarray,
-                   image_size: Any, n_jobs: int) -> Iterator[tuple[tuple[int, int], tuple]]:
-    """``((start, stop), describe_chunk(...))`` for every chunk, in order.
-
-    With ``n_jobs > 1`` the chunks go to ``n_jobs - 1`` worker processes
-    (loky, as joblib uses) *and* the main process: it describes a chunk
-    itself whenever the workers are busy, so no core idles while the
-    workers start (importing NumPy, OpenCV and scikit-learn takes a second
-    or two, a large share of a short extraction). At most ``2 * (n_jobs - 1)``
-    chunks of images are in the workers' hands; the main process may run
-    ahead of them by up to :data:`AHEAD_BYTES` of features, which wait to
-    be written in order.
-    """
-
-    def local(i: int) -> tuple:
-        s, e = chunks[i]
-        return describe_chunk(worker, *source.payload(order[s:e]), image_size, source.max_pixels)
-
-    if n_jobs <= 1 or len(chunks) <= 1:
-        if len(chunks) > 1:
-            yield from _prefetched(worker, source, chunks, order, image_size)
-            return
-        for i in range(len(chunks)):
-            yield chunks[i], local(i)
-        return
-    from collections import deque
-
-    executor = worker_pool(n_jobs - 1)
-    window = 2 * (n_jobs - 1)
-    pending: deque = deque()  # (chunk index, future), in submission order
-    done_here: dict[int, tuple] = {}
-    submitted = 0
-    out = 0
-    here = 0
-    held = 0  # bytes of features described here, waiting for earlier chunks from the workers
-    try:
-        while out < len(chunks):
-            while submitted < len(chunks) and len(pending) < window:
-                s, e = chunks[submitted]
-                kind, data = source.payload(order[s:e])
-                pending.append((submitted, executor.submit(describe_chunk, worker, kind, data, image_size,
-                                                               source.max_pixels)))
-                submitted += 1
-            ready = False
-            while out < len(chunks):
-                if out in done_here:
-                    result = done_here.pop(out)
-                    held -= result[0].nbytes
-                    yield chunks[out], result
-                elif pending and pending[0][0] == out and pending[0][1].done():
-                    yield chunks[out], pending.popleft()[1].result()
-                else:
-                    break
-                out += 1
-                ready = True
-            if ready or out >= len(chunks):
-                continue
-            if submitted < len(chunks) and (len(done_here) < window or held < AHEAD_BYTES):
-                done_here[submitted] = local(submitted)  # the workers are busy: work here too
-                held += done_here[submitted][0].nbytes
-                submitted += 1
-                here += 1
-            else:  # the next chunk to write is the oldest one in a worker: wait for it
-                pending[0][1].result(timeout=None)
-    finally:
-        for _, future in pending:
-            future.cancel()
-        log.debug("%d chunks described in the main process, %d in %d worker process(es)",
-                  here, submitted - here, n_jobs - 1)
 
 
 def extract_to_store(
@@ -486,7 +375,8 @@ def extract_to_store(
                 results = distributed.dask_chunk_results(client, worker, src, chunks[first:], order, size,
                                                          describe=describe_chunk)
             else:
-                results = _chunk_results(worker, src, chunks[first:], order, size, jobs)
+                results = local_chunk_results(worker, src, chunks[first:], order, size, jobs,
+                                              describe=describe_chunk, decode=decode_chunk)
             for (s, e), (X, kept, chunk_skipped) in results:
                 skipped.extend(chunk_skipped)
                 bar.update(e - s)

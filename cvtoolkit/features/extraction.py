@@ -213,6 +213,46 @@ def _read_progress(partial: Path, source: ChunkSource, chunks: Sequence[tuple[in
     return _Progress(rows=n, width=width, next_chunk=done, counts=counts, skipped=list(skipped))
 
 
+def _fit_extractor(transformer: Any, src: ChunkSource, order: np.ndarray, size: Any, fit_size: int,
+                   seed: int) -> None:
+    """Fit a stateful extractor on ``fit_size`` seeded samples of ``order`` (stateless ones: nothing)."""
+    from cvtoolkit.features.cache import is_stateless
+
+    if is_stateless(transformer):
+        return
+    if not fit_needs_data(transformer):
+        transformer.fit(None)  # a pretrained backbone: fitting builds the model, no sample to decode
+        return
+    fit_idx = order
+    if len(order) > fit_size:
+        fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))
+    kind, data = src.payload(fit_idx)
+    data, kept, _ = describe_chunk(Identity(), kind, data, size, src.max_pixels)
+    labels = src.labels[fit_idx][kept]
+    log.info("fitting %s on %d images", type(transformer).__name__, len(labels))
+    transformer.fit(data, labels)
+
+
+def _store_attrs(transformer: Any, name: str, src: ChunkSource, order: np.ndarray, image_size: Any,
+                 max_pixels: int | None, batch_size: int, attrs: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes of the feature store; those after ``batch_size`` decide whether a ``.partial`` resumes."""
+    return {
+        "source": src.description,
+        "preprocessing": src.preprocessing,
+        "extractor": name,
+        "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
+        "extractor_params": extractor_params(transformer),
+        "image_size": "native" if image_size is None else image_size,
+        "max_pixels": int(max_pixels or 0),  # 0: no limit
+        # What the rows depend on, compared before an interrupted run is continued:
+        "batch_size": int(batch_size),
+        "samples_hash": samples_fingerprint(src, order),
+        "fitted_hash": fitted_fingerprint(transformer),
+        "decoder_version": DECODER_VERSION,  # cvtoolkit.data.image_io: files decoded by another version differ
+        **(attrs or {}),
+    }
+
+
 def extract_to_store(
     transformer: Any,
     source: Any,
@@ -290,7 +330,6 @@ def extract_to_store(
     from tqdm.auto import tqdm
 
     from cvtoolkit.features.base import effective_n_jobs
-    from cvtoolkit.features.cache import is_stateless
     from cvtoolkit.io import HDF5Writer
     from cvtoolkit.io.hdf5_format import partial_path
 
@@ -305,38 +344,14 @@ def extract_to_store(
     if len(order) == 0:
         raise DatasetError(f"{src.description}: no samples to extract.")
 
-    if not is_stateless(transformer) and not fit_needs_data(transformer):
-        transformer.fit(None)  # a pretrained backbone: fitting builds the model, no sample to decode
-    elif not is_stateless(transformer):
-        fit_idx = order
-        if len(order) > fit_size:
-            fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))
-        kind, data = src.payload(fit_idx)
-        data, kept, _ = describe_chunk(Identity(), kind, data, size, src.max_pixels)
-        labels = src.labels[fit_idx][kept]
-        log.info("fitting %s on %d images", type(transformer).__name__, len(labels))
-        transformer.fit(data, labels)
+    _fit_extractor(transformer, src, order, size, fit_size, seed)
 
     jobs = effective_n_jobs(n_jobs)
     worker = single_process(transformer)
     chunks = plan_chunks(len(order), int(batch_size))
     jobs = max(1, min(jobs, len(chunks)))
     name = extractor or type(transformer).__name__
-    store_attrs = {
-        "source": src.description,
-        "preprocessing": src.preprocessing,
-        "extractor": name,
-        "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
-        "extractor_params": extractor_params(transformer),
-        "image_size": "native" if image_size is None else image_size,
-        "max_pixels": int(max_pixels or 0),  # 0: no limit
-        # What the rows depend on, compared before an interrupted run is continued:
-        "batch_size": int(batch_size),
-        "samples_hash": samples_fingerprint(src, order),
-        "fitted_hash": fitted_fingerprint(transformer),
-        "decoder_version": DECODER_VERSION,  # cvtoolkit.data.image_io: files decoded by another version differ
-        **(attrs or {}),
-    }
+    store_attrs = _store_attrs(transformer, name, src, order, image_size, max_pixels, batch_size, attrs)
     writer: HDF5Writer | None = None
 
     def open_writer(width: int, resuming: bool) -> HDF5Writer:

@@ -96,3 +96,12 @@ def one_line(err: Any, limit: int | None = 300, *, ellipsis: str = "...") -> str
 class OutputError(CvToolkitError, OSError):
     """An output location cannot or must not be written (a file where a folder is expected, read-only,
     full, or holding something cvtoolkit did not write)."""
+
+
+class UnreadableImageError(ValueError):
+    """A file that cannot be decoded into an image; ``str(err)`` is the reason.
+
+    Raised by :func:`cvtoolkit.data.image_io.read_image` (and importable from
+    there). Not a :class:`CvToolkitError`: loaders catch it per file and
+    skip (and name) the file, so it seldom reaches the command line.
+    """

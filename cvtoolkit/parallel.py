@@ -93,7 +93,7 @@ def stop_workers() -> None:
 
 
 def _import_describe_path() -> None:
-    """Import what :func:`cvtoolkit.features.extraction.describe_chunk` needs (runs in a worker)."""
+    """Import what :func:`cvtoolkit.features.chunks.describe_chunk` needs (runs in a worker)."""
     import cvtoolkit.data.image_io  # noqa: F401
     import cvtoolkit.features  # noqa: F401
 

@@ -187,7 +187,7 @@ def test_main_process_runs_ahead_of_slow_workers_and_keeps_the_order(tmp_path, c
 
     rng = np.random.default_rng(1)
     ds = Dataset(rng.integers(0, 256, (24, 6, 6, 3), dtype=np.uint8), np.arange(24) % 3, ["a", "b", "c"])
-    with caplog.at_level(logging.DEBUG, logger="cvtoolkit.features.extraction"):
+    with caplog.at_level(logging.DEBUG, logger="cvtoolkit.features"):
         extract_to_store(SlowInWorkers(os.getpid()), ds, tmp_path / "p.h5", batch_size=2, n_jobs=2,
                          progress=False)
     extract_to_store(SlowInWorkers(os.getpid()), ds, tmp_path / "s.h5", batch_size=2, n_jobs=1, progress=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
+
+from cvtoolkit.hashing import dataset_fingerprint
 
 
 @dataclass(frozen=True)
@@ -120,18 +121,7 @@ class Dataset:
         """A short hash of the content (pixels, labels, class names).
 
         Two datasets with the same fingerprint hold the same samples in the
-        same order; feature caches are keyed on it.
+        same order; feature caches are keyed on it
+        (:func:`cvtoolkit.hashing.dataset_fingerprint`).
         """
-        h = hashlib.blake2b(digest_size=12)
-        h.update(str(self.images.shape).encode())
-        h.update(str(self.images.dtype).encode())
-        if self.images.dtype == object:  # images of varying sizes: hash each with its shape
-            for im in self.images:
-                im = np.ascontiguousarray(im)
-                h.update(f"{im.shape}{im.dtype}".encode())
-                h.update(im.view(np.uint8).reshape(-1).data)
-        else:
-            h.update(np.ascontiguousarray(self.images).view(np.uint8).reshape(-1).data)
-        h.update(self.labels.tobytes())
-        h.update("\x00".join(self.class_names).encode())
-        return h.hexdigest()
+        return dataset_fingerprint(self)

@@ -48,6 +48,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cvtoolkit.errors import UnreadableImageError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pbm")
 """File extensions (lower case) the folder loaders pick up."""
 
@@ -55,8 +57,6 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """Largest decoded image accepted (width x height), Pillow's default bomb limit."""
 
 
-class UnreadableImageError(ValueError):
-    """A file that cannot be decoded into an image; ``str(err)`` is the reason."""
 
 
 _FORMATS = (

@@ -29,7 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,13 +38,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from cvtoolkit.hashing import IGNORED_PARAMS, dataset_fingerprint, digest, stable_params  # noqa: F401  (importable here as before)
+
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "CVTOOLKIT_CACHE_DIR"
 """Environment variable naming the cache folder."""
 
-IGNORED_PARAMS = ("n_jobs", "progress", "verbose")
-"""Parameter names (or suffixes ``__name``) that never change the features."""
 
 
 def default_cache_dir() -> Path:
@@ -54,46 +53,6 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "cvtoolkit" / "features"
-
-
-def _stable(value: Any) -> Any:
-    """A JSON-able, deterministic description of a parameter value."""
-    from sklearn.base import BaseEstimator
-
-    if isinstance(value, BaseEstimator):
-        return {"class": f"{type(value).__module__}.{type(value).__qualname__}",
-                "params": _params(value, deep=False)}
-    if isinstance(value, np.ndarray):
-        h = hashlib.blake2b(np.ascontiguousarray(value).view(np.uint8).reshape(-1).data
-                            if value.dtype != object else repr(value.tolist()).encode(), digest_size=12)
-        return {"ndarray": list(value.shape), "dtype": str(value.dtype), "hash": h.hexdigest()}
-    if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if callable(value):
-        return f"callable:{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
-    return repr(value)
-
-
-def _ignored(name: str) -> bool:
-    return any(name == p or name.endswith("__" + p) for p in IGNORED_PARAMS)
-
-
-def _params(transformer: Any, *, deep: bool = True) -> dict[str, Any]:
-    params = transformer.get_params(deep=deep) if hasattr(transformer, "get_params") else {}
-    out = {}
-    for name, value in sorted(params.items()):
-        if _ignored(name):
-            continue
-        if deep and "__" not in name and hasattr(value, "get_params"):
-            continue  # a sub-estimator: its own parameters appear as name__param
-        out[name] = _stable(value)
-    return out
 
 
 def is_stateless(transformer: Any) -> bool:
@@ -109,21 +68,6 @@ def is_stateless(transformer: Any) -> bool:
         return not get_tags(transformer).requires_fit
     except Exception:
         return False
-
-
-def dataset_fingerprint(dataset: Any) -> str:
-    """The dataset's content hash (also for images of varying sizes in an object array)."""
-    images = dataset.images
-    if isinstance(images, np.ndarray) and images.dtype != object:
-        return dataset.fingerprint()
-    h = hashlib.blake2b(digest_size=12)
-    for im in images:
-        arr = np.ascontiguousarray(np.asarray(im))
-        h.update(f"{arr.shape}{arr.dtype}".encode())
-        h.update(arr.view(np.uint8).reshape(-1).data)
-    h.update(np.asarray(dataset.labels, np.int64).tobytes())
-    h.update("\x00".join(dataset.class_names).encode())
-    return h.hexdigest()
 
 
 def feature_key(transformer: Any, dataset: Any, fit_indices: Sequence[int] | np.ndarray | None = None
@@ -148,15 +92,15 @@ def feature_key(transformer: Any, dataset: Any, fit_indices: Sequence[int] | np.
         "dataset": dataset_fingerprint(dataset),
         "n_samples": len(dataset),
         "class": f"{cls.__module__}.{cls.__qualname__}",
-        "params": _params(transformer),
+        "params": stable_params(transformer),
         "fit_indices": None,
         "cvtoolkit_version": __version__,
     }
     if fit_indices is not None and not is_stateless(transformer):
         idx = np.asarray(fit_indices, dtype=np.int64)
-        desc["fit_indices"] = hashlib.blake2b(idx.tobytes(), digest_size=12).hexdigest()
+        desc["fit_indices"] = digest(idx.tobytes())
     blob = json.dumps(desc, sort_keys=True, default=str).encode()
-    return hashlib.blake2b(blob, digest_size=16).hexdigest(), desc
+    return digest(blob, size=16), desc
 
 
 def _index(data: Any, indices: np.ndarray) -> Any:

@@ -3,7 +3,7 @@
 ``cvtoolkit extract ... --scheduler tcp://HOST:PORT`` (an existing
 ``dask.distributed`` scheduler) or ``--scheduler local:N`` (a
 ``LocalCluster`` of ``N`` single-threaded worker processes started for the
-run) hands the chunks of :func:`~cvtoolkit.features.extraction.plan_chunks`
+run) hands the chunks of :func:`~cvtoolkit.features.chunks.plan_chunks`
 to the workers:
 
 - the extractor is fitted once in the client (a bag of visual words learns
@@ -11,7 +11,7 @@ to the workers:
   describe with the same fitted state;
 - a task is one chunk: a list of image paths goes in, each worker decodes
   its images itself and returns the feature rows
-  (:func:`~cvtoolkit.features.extraction.describe_chunk`), so no pixels
+  (:func:`~cvtoolkit.features.chunks.describe_chunk`), so no pixels
   cross the network for a folder dataset;
 - the client writes the rows in chunk order through the single
   :class:`~cvtoolkit.io.HDF5Writer`, as results arrive (a reorder buffer),
@@ -50,7 +50,7 @@ import dataclasses
 import logging
 import os
 import uuid
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -240,12 +240,12 @@ def _restore_paths(result: tuple, back: dict[str, str]) -> tuple:
 
 
 def dask_chunk_results(client: Any, worker: Any, source: Any, chunks: Sequence[tuple[int, int]],
-                       order: np.ndarray, image_size: Any, *, window: int | None = None
-                       ) -> Iterator[tuple[tuple[int, int], tuple]]:
+                       order: np.ndarray, image_size: Any, *, window: int | None = None,
+                       describe: Callable[..., tuple] | None = None) -> Iterator[tuple[tuple[int, int], tuple]]:
     """``((start, stop), describe_chunk(...))`` for every chunk, in order, computed on Dask workers.
 
     The same contract as the local loop of
-    :mod:`cvtoolkit.features.extraction`: ``chunks`` are ``(start, stop)``
+    :mod:`cvtoolkit.features.local`: ``chunks`` are ``(start, stop)``
     ranges into ``order`` (positions in ``source``), and each result is
     ``(features, kept, skipped)``.
 
@@ -254,7 +254,7 @@ def dask_chunk_results(client: Any, worker: Any, source: Any, chunks: Sequence[t
     client : distributed.Client
     worker : transformer
         The fitted, single-process extractor; scattered once to every worker.
-    source : extraction._Source
+    source : cvtoolkit.features.chunks.ChunkSource
         Its ``payload(indices)`` gives ``("paths", [...])`` (decoded by the
         workers) or ``("images", array)`` for a dataset already in memory.
     chunks, order, image_size
@@ -262,11 +262,17 @@ def dask_chunk_results(client: Any, worker: Any, source: Any, chunks: Sequence[t
     window : int, optional
         Most chunks submitted but not yet written (default twice the
         number of workers, at least 2): bounds the client's memory.
+    describe : callable, optional
+        What a worker runs on one chunk (default
+        :func:`cvtoolkit.features.chunks.describe_chunk`);
+        :func:`~cvtoolkit.features.extraction.extract_to_store` passes its
+        module's ``describe_chunk``, so both schedulers run the same function.
     """
     from distributed import as_completed
 
-    from cvtoolkit.features.extraction import describe_chunk
+    from cvtoolkit.features.chunks import describe_chunk
 
+    describe = describe or describe_chunk
     if not chunks:
         return
     workers = n_workers(client)
@@ -282,7 +288,7 @@ def dask_chunk_results(client: Any, worker: Any, source: Any, chunks: Sequence[t
         s, e = chunks[i]
         kind, data = source.payload(order[s:e])
         data, back = _absolute(kind, data)
-        future = client.submit(describe_chunk, remote, kind, data, image_size, source.max_pixels,
+        future = client.submit(describe, remote, kind, data, image_size, source.max_pixels,
                                key=f"describe-chunk-{run}-{i}", pure=False)
         pending[future] = (i, back)
         stream.add(future)

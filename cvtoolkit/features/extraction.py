@@ -21,6 +21,13 @@ Chunks are fixed index ranges (:func:`plan_chunks`), described by
 :func:`describe_chunk`, so other runners hand out the same units:
 ``scheduler=`` sends them to a Dask cluster
 (:mod:`cvtoolkit.features.distributed`) and the store is the same.
+Where things live: the chunk unit (:class:`~cvtoolkit.features.chunks.ChunkSource`,
+``plan_chunks``, ``decode_chunk``, ``describe_chunk``) in
+:mod:`cvtoolkit.features.chunks`, imported by both schedulers; the resume
+keys in :mod:`cvtoolkit.hashing`; reading a ``.partial`` store in
+:func:`cvtoolkit.io.hdf5_reader.read_committed`. This module keeps the local
+scheduler, the resume logic and :func:`extract_to_store`; every scheduler
+runs this module's ``describe_chunk`` (the Dask one gets it as an argument).
 
 Runs are resumable: the writer commits the rows of every chunk as it is
 written (``rows_committed`` in ``out.partial``), so committed rows are always
@@ -54,7 +61,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -66,9 +72,22 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from cvtoolkit import hashing
 from cvtoolkit.data.image_io import DECODER_VERSION, DEFAULT_MAX_PIXELS
 from cvtoolkit.errors import DatasetError
-from cvtoolkit.parallel import start_workers, worker_pool
+from cvtoolkit.features.chunks import (  # noqa: F401  (the chunk unit; importable here as before)
+    ChunkSource,
+    Identity,
+    decode_chunk,
+    describe_chunk,
+    describe_decoded,
+    fit_needs_data,
+    open_source,
+    plan_chunks,
+    single_process,
+)
+from cvtoolkit.features.local import AHEAD_BYTES, PREFETCH_CHUNKS, local_chunk_results  # noqa: F401
+from cvtoolkit.parallel import start_workers
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +96,6 @@ DEFAULT_BATCH_SIZE = 128
 
 DEFAULT_FIT_SIZE = 2000
 """Images a stateful extractor (bag of visual words) is fitted on."""
-
-AHEAD_BYTES = 256 * 2**20
-"""Features the main process may describe ahead of the workers, waiting to be written in order.
-
-While the workers start (a second or more: each imports NumPy, OpenCV and
-scikit-learn) the main process keeps describing later chunks; their
-feature rows wait here until the earlier chunks come back.
-"""
-
 
 @dataclass
 class ExtractionSummary:
@@ -111,259 +121,22 @@ class ExtractionSummary:
         return done / self.seconds if self.seconds > 0 else float("inf")
 
 
-@dataclass
-class _Source:
-    """Samples to describe: file paths (decoded on demand) or images in memory."""
-
-    labels: np.ndarray
-    class_names: list[str]
-    description: str
-    paths: list[str] | None = None
-    images: Any = None
-    skipped: list[Any] = field(default_factory=list)
-    preprocessing: str = ""
-    max_pixels: int | None = DEFAULT_MAX_PIXELS  # files larger than this are skipped when decoded
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def payload(self, indices: np.ndarray) -> tuple[str, Any]:
-        if self.images is None:
-            assert self.paths is not None
-            return "paths", [self.paths[i] for i in indices]
-        if isinstance(self.images, np.ndarray):
-            return "images", self.images[indices]
-        return "images", [self.images[i] for i in indices]
-
-    def subset(self, indices: np.ndarray) -> "_Source":
-        return _Source(
-            labels=self.labels[indices],
-            class_names=self.class_names,
-            description=self.description,
-            paths=None if self.paths is None else [self.paths[i] for i in indices],
-            images=None if self.images is None else (
-                self.images[indices] if isinstance(self.images, np.ndarray) else [self.images[i] for i in indices]),
-            skipped=self.skipped,
-            preprocessing=self.preprocessing,
-            max_pixels=self.max_pixels,
-        )
-
-
-def _open_source(source: Any, image_size: Any, progress: bool, max_pixels: int | None = DEFAULT_MAX_PIXELS
-                 ) -> tuple[_Source, Any]:
-    """The samples, and the size chunks must still be resized to (None when already done)."""
-    import functools
-
-    from cvtoolkit.data import Dataset, describe_spec, list_image_folder, load_dataset
-
-    make = functools.partial(_Source, max_pixels=max_pixels)
-    resize = f"Resize({image_size})" if image_size is not None else ""
-    if isinstance(source, (str, os.PathLike)):
-        spec = str(source)
-        if describe_spec(spec) == "folder":
-            listing = list_image_folder(spec)
-            if not listing.paths:
-                raise DatasetError(f"{spec}: no image files found in its class folders.")
-            return make(listing.labels, listing.class_names, spec, paths=list(listing.paths),
-                        skipped=list(listing.skipped), preprocessing=resize), image_size
-        ds = load_dataset(spec, image_size=image_size, progress=progress, max_pixels=max_pixels)
-        if ds.kind != "images":
-            raise DatasetError(f"{spec} holds feature vectors, not images; extract from the images.")
-        return make(np.asarray(ds.labels), list(ds.class_names), spec, paths=ds.paths, images=ds.images,
-                    skipped=list(ds.skipped), preprocessing=str(ds.attrs.get("preprocessing", ""))), None
-    if isinstance(source, Dataset):
-        if source.kind != "images":
-            raise DatasetError(
-                f"{source.source or 'the dataset'} holds feature vectors, not images; extract from the images."
-            )
-        pre = "; ".join(p for p in (str(source.attrs.get("preprocessing", "")), resize) if p)
-        return make(np.asarray(source.labels), list(source.class_names), source.source or "dataset",
-                    paths=source.paths, images=source.images, skipped=list(source.skipped),
-                    preprocessing=pre), image_size
-    if hasattr(source, "paths") and hasattr(source, "labels") and hasattr(source, "class_names"):
-        return make(np.asarray(source.labels), list(source.class_names), str(getattr(source, "root", "listing")),
-                    paths=list(source.paths), skipped=list(getattr(source, "skipped", [])),
-                    preprocessing=resize), image_size
-    raise TypeError(f"cannot extract from {type(source).__name__}; pass a dataset spec, a Dataset or a FolderListing")
-
-
-def plan_chunks(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """The ``(start, stop)`` sample ranges extraction works on, in order.
-
-    Examples
-    --------
-    >>> plan_chunks(5, 2)
-    [(0, 2), (2, 4), (4, 5)]
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
-    return [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
-
-
-def describe_chunk(transformer: Any, kind: str, data: Any, image_size: Any = None,
-                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Decode (when ``kind == "paths"``; ``"decoded"``: what :func:`decode_chunk` returned) and describe one chunk.
-
-    Returns ``(features, kept, skipped)``: ``kept`` are positions within the
-    chunk of the rows of ``features`` (unreadable files, and files of more
-    than ``max_pixels`` pixels, are skipped). Runs in a worker process when
-    extraction is parallel. ``kind == "decoded"``: ``data`` is what
-    :func:`decode_chunk` returned (decoding was prefetched in a thread).
-    """
-    if kind == "decoded":  # what decode_chunk returned (a prefetching thread decoded it)
-        images, kept, skipped = data
-    else:
-        images, kept, skipped = decode_chunk(kind, data, image_size, max_pixels)
-    if len(kept) == 0 and kind in ("paths", "decoded"):
-        return np.zeros((0, 0), np.float32), kept, skipped
-    return describe_decoded(transformer, images, kept, skipped)
-
-
-def decode_chunk(kind: str, data: Any, image_size: Any = None,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[Any, np.ndarray, list[Any]]:
-    """The decoding half of :func:`describe_chunk`: ``(images, kept, skipped)``."""
-    if kind == "paths":
-        from cvtoolkit.data import load_images
-
-        images, kept, skipped = load_images(data, image_size=image_size, n_jobs=1, progress=False,
-                                            max_pixels=max_pixels)
-        if len(kept) and images.dtype == object:
-            images = list(images)
-        return images, kept, skipped
-    images, kept, skipped = data, np.arange(len(data)), []
-    if image_size is not None:
-        from cvtoolkit.features.base import as_image_batch, resize_batch, size_hw
-
-        images = resize_batch(as_image_batch(images), size_hw(image_size))
-    return images, kept, skipped
-
-
-def describe_decoded(transformer: Any, images: Any, kept: Any, skipped: list[Any]) -> tuple[np.ndarray, np.ndarray,
-                                                                                               list[Any]]:
-    """The describing half of :func:`describe_chunk`, on what :func:`decode_chunk` returned."""
-    X = transformer.transform(images)
-    if not isinstance(transformer, _Identity):
-        X = np.asarray(X, dtype=np.float32)
-    return X, np.asarray(kept, np.int64), list(skipped)
-
-
-def single_process(transformer: Any) -> Any:
-    """A copy of ``transformer`` (fitted state kept) with every ``n_jobs`` set to 1 and no progress bars.
-
-    ``transformer`` itself when there is nothing to change (a CNN backbone:
-    a copy would pickle its weights and build the model a second time).
-    """
-    if not hasattr(transformer, "get_params"):
-        return copy.deepcopy(transformer)
-    params = transformer.get_params(deep=True)
-    updates = {k: 1 for k in params if (k == "n_jobs" or k.endswith("__n_jobs")) and params[k] != 1}
-    updates.update({k: False for k in params if (k == "progress" or k.endswith("__progress")) and params[k]
-                    is not False})
-    if not updates:
-        return transformer
-    worker = copy.deepcopy(transformer)
-    worker.set_params(**updates)
-    return worker
-
-
-def fit_needs_data(transformer: Any) -> bool:
-    """Whether ``fit`` learns from the images (False for pretrained backbones: their fit only builds the model).
-
-    A transformer says it does not with a class attribute ``fit_needs_data = False``;
-    a ``FeatureUnion`` or ``Pipeline`` needs data when any part does.
-    """
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
-    if isinstance(transformer, FeatureUnion):
-        return any(fit_needs_data(t) for _, t in transformer.transformer_list if t not in ("drop", "passthrough"))
-    if isinstance(transformer, Pipeline):
-        return any(fit_needs_data(t) for _, t in transformer.steps if t not in (None, "passthrough"))
-    return bool(getattr(transformer, "fit_needs_data", True))
-
-
-PREFETCH_CHUNKS = 2
-"""Chunks decoded ahead of the one being described, in a thread, by a one-process extraction."""
-
-
-def _prefetched(worker: Any, source: "_Source", chunks: Sequence[tuple[int, int]], order: np.ndarray,
-                image_size: Any) -> Iterator[tuple[tuple[int, int], tuple]]:
-    """One-process extraction with decoding overlapped: a thread decodes up to :data:`PREFETCH_CHUNKS` ahead.
-
-    OpenCV's decoding and a CNN's forward pass both release the GIL, so the
-    two overlap on two cores; the bound keeps memory at a few chunks.
-    """
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    def decode(i: int) -> tuple:
-        s, e = chunks[i]
-        return decode_chunk(*source.payload(order[s:e]), image_size, source.max_pixels)
-
-    pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cvtoolkit-decode") as pool:
-        try:
-            submitted = 0
-            for i in range(len(chunks)):
-                while submitted < len(chunks) and submitted <= i + PREFETCH_CHUNKS:
-                    pending.append(pool.submit(decode, submitted))
-                    submitted += 1
-                yield chunks[i], describe_chunk(worker, "decoded", pending.popleft().result())
-        finally:
-            for future in pending:
-                future.cancel()
+# The names these had before cvtoolkit.features.chunks (tests and benches use them).
+_Source = ChunkSource
+_Identity = Identity
+_open_source = open_source
 
 
 def extractor_params(transformer: Any) -> dict[str, Any]:
     """The extractor's parameters as plain JSON values (for store attributes)."""
-    from cvtoolkit.features.cache import _params
-
-    return json.loads(json.dumps(_params(transformer), default=str))
-
-
-def _feed(h: Any, value: Any, depth: int = 0) -> None:
-    """Add a learned value to the hash ``h`` (arrays by content, estimators by their learned state)."""
-    if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value)
-        h.update(f"{arr.shape}{arr.dtype}".encode())
-        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
-    elif isinstance(value, (str, bytes, bool, int, float, np.generic)) or value is None:
-        h.update(repr(value).encode())
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _feed(h, item, depth)
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            h.update(str(key).encode())
-            _feed(h, value[key], depth)
-    elif hasattr(value, "get_weights"):  # a Keras model: its weights
-        for w in value.get_weights():
-            _feed(h, np.asarray(w), depth)
-    elif hasattr(value, "get_params") and depth < 8:
-        _learned(h, value, depth + 1)
-    else:
-        h.update(type(value).__qualname__.encode())
-
-
-def _learned(h: Any, estimator: Any, depth: int) -> None:
-    state = vars(estimator)
-    for key in sorted(state):
-        if key.endswith("_") and not key.startswith("_"):
-            h.update(key.encode())
-            _feed(h, state[key], depth)
-    for key in ("transformer_list", "steps"):  # FeatureUnion, Pipeline: their fitted parts
-        for item in state.get(key) or ():
-            if isinstance(item, tuple) and len(item) >= 2 and hasattr(item[1], "get_params"):
-                h.update(str(item[0]).encode())
-                _learned(h, item[1], depth + 1)
+    return json.loads(json.dumps(hashing.stable_params(transformer), default=str))
 
 
 def fitted_fingerprint(transformer: Any) -> str:
     """A hash of what ``transformer`` learned in ``fit`` ('' for stateless descriptors).
 
-    Learned state is every public attribute ending in ``_`` (arrays by
-    content, Keras models by their weights), in the transformer and in the
-    parts of a ``FeatureUnion`` or ``Pipeline``. A resumed extraction
-    continues only when it is the same as the interrupted run's.
+    A resumed extraction continues only when it is the same as the
+    interrupted run's (see :func:`cvtoolkit.hashing.fitted_fingerprint`).
 
     Examples
     --------
@@ -371,48 +144,18 @@ def fitted_fingerprint(transformer: Any) -> str:
     >>> fitted_fingerprint(LBP())
     ''
     """
-    import hashlib
-
     from cvtoolkit.features.cache import is_stateless
 
-    if is_stateless(transformer):
-        return ""
-    h = hashlib.blake2b(digest_size=12)
-    _learned(h, transformer, 0)
-    return h.hexdigest()
+    return hashing.fitted_fingerprint(transformer, stateless=is_stateless(transformer))
 
 
-def samples_fingerprint(source: _Source, order: np.ndarray) -> str:
-    """A hash of the samples to describe, in order: their paths with size and modification time, or pixels
-    when in memory, and labels.
+def samples_fingerprint(source: ChunkSource, order: np.ndarray) -> str:
+    """A hash of the samples to describe, in order (:func:`cvtoolkit.hashing.samples_fingerprint`).
 
     A file replaced in place (same path, other content) changes its size or
     modification time, so a resumed extraction does not keep its old rows.
     """
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=12)
-    h.update(json.dumps(source.class_names).encode())
-    h.update(np.asarray(source.labels)[order].astype(np.int64).tobytes())
-    if source.images is None:
-        assert source.paths is not None
-        for i in order:
-            path = os.fspath(source.paths[i])
-            try:
-                st = os.stat(path)
-                stamp = f"{st.st_size}:{st.st_mtime_ns}"
-            except OSError:  # gone: it will be skipped (and named) when described
-                stamp = "missing"
-            h.update(path.encode() + b"\x00" + stamp.encode() + b"\x00")
-    else:
-        for start in range(0, len(order), 1024):
-            block = order[start:start + 1024]
-            if isinstance(source.images, np.ndarray):
-                _feed(h, source.images[block])
-            else:
-                for i in block:
-                    _feed(h, np.asarray(source.images[i]))
-    return h.hexdigest()
+    return hashing.samples_fingerprint(source, order)
 
 
 @dataclass
@@ -426,23 +169,21 @@ class _Progress:
     skipped: list[Any]
 
 
-def _read_progress(partial: Path, source: _Source, chunks: Sequence[tuple[int, int]], order: np.ndarray,
+def _read_progress(partial: Path, source: ChunkSource, chunks: Sequence[tuple[int, int]], order: np.ndarray,
                    size: Any) -> _Progress | None:
-    """The finished chunks of ``partial``, or None when it cannot be continued in this plan."""
-    import h5py
+    """The finished chunks of ``partial``, or None when it cannot be continued in this plan.
 
-    try:
-        with h5py.File(partial, "r") as f:
-            names = ["data", "labels"] + (["paths"] if "paths" in f else [])
-            n = min([int(f.attrs.get("rows_committed", 0))] + [len(f[name]) for name in names])
-            width = int(f["data"].shape[1]) if f["data"].ndim == 2 else 0
-            labels = np.asarray(f["labels"][:n], np.int64)
-            paths = [str(p) for p in f["paths"].asstr()[:n]] if "paths" in f else None
-    except Exception as err:  # not an HDF5 file, damaged, locked by a running writer
-        log.info("cannot read the progress of %s (%s); starting over", partial, err)
+    The store is read by :func:`cvtoolkit.io.hdf5_reader.read_committed`
+    (its layout lives in :mod:`cvtoolkit.io`); here its rows are matched to
+    the chunks of this run.
+    """
+    from cvtoolkit.io.hdf5_reader import read_committed
+
+    committed = read_committed(partial)
+    if committed is None:
+        log.info("no committed rows to continue in %s; starting over", partial)
         return None
-    if n == 0 or width == 0:
-        return None
+    n, width, labels, paths = committed.n_rows, committed.width, committed.labels, committed.paths
     batch = chunks[0][1] - chunks[0][0]
     if source.images is None:  # rows of files that decoded: find them in the plan
         if paths is None or source.paths is None:
@@ -464,7 +205,7 @@ def _read_progress(partial: Path, source: _Source, chunks: Sequence[tuple[int, i
     skipped: list[Any] = []
     if len(missing):  # the files an interrupted run skipped: ask them again why
         kind, data = source.payload(order[missing])
-        _, kept, skipped = describe_chunk(_Identity(), kind, data, size, source.max_pixels)
+        _, kept, skipped = describe_chunk(Identity(), kind, data, size, source.max_pixels)
         if len(kept):
             log.info("%s: files skipped by the interrupted run now decode; starting over", partial)
             return None
@@ -472,82 +213,44 @@ def _read_progress(partial: Path, source: _Source, chunks: Sequence[tuple[int, i
     return _Progress(rows=n, width=width, next_chunk=done, counts=counts, skipped=list(skipped))
 
 
-class _Identity:
-    """A "transformer" that hands back the decoded images (to load a fitting sample)."""
+def _fit_extractor(transformer: Any, src: ChunkSource, order: np.ndarray, size: Any, fit_size: int,
+                   seed: int) -> None:
+    """Fit a stateful extractor on ``fit_size`` seeded samples of ``order`` (stateless ones: nothing)."""
+    from cvtoolkit.features.cache import is_stateless
 
-    def transform(self, images: Any) -> Any:
-        return images
-
-
-def _chunk_results(worker: Any, source: _Source, chunks: Sequence[tuple[int, int]], order: np.ndarray,
-                   image_size: Any, n_jobs: int) -> Iterator[tuple[tuple[int, int], tuple]]:
-    """``((start, stop), describe_chunk(...))`` for every chunk, in order.
-
-    With ``n_jobs > 1`` the chunks go to ``n_jobs - 1`` worker processes
-    (loky, as joblib uses) *and* the main process: it describes a chunk
-    itself whenever the workers are busy, so no core idles while the
-    workers start (importing NumPy, OpenCV and scikit-learn takes a second
-    or two, a large share of a short extraction). At most ``2 * (n_jobs - 1)``
-    chunks of images are in the workers' hands; the main process may run
-    ahead of them by up to :data:`AHEAD_BYTES` of features, which wait to
-    be written in order.
-    """
-
-    def local(i: int) -> tuple:
-        s, e = chunks[i]
-        return describe_chunk(worker, *source.payload(order[s:e]), image_size, source.max_pixels)
-
-    if n_jobs <= 1 or len(chunks) <= 1:
-        if len(chunks) > 1:
-            yield from _prefetched(worker, source, chunks, order, image_size)
-            return
-        for i in range(len(chunks)):
-            yield chunks[i], local(i)
+    if is_stateless(transformer):
         return
-    from collections import deque
+    if not fit_needs_data(transformer):
+        transformer.fit(None)  # a pretrained backbone: fitting builds the model, no sample to decode
+        return
+    fit_idx = order
+    if len(order) > fit_size:
+        fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))
+    kind, data = src.payload(fit_idx)
+    data, kept, _ = describe_chunk(Identity(), kind, data, size, src.max_pixels)
+    labels = src.labels[fit_idx][kept]
+    log.info("fitting %s on %d images", type(transformer).__name__, len(labels))
+    transformer.fit(data, labels)
 
-    executor = worker_pool(n_jobs - 1)
-    window = 2 * (n_jobs - 1)
-    pending: deque = deque()  # (chunk index, future), in submission order
-    done_here: dict[int, tuple] = {}
-    submitted = 0
-    out = 0
-    here = 0
-    held = 0  # bytes of features described here, waiting for earlier chunks from the workers
-    try:
-        while out < len(chunks):
-            while submitted < len(chunks) and len(pending) < window:
-                s, e = chunks[submitted]
-                kind, data = source.payload(order[s:e])
-                pending.append((submitted, executor.submit(describe_chunk, worker, kind, data, image_size,
-                                                               source.max_pixels)))
-                submitted += 1
-            ready = False
-            while out < len(chunks):
-                if out in done_here:
-                    result = done_here.pop(out)
-                    held -= result[0].nbytes
-                    yield chunks[out], result
-                elif pending and pending[0][0] == out and pending[0][1].done():
-                    yield chunks[out], pending.popleft()[1].result()
-                else:
-                    break
-                out += 1
-                ready = True
-            if ready or out >= len(chunks):
-                continue
-            if submitted < len(chunks) and (len(done_here) < window or held < AHEAD_BYTES):
-                done_here[submitted] = local(submitted)  # the workers are busy: work here too
-                held += done_here[submitted][0].nbytes
-                submitted += 1
-                here += 1
-            else:  # the next chunk to write is the oldest one in a worker: wait for it
-                pending[0][1].result(timeout=None)
-    finally:
-        for _, future in pending:
-            future.cancel()
-        log.debug("%d chunks described in the main process, %d in %d worker process(es)",
-                  here, submitted - here, n_jobs - 1)
+
+def _store_attrs(transformer: Any, name: str, src: ChunkSource, order: np.ndarray, image_size: Any,
+                 max_pixels: int | None, batch_size: int, attrs: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes of the feature store; those after ``batch_size`` decide whether a ``.partial`` resumes."""
+    return {
+        "source": src.description,
+        "preprocessing": src.preprocessing,
+        "extractor": name,
+        "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
+        "extractor_params": extractor_params(transformer),
+        "image_size": "native" if image_size is None else image_size,
+        "max_pixels": int(max_pixels or 0),  # 0: no limit
+        # What the rows depend on, compared before an interrupted run is continued:
+        "batch_size": int(batch_size),
+        "samples_hash": samples_fingerprint(src, order),
+        "fitted_hash": fitted_fingerprint(transformer),
+        "decoder_version": DECODER_VERSION,  # cvtoolkit.data.image_io: files decoded by another version differ
+        **(attrs or {}),
+    }
 
 
 def extract_to_store(
@@ -627,14 +330,13 @@ def extract_to_store(
     from tqdm.auto import tqdm
 
     from cvtoolkit.features.base import effective_n_jobs
-    from cvtoolkit.features.cache import is_stateless
     from cvtoolkit.io import HDF5Writer
     from cvtoolkit.io.hdf5_format import partial_path
 
     t0 = time.perf_counter()
     if scheduler is None:
         start_workers(n_jobs)  # they import while the files are listed (and a bag of words is fitted)
-    src, size = _open_source(source, image_size, progress, max_pixels)
+    src, size = open_source(source, image_size, progress, max_pixels)
     order = np.arange(len(src))
     if max_images is not None and max_images < len(src):
         rng = np.random.default_rng(seed)
@@ -642,38 +344,14 @@ def extract_to_store(
     if len(order) == 0:
         raise DatasetError(f"{src.description}: no samples to extract.")
 
-    if not is_stateless(transformer) and not fit_needs_data(transformer):
-        transformer.fit(None)  # a pretrained backbone: fitting builds the model, no sample to decode
-    elif not is_stateless(transformer):
-        fit_idx = order
-        if len(order) > fit_size:
-            fit_idx = np.sort(np.random.default_rng(seed).choice(order, size=fit_size, replace=False))
-        kind, data = src.payload(fit_idx)
-        data, kept, _ = describe_chunk(_Identity(), kind, data, size, src.max_pixels)
-        labels = src.labels[fit_idx][kept]
-        log.info("fitting %s on %d images", type(transformer).__name__, len(labels))
-        transformer.fit(data, labels)
+    _fit_extractor(transformer, src, order, size, fit_size, seed)
 
     jobs = effective_n_jobs(n_jobs)
     worker = single_process(transformer)
     chunks = plan_chunks(len(order), int(batch_size))
     jobs = max(1, min(jobs, len(chunks)))
     name = extractor or type(transformer).__name__
-    store_attrs = {
-        "source": src.description,
-        "preprocessing": src.preprocessing,
-        "extractor": name,
-        "extractor_class": f"{type(transformer).__module__}.{type(transformer).__qualname__}",
-        "extractor_params": extractor_params(transformer),
-        "image_size": "native" if image_size is None else image_size,
-        "max_pixels": int(max_pixels or 0),  # 0: no limit
-        # What the rows depend on, compared before an interrupted run is continued:
-        "batch_size": int(batch_size),
-        "samples_hash": samples_fingerprint(src, order),
-        "fitted_hash": fitted_fingerprint(transformer),
-        "decoder_version": DECODER_VERSION,  # cvtoolkit.data.image_io: files decoded by another version differ
-        **(attrs or {}),
-    }
+    store_attrs = _store_attrs(transformer, name, src, order, image_size, max_pixels, batch_size, attrs)
     writer: HDF5Writer | None = None
 
     def open_writer(width: int, resuming: bool) -> HDF5Writer:
@@ -709,9 +387,11 @@ def extract_to_store(
                 client = stack.enter_context(distributed.dask_client(scheduler))
                 jobs = distributed.n_workers(client)
                 run_info["scheduler"] = distributed.scheduler_name(scheduler)
-                results = distributed.dask_chunk_results(client, worker, src, chunks[first:], order, size)
+                results = distributed.dask_chunk_results(client, worker, src, chunks[first:], order, size,
+                                                         describe=describe_chunk)
             else:
-                results = _chunk_results(worker, src, chunks[first:], order, size, jobs)
+                results = local_chunk_results(worker, src, chunks[first:], order, size, jobs,
+                                              describe=describe_chunk, decode=decode_chunk)
             for (s, e), (X, kept, chunk_skipped) in results:
                 skipped.extend(chunk_skipped)
                 bar.update(e - s)

@@ -52,6 +52,7 @@ _LAZY = {
     "is_store": "cvtoolkit.io.hdf5_reader",
     "open_store": "cvtoolkit.io.hdf5_reader",
     "read_rows": "cvtoolkit.io.hdf5_reader",
+    "read_committed": "cvtoolkit.io.hdf5_reader",
 }
 
 __all__ = [

@@ -28,7 +28,9 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,8 @@ from cvtoolkit.io.hdf5_format import (
     partial_path,
     plain,
 )
+
+log = logging.getLogger(__name__)
 
 _HOW_TO_MAKE = "Create a store with `cvtoolkit pack` (images) or `cvtoolkit extract` (features)."
 
@@ -334,3 +338,50 @@ def is_store(path: str | os.PathLike, *, expect_kind: str | None = None) -> bool
     except StoreError:
         return False
     return True
+
+
+@dataclass
+class CommittedRows:
+    """The rows an interrupted writer committed to a ``.partial`` store (see :func:`read_committed`)."""
+
+    n_rows: int
+    width: int
+    labels: np.ndarray
+    paths: list[str] | None
+
+
+def read_committed(path: str | os.PathLike) -> CommittedRows | None:
+    """The committed rows of a ``.partial`` feature store, or None when it cannot be read.
+
+    Committed rows (``rows_committed``, written by
+    :meth:`cvtoolkit.io.HDF5Writer.flush`) survive a SIGKILL of the writer;
+    an interrupted extraction reads them here to continue after them
+    (:mod:`cvtoolkit.features.extraction`). A file that is not HDF5, is
+    damaged, or is locked by a running writer gives None, as does a store
+    with no committed row.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from cvtoolkit.io import HDF5Writer
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+    >>> w = HDF5Writer(path, kind="features", sample_shape=(2,), dtype="float32", class_names=["a", "b"])
+    >>> w.add(np.zeros((3, 2), np.float32), [0, 1, 1])
+    >>> w.flush(); w.abort(keep_partial=True)  # as a killed run leaves it
+    >>> rows = read_committed(f"{path}.partial")
+    >>> rows.n_rows, rows.width, rows.labels.tolist()
+    (3, 2, [0, 1, 1])
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            names = ["data", "labels"] + (["paths"] if "paths" in f else [])
+            n = min([int(f.attrs.get("rows_committed", 0))] + [len(f[name]) for name in names])
+            width = int(f["data"].shape[1]) if f["data"].ndim == 2 else 0
+            labels = np.asarray(f["labels"][:n], np.int64)
+            paths = [str(p) for p in f["paths"].asstr()[:n]] if "paths" in f else None
+    except Exception as err:  # not an HDF5 file, damaged, locked by a running writer
+        log.info("cannot read the committed rows of %s (%s)", path, err)
+        return None
+    if n == 0 or width == 0:
+        return None
+    return CommittedRows(n_rows=n, width=width, labels=labels, paths=paths)

@@ -53,6 +53,7 @@ import numpy as np
 
 from cvtoolkit import __version__
 from cvtoolkit.errors import ModelError
+from cvtoolkit.io.atomic import to_jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -67,21 +68,9 @@ _TMP = ".tmp-"
 _OLD = ".old-"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return repr(value)
-
-
 def _params(estimator) -> dict:
     try:
-        return {k: _jsonable(v) for k, v in estimator.get_params(deep=False).items()}
+        return {k: to_jsonable(v, default=repr) for k, v in estimator.get_params(deep=False).items()}
     except Exception:  # not an estimator
         return {}
 
@@ -256,7 +245,7 @@ def save_pipeline(
     if kind == "cnn":
         manifest["model"] = spec.model
         manifest["cnn_params"] = _params(estimator)
-    manifest.update(_jsonable(extra or {}))
+    manifest.update(to_jsonable(extra or {}, default=repr))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_swap(path)

@@ -370,12 +370,10 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
                                  f"classes {classes[:10].tolist()}")
             val = (Xv, np.searchsorted(classes, yv_raw).astype(np.int64))
         elif float(self.validation_fraction) > 0:
-            from sklearn.model_selection import train_test_split
+            from cvtoolkit.data.split import stratified_split  # the one train/validation splitter
 
-            train_idx, val_idx = train_test_split(
-                np.arange(len(y_idx)), test_size=float(self.validation_fraction),
-                stratify=y_idx, random_state=self.seed,
-            )
+            train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
+                                                  seed=42 if self.seed is None else int(self.seed))
             val = (X[val_idx], y_idx[val_idx])
             X, y_idx = X[train_idx], y_idx[train_idx]
 

@@ -278,20 +278,6 @@ def _labels_of(data: Any) -> np.ndarray | None:
     return None
 
 
-def split_indices(labels: np.ndarray, fraction: float, seed: int | None = 42) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified ``(train, held_out)`` indices, held-out ``fraction`` of the samples.
-
-    Examples
-    --------
-    >>> tr, va = split_indices(np.array([0, 1] * 10), 0.2, seed=0)
-    >>> len(tr), len(va), sorted(np.bincount(np.array([0, 1] * 10)[va]).tolist())
-    (16, 4, [2, 2])
-    """
-    from cvtoolkit.data.split import stratified_split
-
-    return stratified_split(np.asarray(labels), test_size=fraction, seed=42 if seed is None else int(seed))
-
-
 # ---------------------------------------------------------------- precision
 def set_mixed_precision(mode: bool | str | None) -> str:
     """Set Keras's global dtype policy; call it *before* building the model.
@@ -570,7 +556,10 @@ def fit(
         if labels is None:
             raise ValueError("validation_split needs arrays, a Dataset, a folder or a store; "
                              "pass validation_data for other sources")
-        train_idx, val_idx = split_indices(labels, float(validation_split), seed)
+        from cvtoolkit.data.split import stratified_split  # the one train/validation splitter
+
+        train_idx, val_idx = stratified_split(labels, test_size=float(validation_split),
+                                              seed=42 if seed is None else int(seed))
         train = make_training_data(data, shuffle=shuffle, indices=train_idx, **kw)
         val = make_training_data(data, shuffle=False, indices=val_idx, **kw)
     else:

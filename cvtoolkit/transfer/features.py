@@ -28,6 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from cvtoolkit.imageops import resize_batch  # the one resize_batch (re-exported as cvtoolkit.transfer.resize_batch)
 from cvtoolkit.transfer.backbones import (
     build_feature_extractor,
     get_backbone_spec,
@@ -53,34 +54,15 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return img
 
 
-def resize_batch(
-    images: Sequence[np.ndarray] | np.ndarray, size: tuple[int, int]
-) -> np.ndarray:
-    """Images resized to ``size`` ``(height, width)``, stacked as ``float32``.
-
-    Shrinking uses ``cv2.INTER_AREA`` (no aliasing), enlarging
-    ``cv2.INTER_LINEAR``. Pixel values are kept as they are (``0..255`` for
-    ``uint8`` input); images already at ``size`` are only converted.
+def _rgb_batch(images: Sequence[np.ndarray] | np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Images as one ``float32`` RGB batch of ``size`` (:func:`cvtoolkit.imageops.resize_batch`; values kept).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> resize_batch([np.zeros((10, 20, 3), np.uint8), np.zeros((4, 4), np.uint8)],
-    ...              (8, 8)).shape
+    >>> _rgb_batch([np.zeros((10, 20, 3), np.uint8), np.zeros((4, 4), np.uint8)], (8, 8)).shape
     (2, 8, 8, 3)
     """
-    height, width = size
-    out = np.empty((len(images), height, width, 3), dtype=np.float32)
-    for i, image in enumerate(images):
-        img = _as_rgb(image)
-        if img.shape[:2] != (height, width):
-            shrink = img.shape[0] * img.shape[1] > height * width
-            img = cv2.resize(
-                np.ascontiguousarray(img), (width, height),
-                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
-            )
-        out[i] = img
-    return out
+    return resize_batch([_as_rgb(im) for im in images], tuple(size)).astype(np.float32, copy=False)
 
 
 class BackboneFeatures(TransformerMixin, BaseEstimator):
@@ -262,7 +244,7 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
             starts = tqdm(starts, desc=f"{self.backbone} features", unit="batch", leave=False)
         for start in starts:
             stop = min(start + batch_size, n)
-            batch = resize_batch(X[start:stop], self.image_size_)
+            batch = _rgb_batch(X[start:stop], self.image_size_)
             if len(batch) < batch_size and n > batch_size:
                 # Pad the last batch: one input shape, one traced graph.
                 pad = np.zeros((batch_size - len(batch),) + batch.shape[1:], np.float32)

@@ -121,8 +121,11 @@ def default_input_size(name: str) -> tuple[int, int]:
     return height, width
 
 
-def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder], Builder]:
-    """Decorator that adds a builder to :data:`MODELS` under ``name``.
+def register_model(name: str, target: Builder | str | None = None, *, overwrite: bool = False) -> Any:
+    """Add a builder to :data:`MODELS` under ``name``; without ``target``, a decorator that does.
+
+    The same shape as every cvtoolkit registry (``register(name, target, *,
+    overwrite=False)``, :class:`cvtoolkit.registry.Registry`).
 
     The builder should follow the shared signature: ``input_shape`` (with a
     default, used by :func:`default_input_shape`), ``classes``,
@@ -132,9 +135,17 @@ def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder],
     ----------
     name : str
         Registry name (stored lower case).
+    target : callable or str, optional
+        The builder, or ``"module:Builder"`` imported on first use. Omitted:
+        return a decorator.
     overwrite : bool, default False
         Replace an existing entry instead of raising ``ValueError``
         (:meth:`cvtoolkit.registry.Registry.register`'s keyword).
+
+    Returns
+    -------
+    callable
+        ``target`` when given, else the decorator.
 
     Examples
     --------
@@ -149,16 +160,19 @@ def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder],
     >>> build_model("tiny_mlp", classes=3).output_shape
     (None, 3)
     >>> del MODELS["tiny_mlp"]
+    >>> register_model("tiny_mlp", TinyMLP) is TinyMLP
+    True
+    >>> del MODELS["tiny_mlp"]
     """
     key = str(name).lower()
     if not key:
         raise ValueError("register_model needs a non-empty name")
 
-    def decorator(builder: Builder) -> Builder:
-        if not callable(builder):
-            raise TypeError(f"register_model({name!r}) decorates a callable; got {builder!r}")
+    def decorator(builder: Builder | str) -> Builder | str:
+        if not (callable(builder) or isinstance(builder, str)):
+            raise TypeError(f"register_model({name!r}) takes a callable or 'module:Builder'; got {builder!r}")
         same = key in REGISTRY and REGISTRY.entry(key).target is builder  # re-running a decorated cell
         REGISTRY.register(key, builder, overwrite=overwrite or same)
         return builder
 
-    return decorator
+    return decorator if target is None else decorator(target)

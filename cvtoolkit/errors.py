@@ -61,6 +61,10 @@ class UnknownNameError(CvToolkitError, ValueError):
     """A name that is not in a registry (:class:`cvtoolkit.registry.Registry`); the message lists the known ones."""
 
 
+class UnknownModelError(UnknownNameError, ModelError):
+    """A CNN or backbone name that is not in its registry (also a :class:`ModelError`)."""
+
+
 class UnknownFeaturesError(UnknownNameError):
     """A feature name that is not in the registry, or a keyword the named features do not take."""
 

@@ -31,6 +31,7 @@ import difflib
 import importlib
 import inspect
 from dataclasses import dataclass, field
+from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator
 
 from cvtoolkit.errors import UnknownNameError
@@ -58,12 +59,15 @@ class Registry:
         imported; :class:`~cvtoolkit.errors.UnknownNameError` or a subclass.
     normalize : callable, optional
         Applied to every name looked up or registered (e.g. ``str.lower``).
+    hint : str, optional
+        A sentence added to the unknown-name message (how to register one's own).
     """
 
     def __init__(self, kind: str, *, error: type[Exception] = UnknownNameError,
-                 normalize: Callable[[str], str] | None = None) -> None:
+                 normalize: Callable[[str], str] | None = None, hint: str = "") -> None:
         self.kind = kind
         self.error = error
+        self.hint = hint
         self._normalize = normalize or (lambda name: name)
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
@@ -118,6 +122,7 @@ class Registry:
         except KeyError:
             close = difflib.get_close_matches(key, [*self._entries, *self._aliases], n=1)
             hint = f" Did you mean {self._aliases.get(close[0], close[0])!r}?" if close else ""
+            hint += f" {self.hint}" if self.hint else ""
             raise self.error(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}.{hint}") from None
 
     def get(self, name: str) -> Callable[..., Any]:
@@ -144,5 +149,56 @@ class Registry:
         """The one-line description of ``name``."""
         return self.entry(name).description
 
+    def as_mapping(self) -> RegistryMapping:
+        """A live ``dict``-like view, name -> factory (what the older ``MODELS``/``BACKBONES`` dicts were)."""
+        return RegistryMapping(self)
+
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, names={self.names()!r})"
+
+
+class RegistryMapping(MutableMapping):
+    """A live mapping view of a :class:`Registry`: ``view[name]`` is ``registry.get(name)``.
+
+    Setting a key registers it (``overwrite=True``), deleting one unregisters
+    it; iteration, ``len`` and ``in`` read the registry without importing any
+    lazy target.
+
+    Examples
+    --------
+    >>> shapes = Registry("shape", normalize=str.lower)
+    >>> view = shapes.as_mapping()
+    >>> view["Square"] = lambda side: side * side
+    >>> list(view), view["square"](3), "SQUARE" in view
+    (['square'], 9, True)
+    >>> del view["square"]; len(shapes)
+    0
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.registry:
+            raise KeyError(name)
+        return self.registry.get(name)
+
+    def __setitem__(self, name: str, target: Any) -> None:
+        self.registry.register(name, target, overwrite=True)
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self.registry:
+            raise KeyError(name)
+        self.registry.unregister(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.registry.names())
+
+    def __len__(self) -> int:
+        return len(self.registry)
+
+    def __repr__(self) -> str:
+        return f"{{{', '.join(repr(n) for n in self.registry.names())}}} (a view of {self.registry!r})"

@@ -9,7 +9,7 @@ Examples
 --------
 >>> from cvtoolkit.classifiers import CLASSIFIERS, make_classifier
 >>> CLASSIFIERS
-('knn', 'linear_svm', 'rbf_svm', 'logreg', 'random_forest', 'gradient_boosting')
+['knn', 'linear_svm', 'rbf_svm', 'logreg', 'random_forest', 'gradient_boosting']
 >>> make_classifier("random_forest", n_jobs=2).get_params()["clf__n_jobs"]
 2
 """
@@ -20,6 +20,8 @@ from .registry import (
     describe_classifier,
     make_classifier,
     model_param_prefix,
+    register_classifier,
+    unregister_classifier,
 )
 from cvtoolkit._lazy import lazy_attributes
 
@@ -36,5 +38,7 @@ __all__ = [
     "fit_with_search",
     "make_classifier",
     "model_param_prefix",
+    "register_classifier",
     "search_space",
+    "unregister_classifier",
 ]

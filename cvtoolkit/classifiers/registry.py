@@ -27,9 +27,10 @@ Examples
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
+
+from cvtoolkit.registry import Registry
 
 if TYPE_CHECKING:  # scikit-learn (and pandas) cost a second to import: not for listing names
     from sklearn.base import BaseEstimator
@@ -37,7 +38,10 @@ if TYPE_CHECKING:  # scikit-learn (and pandas) cost a second to import: not for 
 
 __all__ = [
     "CLASSIFIERS",
+    "REGISTRY",
     "make_classifier",
+    "register_classifier",
+    "unregister_classifier",
     "describe_classifier",
     "model_param_prefix",
 ]
@@ -131,39 +135,73 @@ def _gradient_boosting(random_state: int | None, n_jobs: int | None, many: bool 
     )
 
 
-_SPECS: dict[str, _Spec] = {
-    "knn": _Spec(_knn, scale=False, calibrated=False, description=(
-        "k-nearest neighbours (k=1, raw Euclidean distances, no scaling)")),
-    "linear_svm": _Spec(_linear_svm, scale=True, calibrated=True, description=(
-        "linear SVM (LinearSVC primal, C=0.001, standardised inputs, "
-        "sigmoid-calibrated probabilities)")),
-    "rbf_svm": _Spec(_rbf_svm, scale=True, calibrated=True, description=(
-        "RBF-kernel SVM (SVC, standardised inputs, sigmoid-calibrated "
-        "probabilities; slow beyond ~10k samples)")),
-    "logreg": _Spec(_logreg, scale=True, calibrated=False, description=(
-        "multinomial logistic regression (lbfgs, L2, standardised inputs)")),
-    "random_forest": _Spec(_random_forest, scale=False, calibrated=False, description=(
-        "random forest of 200 trees")),
-    "gradient_boosting": _Spec(_gradient_boosting, scale=False, calibrated=False,
-                               description=(
-        "histogram gradient boosting (HistGradientBoostingClassifier, "
-        "early stopping; OpenMP threads, slow on a busy machine)")),
-}
+REGISTRY = Registry("classifier")
+"""Every classifier name -> its :class:`_Spec` (how to build it; a :class:`cvtoolkit.registry.Registry`)."""
 
-#: Names :func:`make_classifier` accepts, in the order help text lists them.
-CLASSIFIERS: tuple[str, ...] = tuple(_SPECS)
+#: Names :func:`make_classifier` accepts, in the order help text lists them (kept up to date in place).
+CLASSIFIERS: list[str] = []
+
+
+def register_classifier(name: str, target: Callable[..., BaseEstimator], *, overwrite: bool = False,
+                        scale: bool = True, calibrated: bool = False, description: str = "") -> None:
+    """Add a classifier to the registry, so every command can use it by name.
+
+    Parameters
+    ----------
+    name : str
+        The name (``"<features>+<name>"`` rows, ``--classifier``).
+    target : callable
+        ``target(random_state, n_jobs, many)`` returns the unfitted model
+        (``many``: the data has 10 classes or more).
+    overwrite : bool, default False
+        Replace a registered name instead of raising ``ValueError``.
+    scale : bool, default True
+        Standardise the inputs first (the pipeline's ``"scale"`` step).
+    calibrated : bool, default False
+        The model is a ``CalibratedClassifierCV`` (its parameters are ``clf__estimator__*``).
+    description : str, optional
+        One line for help text (default: the first line of ``target``'s docstring).
+
+    Examples
+    --------
+    >>> def _ridge(random_state, n_jobs, many=False):
+    ...     from sklearn.linear_model import RidgeClassifierCV
+    ...     return RidgeClassifierCV()
+    >>> register_classifier("ridge", _ridge, description="ridge regression classifier")
+    >>> "ridge" in CLASSIFIERS, describe_classifier("ridge")
+    (True, 'ridge regression classifier')
+    >>> unregister_classifier("ridge")
+    """
+    description = description or (target.__doc__ or name).strip().splitlines()[0]
+    REGISTRY.register(name, _Spec(target, scale=scale, calibrated=calibrated, description=description),
+                      description=description, overwrite=overwrite)
+    CLASSIFIERS[:] = REGISTRY.names()
+
+
+def unregister_classifier(name: str) -> None:
+    """Remove a registry entry (no error if absent)."""
+    REGISTRY.unregister(name)
+    CLASSIFIERS[:] = REGISTRY.names()
+
+
+for _name, _build, _scale, _calibrated, _description in (
+    ("knn", _knn, False, False, "k-nearest neighbours (k=1, raw Euclidean distances, no scaling)"),
+    ("linear_svm", _linear_svm, True, True,
+     "linear SVM (LinearSVC primal, C=0.001, standardised inputs, sigmoid-calibrated probabilities)"),
+    ("rbf_svm", _rbf_svm, True, True,
+     "RBF-kernel SVM (SVC, standardised inputs, sigmoid-calibrated probabilities; slow beyond ~10k samples)"),
+    ("logreg", _logreg, True, False, "multinomial logistic regression (lbfgs, L2, standardised inputs)"),
+    ("random_forest", _random_forest, False, False, "random forest of 200 trees"),
+    ("gradient_boosting", _gradient_boosting, False, False,
+     "histogram gradient boosting (HistGradientBoostingClassifier, early stopping; OpenMP threads, slow on a "
+     "busy machine)"),
+):
+    register_classifier(_name, _build, scale=_scale, calibrated=_calibrated, description=_description)
 
 
 def _spec(name: str) -> _Spec:
-    try:
-        return _SPECS[name]
-    except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), CLASSIFIERS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"unknown classifier {name!r}; expected one of "
-            f"{', '.join(CLASSIFIERS)}.{hint}"
-        ) from None
+    """The :class:`_Spec` of ``name``; an unknown name raises :class:`~cvtoolkit.errors.UnknownNameError`."""
+    return REGISTRY.get(str(name))
 
 
 def model_param_prefix(name: str) -> str:

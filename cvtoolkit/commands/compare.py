@@ -24,15 +24,11 @@ layers at a lower learning rate, with augmentation) on the same split.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
-from pathlib import Path
 
 from cvtoolkit.commands._common import (
     add_dataset_arguments,
     add_test_size_argument,
-    default_image_size,
     fmt_number,
     max_pixels_from_args,
     print_dataset_summary,
@@ -107,97 +103,17 @@ def _print_leakage(info) -> None:
     print(leakage_line(info), flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.list_methods:
-        return _list_methods()
-    from cvtoolkit.data import check_classification_data, describe_spec, load_dataset
-    from cvtoolkit.methods import default_methods
-    from cvtoolkit.methods.compare import run_compare
+def _print_row(row) -> None:
+    if row.get("error"):
+        print(f"  {row['method']:<28} FAILED: {row['error']}", flush=True)
+    else:
+        print(f"  {row['method']:<28} accuracy {fmt_number(row['accuracy'])}  macro F1 {fmt_number(row['f1_macro'])}  "
+              f"fit {row['fit_seconds']:.2f}s", flush=True)
 
-    from cvtoolkit.io.outputs import check_output_location, folder_has
-    from cvtoolkit.methods.spec import split_methods
 
-    requested = split_methods(args.methods)  # empty or repeated rows: one line, before any work
-    default_out = Path("runs") / ("compare-" + (Path(str(args.dataset).rstrip("/\\")).stem or "dataset"))
-    check_output_location(args.out or default_out, kind="folder", overwrite=args.overwrite,
-                          ours=folder_has("leaderboard.json"), what="a compare report")
-    from cvtoolkit.methods.backbone_weights import default_backbone_rows, uses_backbone_size
-
-    started = time.perf_counter()
-    progress = not args.quiet
-    from cvtoolkit.tracking import make_tracker
-
-    tracker = make_tracker(args.track)  # MLflow missing: one line now, not after the run
-    image_size = args.image_size
-    backbone = uses_backbone_size(requested) if requested and image_size is None else None
-    if backbone is not None and describe_spec(args.dataset) != "hdf5":
-        image_size = default_image_size(args.dataset, None, features=backbone)
-        print(f"images loaded at {image_size}x{image_size}, {backbone}'s input size (set --image-size to change)")
-    dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, image_size),
-                           label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), progress=progress)
-    print_dataset_summary(dataset)
-    check_classification_data(dataset, min_per_class=2)
-    stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
-    methods = list(requested or []) or default_methods(stored_features=stored)
-    feature_options = {k: v for k, v in {"alpha": args.alpha}.items() if v is not None}
-    if args.weights is not None:
-        feature_options["weights"] = None if args.weights.lower() == "none" else args.weights
-    if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
-        rows, options, note = default_backbone_rows(args.weights)
-        print(note)
-        methods += [r for r in rows if r not in methods]
-        for key, value in options.items():
-            feature_options.setdefault(key, value)
-    name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
-    out = Path(args.out) if args.out else Path("runs") / f"compare-{name}"
-    cnn_options = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size}.items() if v is not None}
-    cnn_options["verbose"] = 2 if progress else 0
-    cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=args.tensorboard)  # history.csv per CNN row
-    cache_dir = None
-    if not args.no_cache:
-        cache_dir = args.cache_dir or os.environ.get("CVTOOLKIT_CACHE_DIR") or os.path.join(
-            os.path.expanduser("~"), ".cache", "cvtoolkit", "features")
-    n_jobs = args.n_jobs or os.cpu_count() or 1
-    print(f"methods ({len(methods)}): {', '.join(methods)}")
-    from cvtoolkit.data.split import resolve_test_size
-
-    test_size = resolve_test_size(dataset, args.test_size)
-    if not args.folds:
-        print("split: the dataset's official test part" if test_size == "official"
-              else f"split: stratified, test {test_size}, seed {args.seed}")
-
-    from cvtoolkit.methods.verdict import default_sort_metric
-
-    metric, why = (args.metric, "chosen with --metric") if args.metric else default_sort_metric(dataset.labels)
-    print(f"ranking by {metric}: {why}")
-    fractions = None
-    if args.learning_curve is not None:
-        from cvtoolkit.methods.learning_curve import parse_fractions
-
-        fractions = parse_fractions(args.learning_curve)
-        if args.folds:
-            from cvtoolkit.methods.learning_curve import LearningCurveError
-
-            raise LearningCurveError("--learning-curve refits rows on one split; leave out --folds for it")
-    curve_methods = ([m.strip() for m in args.learning_curve_methods.split(",") if m.strip()]
-                     if args.learning_curve_methods else None)
-    if args.folds:
-        print(f"evaluation: repeated stratified {args.folds}-fold x {args.repeats}, seed {args.seed}")
-
-    def on_row(row):
-        if row.get("error"):
-            print(f"  {row['method']:<28} FAILED: {row['error']}", flush=True)
-        else:
-            print(f"  {row['method']:<28} accuracy {fmt_number(row['accuracy'])}  macro F1 {fmt_number(row['f1_macro'])}  "
-                  f"fit {row['fit_seconds']:.2f}s", flush=True)
-
-    result = run_compare(
-        dataset, methods, test_size=test_size, seed=args.seed, out_dir=out,
-        feature_options=feature_options, cnn_options=cnn_options, search=args.search, cache_dir=cache_dir,
-        n_jobs=n_jobs, progress=progress, on_row=on_row, metric=metric, folds=args.folds, repeats=args.repeats,
-        learning_curve=fractions, learning_curve_methods=curve_methods,
-        dedupe=args.dedupe, on_leakage=_print_leakage,
-    )
+def _print_outcome(outcome) -> None:
+    """The verdict first, then the table, the legend, the files written and the skipped files."""
+    result = outcome.result
     print()
     print(f"verdict: {result.verdict}")
     print()
@@ -217,14 +133,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {result.files[key]}")
     n_png = sum(1 for k in result.files if k.startswith("confusion:"))
     if n_png or not result.folds:
-        print(f"wrote {n_png} confusion matrices in {out}")
-    if dataset.skipped:
-        print(f"skipped {len(dataset.skipped)} file(s) (see warnings above)")
-    if tracker is not None:
-        print(tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out))
-    print(f"total wall time {time.perf_counter() - started:.1f}s")
-    if result.failed:
-        print(f"{len(result.failed)} method(s) failed: {', '.join(r['method'] for r in result.failed)}", file=sys.stderr)
+        print(f"wrote {n_png} confusion matrices in {outcome.out}")
+    if outcome.dataset.skipped:
+        print(f"skipped {len(outcome.dataset.skipped)} file(s) (see warnings above)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_methods:
+        return _list_methods()
+    from cvtoolkit.methods.compare_job import CompareJob, run_compare_job
+
+    job = CompareJob.from_args(args, max_pixels=max_pixels_from_args(args))
+    outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
+                              on_leakage=_print_leakage)
+    _print_outcome(outcome)
+    if outcome.tracking is not None:
+        print(outcome.tracking)
+    print(f"total wall time {outcome.seconds:.1f}s")
+    failed = outcome.result.failed
+    if failed:
+        print(f"{len(failed)} method(s) failed: {', '.join(r['method'] for r in failed)}", file=sys.stderr)
         return 1
     return 0
-

@@ -60,7 +60,7 @@ def register_features(name: str, target: Callable[..., Any] | str, description: 
     this name takes from ``make_features(..., common=)``, when its factory
     has a parameter of the same name that means something else (default:
     every one its signature takes). ``overwrite=True`` replaces a registered
-    name (``replace=`` is its old spelling).
+    name (``replace=`` is its old spelling, deprecated: a ``DeprecationWarning``).
 
     Examples
     --------
@@ -71,6 +71,11 @@ def register_features(name: str, target: Callable[..., Any] | str, description: 
     16
     >>> unregister_features("hog16")
     """
+    if replace:
+        import warnings
+
+        warnings.warn("register_features(replace=...) is deprecated; use overwrite=True (the one keyword of "
+                      "every cvtoolkit registry)", DeprecationWarning, stacklevel=2)
     REGISTRY.register(name, target, description=description, overwrite=overwrite or replace, pass_name=pass_name,
                       common_options=common_options)
     FEATURES[:] = REGISTRY.names()

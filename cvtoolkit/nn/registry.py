@@ -1,46 +1,29 @@
 """CNN builders by name: ``build_model("minivggnet", input_shape, classes)``.
 
 :data:`MODELS` maps each name to a builder with ``keras.applications``'
-signature. :func:`register_model` adds your own builder under a new name, so
-the training and benchmark commands can use it like a built-in one.
+signature: a live view of :data:`cvtoolkit.nn.names.REGISTRY`, the one
+:class:`cvtoolkit.registry.Registry` of CNNs. :func:`register_model` adds your
+own builder under a new name, so the training and benchmark commands can use
+it like a built-in one; an unknown name raises
+:class:`~cvtoolkit.errors.UnknownModelError` (a ``ModelError``) listing the
+known ones.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Callable, Sequence
 
 import keras
 
 from cvtoolkit.errors import ModelError
-from cvtoolkit.nn.alexnet import AlexNet
-from cvtoolkit.nn.lenet import LeNet
-from cvtoolkit.nn.minigooglenet import MiniGoogLeNet
-from cvtoolkit.nn.minivggnet import MiniVGGNet
-from cvtoolkit.nn.resnet import ResNet
-from cvtoolkit.nn.shallownet import ShallowNet
+from cvtoolkit.nn.names import REGISTRY
+from cvtoolkit.registry import RegistryMapping
 
 Builder = Callable[..., keras.Model]
 
-MODELS: dict[str, Builder] = {
-    "shallownet": ShallowNet,
-    "lenet": LeNet,
-    "minivggnet": MiniVGGNet,
-    "alexnet": AlexNet,
-    "minigooglenet": MiniGoogLeNet,
-    "resnet": ResNet,
-}
-"""Name -> builder. Names are lower case."""
-
-
-def _unknown(name: str) -> ModelError:
-    close = difflib.get_close_matches(str(name).lower(), MODELS, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ModelError(
-        f"unknown model {name!r}; expected one of {', '.join(sorted(MODELS))}.{hint} "
-        "Register your own with cvtoolkit.nn.register_model."
-    )
+MODELS: RegistryMapping = REGISTRY.as_mapping()
+"""Name -> builder (a live view of :data:`cvtoolkit.nn.names.REGISTRY`). Names are lower case."""
 
 
 def get_builder(name: str) -> Builder:
@@ -48,13 +31,10 @@ def get_builder(name: str) -> Builder:
 
     Raises
     ------
-    ModelError
-        (a ``ValueError``) for an unknown name; the message lists the valid ones.
+    UnknownModelError
+        (a ``ModelError`` and ``ValueError``) for an unknown name; the message lists the known ones.
     """
-    try:
-        return MODELS[str(name).lower()]
-    except KeyError:
-        raise _unknown(name) from None
+    return REGISTRY.get(str(name))
 
 
 def build_model(
@@ -141,8 +121,11 @@ def default_input_size(name: str) -> tuple[int, int]:
     return height, width
 
 
-def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder], Builder]:
-    """Decorator that adds a builder to :data:`MODELS` under ``name``.
+def register_model(name: str, target: Builder | str | None = None, *, overwrite: bool = False) -> Any:
+    """Add a builder to :data:`MODELS` under ``name``; without ``target``, a decorator that does.
+
+    The same shape as every cvtoolkit registry (``register(name, target, *,
+    overwrite=False)``, :class:`cvtoolkit.registry.Registry`).
 
     The builder should follow the shared signature: ``input_shape`` (with a
     default, used by :func:`default_input_shape`), ``classes``,
@@ -152,8 +135,17 @@ def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder],
     ----------
     name : str
         Registry name (stored lower case).
+    target : callable or str, optional
+        The builder, or ``"module:Builder"`` imported on first use. Omitted:
+        return a decorator.
     overwrite : bool, default False
-        Replace an existing entry instead of raising ``ValueError``.
+        Replace an existing entry instead of raising ``ValueError``
+        (:meth:`cvtoolkit.registry.Registry.register`'s keyword).
+
+    Returns
+    -------
+    callable
+        ``target`` when given, else the decorator.
 
     Examples
     --------
@@ -168,20 +160,19 @@ def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder],
     >>> build_model("tiny_mlp", classes=3).output_shape
     (None, 3)
     >>> del MODELS["tiny_mlp"]
+    >>> register_model("tiny_mlp", TinyMLP) is TinyMLP
+    True
+    >>> del MODELS["tiny_mlp"]
     """
     key = str(name).lower()
     if not key:
         raise ValueError("register_model needs a non-empty name")
 
-    def decorator(builder: Builder) -> Builder:
-        if not callable(builder):
-            raise TypeError(f"register_model({name!r}) decorates a callable; got {builder!r}")
-        if key in MODELS and not overwrite and MODELS[key] is not builder:
-            raise ValueError(
-                f"a model named {key!r} is already registered ({MODELS[key].__name__}); "
-                "pick another name or pass overwrite=True."
-            )
-        MODELS[key] = builder
+    def decorator(builder: Builder | str) -> Builder | str:
+        if not (callable(builder) or isinstance(builder, str)):
+            raise TypeError(f"register_model({name!r}) takes a callable or 'module:Builder'; got {builder!r}")
+        same = key in REGISTRY and REGISTRY.entry(key).target is builder  # re-running a decorated cell
+        REGISTRY.register(key, builder, overwrite=overwrite or same)
         return builder
 
-    return decorator
+    return decorator if target is None else decorator(target)

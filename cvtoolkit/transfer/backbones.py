@@ -43,7 +43,8 @@ from typing import Any, Callable
 import keras
 from keras import layers, ops
 
-from cvtoolkit.errors import MissingDownloadError, ModelError, one_line
+from cvtoolkit.errors import MissingDownloadError, ModelError, UnknownModelError, one_line
+from cvtoolkit.registry import Registry, RegistryMapping
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +53,14 @@ __all__ = [
     "BackboneSpec",
     "BackbonePreprocessing",
     "MirrorImages",
+    "REGISTRY",
     "build_backbone",
     "build_feature_extractor",
     "get_backbone_spec",
     "has_imagenet_layout",
     "imagenet_weights_file",
     "keras_cache_dir",
+    "register_backbone",
 ]
 
 DOWNLOAD_HOST = "storage.googleapis.com"
@@ -147,44 +150,57 @@ class BackboneSpec:
         return getattr(keras.applications, self.module).preprocess_input(x)
 
 
-BACKBONES: dict[str, BackboneSpec] = {
-    "vgg16": BackboneSpec("vgg16", "vgg16", "VGG16", 224, _vgg16_file),
-    "resnet50": BackboneSpec("resnet50", "resnet50", "ResNet50", 224, _resnet50_file),
-    "mobilenet": BackboneSpec(
-        "mobilenet", "mobilenet", "MobileNet", 224, _mobilenet_file,
-        imagenet_alphas=(0.25, 0.5, 0.75, 1.0),
-    ),
-    "mobilenetv2": BackboneSpec(
-        "mobilenetv2", "mobilenet_v2", "MobileNetV2", 224, _mobilenetv2_file,
-        imagenet_alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
-    ),
-    "efficientnetb0": BackboneSpec(
-        "efficientnetb0", "efficientnet", "EfficientNetB0", 224, _efficientnetb0_file,
-        imagenet_layout=True,
-    ),
-}
-"""Supported backbones by name."""
+REGISTRY = Registry("backbone", error=UnknownModelError,
+                    normalize=lambda name: str(name).lower().replace("-", "").replace("_", ""))
+"""Every backbone name -> its :class:`BackboneSpec` (a :class:`cvtoolkit.registry.Registry`)."""
+
+BACKBONES: RegistryMapping = REGISTRY.as_mapping()
+"""Supported backbones by name (a live view of :data:`REGISTRY`)."""
+
+
+def register_backbone(name: str, target: BackboneSpec, *, overwrite: bool = False) -> None:
+    """Add a ``keras.applications`` backbone under ``name`` (``overwrite=True`` to replace one).
+
+    Examples
+    --------
+    >>> register_backbone("vgg16_copy", BackboneSpec("vgg16_copy", "vgg16", "VGG16", 224,
+    ...                                             lambda alpha, rows, top: "vgg16.h5"))
+    >>> get_backbone_spec("vgg16-copy").constructor
+    'VGG16'
+    >>> REGISTRY.unregister("vgg16_copy")
+    """
+    if not isinstance(target, BackboneSpec):
+        raise TypeError(f"register_backbone({name!r}) takes a BackboneSpec; got {target!r}")
+    REGISTRY.register(name, target, description=f"{target.constructor} (keras.applications)", overwrite=overwrite)
+
+
+for _spec in (
+    BackboneSpec("vgg16", "vgg16", "VGG16", 224, _vgg16_file),
+    BackboneSpec("resnet50", "resnet50", "ResNet50", 224, _resnet50_file),
+    BackboneSpec("mobilenet", "mobilenet", "MobileNet", 224, _mobilenet_file,
+                 imagenet_alphas=(0.25, 0.5, 0.75, 1.0)),
+    BackboneSpec("mobilenetv2", "mobilenet_v2", "MobileNetV2", 224, _mobilenetv2_file,
+                 imagenet_alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+    BackboneSpec("efficientnetb0", "efficientnet", "EfficientNetB0", 224, _efficientnetb0_file,
+                 imagenet_layout=True),
+):
+    register_backbone(_spec.name, _spec)
 
 
 def get_backbone_spec(name: str) -> BackboneSpec:
-    """The :class:`BackboneSpec` registered under ``name`` (case-insensitive).
+    """The :class:`BackboneSpec` registered under ``name`` (case-insensitive, ``-``/``_`` ignored).
 
     Raises
     ------
-    ModelError
-        ``name`` is not a known backbone; the message lists the known names.
+    UnknownModelError
+        (a ``ModelError``) ``name`` is not a known backbone; the message lists the known names.
 
     Examples
     --------
     >>> get_backbone_spec("MobileNet").constructor
     'MobileNet'
     """
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key not in BACKBONES:
-        raise ModelError(
-            f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}"
-        )
-    return BACKBONES[key]
+    return REGISTRY.get(str(name))
 
 
 def _resolve_alpha(spec: BackboneSpec, alpha: float | None) -> float | None:

@@ -1,0 +1,274 @@
+"""The whole ``cvtoolkit compare`` workflow as one library call: options in, a leaderboard out.
+
+:class:`CompareJob` holds what the command's flags say (dataset, rows,
+split, CNN and feature options, cache, ranking metric, learning curve,
+tracking); :func:`run_compare_job` checks the output folder, loads the
+dataset, picks the default rows (with the strongest pretrained backbone whose
+weights are on disk), resolves the cache folder
+(:func:`cvtoolkit.features.cache.default_cache_dir`), the split and the
+ranking metric, runs :func:`cvtoolkit.methods.compare.run_compare` and logs
+the run to the tracker. It prints nothing: the progress lines the command
+shows come through the ``say`` callback, and the rest is in the returned
+:class:`CompareJobResult`.
+
+Examples
+--------
+A job is built from keywords (or from parsed flags with
+:meth:`CompareJob.from_args`); nothing runs until :func:`run_compare_job`::
+
+    job = CompareJob(dataset="digits", methods="raw+knn", out="runs/digits", quiet=True)
+    outcome = run_compare_job(job, say=print)
+    print(outcome.result.verdict)
+
+>>> job = CompareJob(dataset="digits", methods="raw+knn,hog+logreg")
+>>> job.out_dir().as_posix(), job.cache_folder() is not None
+('runs/compare-digits', True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["CompareJob", "CompareJobResult", "run_compare_job"]
+
+
+@dataclass
+class CompareJob:
+    """The options of one ``compare`` run (the command's flags, by the same names).
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset spec (``digits``, a folder, an HDF5 store, ...).
+    methods : str, optional
+        Comma-separated rows; ``None``: the default rows.
+    image_size, label_pattern, max_pixels
+        How to load the images (``max_pixels`` already validated; ``None``: no limit).
+    test_size, seed, folds, repeats
+        The split (or the repeated K-fold) every row uses.
+    epochs, batch_size, tensorboard
+        CNN rows' options.
+    weights, alpha
+        Pretrained backbone weights file (``"none"``: random weights) and MobileNet width.
+    search, n_jobs
+        Classifier hyper-parameter search and worker processes (``None``: all cores).
+    cache_dir, no_cache
+        Feature cache folder (``None``: :func:`~cvtoolkit.features.cache.default_cache_dir`) or none at all.
+    out, overwrite
+        Output folder (``None``: ``runs/compare-<dataset>``) and whether to replace a foreign one.
+    quiet
+        No progress bars, CNN rows silent.
+    metric
+        Ranking metric (``None``: from the class balance).
+    learning_curve, learning_curve_methods
+        Training fractions (``"0.1,0.5,1.0"``) and rows (comma-separated) of a learning curve.
+    track
+        Tracker spec (``"mlflow[:URI]"``) or ``None``.
+    dedupe
+        Drop test images duplicated in train before fitting.
+    """
+
+    dataset: str = "digits"
+    methods: str | None = None
+    image_size: int | None = None
+    label_pattern: str | None = None
+    max_pixels: int | None = None
+    test_size: float | int | str = "auto"
+    seed: int = 42
+    epochs: int | None = None
+    batch_size: int | None = None
+    weights: str | None = None
+    alpha: float | None = None
+    search: str | None = None
+    n_jobs: int | None = None
+    cache_dir: str | None = None
+    no_cache: bool = False
+    out: str | None = None
+    overwrite: bool = False
+    quiet: bool = False
+    metric: str | None = None
+    folds: int | None = None
+    repeats: int = 1
+    learning_curve: str | None = None
+    learning_curve_methods: str | None = None
+    track: Any = None
+    tensorboard: str | None = None
+    dedupe: bool = False
+
+    @classmethod
+    def from_args(cls, args: Any, **overrides: Any) -> CompareJob:
+        """The job the parsed flags describe (attributes of ``args`` named like the fields), then ``overrides``."""
+        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+        values.update(overrides)
+        return cls(**values)
+
+    def dataset_name(self) -> str:
+        """The dataset's file or folder stem (``"dataset"`` when it has none)."""
+        return Path(str(self.dataset).rstrip("/\\")).stem or "dataset"
+
+    def out_dir(self) -> Path:
+        """``out``, or ``runs/compare-<dataset>``."""
+        return Path(self.out) if self.out else Path("runs") / f"compare-{self.dataset_name()}"
+
+    def cache_folder(self) -> str | None:
+        """The feature cache folder: ``cache_dir``, else the default one; ``None`` with ``no_cache``."""
+        if self.no_cache:
+            return None
+        from cvtoolkit.features.cache import default_cache_dir
+
+        return str(self.cache_dir or default_cache_dir())
+
+
+@dataclass
+class CompareJobResult:
+    """What :func:`run_compare_job` did: the comparison, the data it ran on and the options it used."""
+
+    result: Any
+    """The :class:`~cvtoolkit.methods.compare.CompareResult` (board, verdict, files, failed rows)."""
+    dataset: Any
+    """The loaded :class:`~cvtoolkit.data.Dataset`."""
+    out: Path
+    """The output folder."""
+    methods: list[str]
+    """The rows that ran."""
+    feature_options: dict[str, Any] = field(default_factory=dict)
+    cnn_options: dict[str, Any] = field(default_factory=dict)
+    tracking: str | None = None
+    """The tracker's line for the user (run id, where to browse it), or ``None`` without ``track``."""
+    seconds: float = 0.0
+    """Wall time from the output check to the end of tracking."""
+
+
+def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
+    from cvtoolkit.commands._common import default_image_size
+    from cvtoolkit.data import describe_spec, load_dataset
+    from cvtoolkit.methods.backbone_weights import uses_backbone_size
+
+    image_size = job.image_size
+    backbone = uses_backbone_size(requested) if requested and image_size is None else None
+    if backbone is not None and describe_spec(job.dataset) != "hdf5":
+        image_size = default_image_size(job.dataset, None, features=backbone)
+        say(f"images loaded at {image_size}x{image_size}, {backbone}'s input size (set --image-size to change)")
+    return load_dataset(job.dataset, image_size=default_image_size(job.dataset, image_size),
+                        label_pattern=job.label_pattern, max_pixels=job.max_pixels, progress=not job.quiet)
+
+
+def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], None]):
+    """The rows to run and the feature options they take (default rows gain a backbone row when weights exist)."""
+    from cvtoolkit.methods import default_methods
+    from cvtoolkit.methods.backbone_weights import default_backbone_rows
+
+    stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
+    methods = list(requested or []) or default_methods(stored_features=stored)
+    feature_options: dict[str, Any] = {k: v for k, v in {"alpha": job.alpha}.items() if v is not None}
+    if job.weights is not None:
+        feature_options["weights"] = None if job.weights.lower() == "none" else job.weights
+    if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
+        rows, options, note = default_backbone_rows(job.weights)
+        say(note)
+        methods += [r for r in rows if r not in methods]
+        for key, value in options.items():
+            feature_options.setdefault(key, value)
+    return methods, feature_options
+
+
+def _learning_curve(job: CompareJob):
+    """``(fractions, rows)`` of the learning curve, or ``(None, rows)``."""
+    fractions = None
+    if job.learning_curve is not None:
+        from cvtoolkit.methods.learning_curve import LearningCurveError, parse_fractions
+
+        fractions = parse_fractions(job.learning_curve)
+        if job.folds:
+            raise LearningCurveError("--learning-curve refits rows on one split; leave out --folds for it")
+    rows = ([m.strip() for m in job.learning_curve_methods.split(",") if m.strip()]
+            if job.learning_curve_methods else None)
+    return fractions, rows
+
+
+def run_compare_job(
+    job: CompareJob,
+    *,
+    say: Callable[[str], None] | None = None,
+    on_dataset: Callable[[Any], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_leakage: Callable[[dict | None], None] | None = None,
+) -> CompareJobResult:
+    """Run the comparison a :class:`CompareJob` describes.
+
+    Parameters
+    ----------
+    job : CompareJob
+        The options.
+    say : callable, optional
+        Called with each progress line (images size, backbone note, rows,
+        split, ranking metric, evaluation), in order; the command passes ``print``.
+    on_dataset : callable, optional
+        Called with the loaded dataset before it is checked (the command prints its summary).
+    on_row, on_leakage : callable, optional
+        Passed to :func:`~cvtoolkit.methods.compare.run_compare`.
+
+    Returns
+    -------
+    CompareJobResult
+
+    Raises
+    ------
+    CvToolkitError
+        Empty or repeated rows, a refused output folder, a missing tracker,
+        an unreadable or unusable dataset, bad learning-curve fractions (all
+        before any model is fitted).
+    """
+    say = say or (lambda line: None)
+    from cvtoolkit.data import check_classification_data
+    from cvtoolkit.data.split import resolve_test_size
+    from cvtoolkit.io.outputs import check_output_location, folder_has
+    from cvtoolkit.methods.compare import run_compare
+    from cvtoolkit.methods.spec import split_methods
+    from cvtoolkit.methods.verdict import default_sort_metric
+    from cvtoolkit.tracking import make_tracker
+
+    requested = split_methods(job.methods)  # empty or repeated rows: one line, before any work
+    out = job.out_dir()
+    check_output_location(out, kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+                          what="a compare report")
+    started = time.perf_counter()
+    tracker = make_tracker(job.track)  # MLflow missing: one line now, not after the run
+    dataset = _load(job, requested, say)
+    if on_dataset is not None:
+        on_dataset(dataset)
+    check_classification_data(dataset, min_per_class=2)
+    methods, feature_options = _rows(job, requested, dataset, say)
+    progress = not job.quiet
+    cnn_options: dict[str, Any] = {k: v for k, v in {"epochs": job.epochs, "batch_size": job.batch_size}.items()
+                                   if v is not None}
+    cnn_options["verbose"] = 2 if progress else 0
+    cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=job.tensorboard)  # history.csv per CNN row
+    say(f"methods ({len(methods)}): {', '.join(methods)}")
+    test_size = resolve_test_size(dataset, job.test_size)
+    if not job.folds:
+        say("split: the dataset's official test part" if test_size == "official"
+            else f"split: stratified, test {test_size}, seed {job.seed}")
+    metric, why = (job.metric, "chosen with --metric") if job.metric else default_sort_metric(dataset.labels)
+    say(f"ranking by {metric}: {why}")
+    fractions, curve_methods = _learning_curve(job)
+    if job.folds:
+        say(f"evaluation: repeated stratified {job.folds}-fold x {job.repeats}, seed {job.seed}")
+    result = run_compare(
+        dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
+        feature_options=feature_options, cnn_options=cnn_options, search=job.search,
+        cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
+        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats,
+        learning_curve=fractions, learning_curve_methods=curve_methods,
+        dedupe=job.dedupe, on_leakage=on_leakage,
+    )
+    tracking = None
+    if tracker is not None:
+        tracking = tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out)
+    return CompareJobResult(result, dataset, out, methods, feature_options, cnn_options, tracking,
+                            time.perf_counter() - started)

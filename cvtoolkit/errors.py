@@ -109,3 +109,19 @@ class UnreadableImageError(ValueError):
     there). Not a :class:`CvToolkitError`: loaders catch it per file and
     skip (and name) the file, so it seldom reaches the command line.
     """
+
+
+class ExportError(CvToolkitError, ValueError):
+    """A model that cannot be exported to the asked format, or a missing converter."""
+
+
+class FoldsError(CvToolkitError, ValueError):
+    """Folds that the data cannot give (too few samples in a class, K < 2, ...)."""
+
+
+class LearningCurveError(CvToolkitError, ValueError):
+    """Fractions that are not numbers in (0, 1], or rows that were not run."""
+
+
+class TrackingError(CvToolkitError, ValueError):
+    """Tracking was asked for but cannot be done (unknown tracker, MLflow missing)."""

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import ExportError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ CLASSICAL_HINT = (
     "(pip install skl2onnx; skl2onnx.to_onnx(load_pipeline(DIR).estimator.named_steps['classifier'], "
     "features[:1])), with the features still computed in Python by cvtoolkit"
 )
-
-
-class ExportError(CvToolkitError, ValueError):
-    """A model that cannot be exported to the asked format, or a missing converter."""
 
 
 @dataclass

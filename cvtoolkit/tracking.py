@@ -35,7 +35,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import TrackingError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ TRACK_HELP = ("log this run to MLflow: 'mlflow' (MLflow's default store in the w
 
 MAX_PARAM_CHARS = 500
 """Longer parameter values are cut (MLflow limits their length)."""
-
-
-class TrackingError(CvToolkitError, ValueError):
-    """Tracking was asked for but cannot be done (unknown tracker, MLflow missing)."""
 
 
 def parse_track(spec: str) -> str:

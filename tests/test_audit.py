@@ -350,3 +350,18 @@ def test_arrays_upscaled_when_loaded_keep_their_native_size():
     train, test = split_dataset(ds, test_size=0.25, seed=42)
     _, _, info = preflight_leakage(ds, train, test, progress=False)
     assert info["near_checked"] == 0 and info["test_with_duplicate_in_train"] == 0
+
+
+def test_cli_audit_refuses_a_folder_it_did_not_write(tmp_path, capsys):
+    from cvtoolkit.cli import main
+
+    mine = tmp_path / "mydocs"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("thesis")
+    assert main(["audit", "--dataset", "digits", "--no-label-issues", "--out", str(mine), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--overwrite" in err[0] and (mine / "thesis.txt").read_text() == "thesis"
+    assert not (mine / "audit.json").exists()
+    assert main(["audit", "--dataset", "digits", "--no-label-issues", "--no-cache", "--out", str(mine),
+                 "--overwrite", "--quiet"]) == 0
+    assert (mine / "audit.json").is_file()

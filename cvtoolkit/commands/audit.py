@@ -15,8 +15,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import os
-import time
 from pathlib import Path
 
 from cvtoolkit.commands._common import (
@@ -48,51 +46,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="feature cache, also for hashes (default: $CVTOOLKIT_CACHE_DIR or ~/.cache/cvtoolkit/features)")
     parser.add_argument("--no-cache", action="store_true", help="compute hashes and features without the cache")
     parser.add_argument("--out", default=None, metavar="DIR", help="output folder (default: runs/audit-<dataset>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cvtoolkit.audit import NEAR_THRESHOLD, run_audit, write_audit_html
-    from cvtoolkit.data import load_dataset
-    from cvtoolkit.errors import DatasetError
-    from cvtoolkit.io import write_json_atomic
+    from cvtoolkit.audit.job import audit_dataset
 
-    started = time.perf_counter()
-    progress = not args.quiet
-    if args.folds < 2:
-        raise DatasetError(f"--folds must be at least 2, got {args.folds}")
-    threshold = NEAR_THRESHOLD if args.threshold is None else args.threshold
-    if not 0 <= threshold <= 64:
-        raise DatasetError(f"--threshold must be between 0 and 64 bits, got {threshold}")
-    label_issues = not args.no_label_issues
-    features = None
-    if label_issues:
-        if args.weights is not None and args.label_features == "auto":
-            from cvtoolkit.audit.label_issues import backbone_weights_on_disk
-
-            features = backbone_weights_on_disk(args.weights)[0]
-        elif args.label_features != "auto":
-            features = args.label_features
-        else:
-            from cvtoolkit.audit.label_issues import backbone_weights_on_disk
-
-            found = backbone_weights_on_disk()
-            features = found[0] if found else None
-    dataset = load_dataset(args.dataset, image_size=default_image_size(args.dataset, args.image_size, features=features),
-                           label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), progress=progress)
-    print_dataset_summary(dataset)
-    cache_dir = None
-    if not args.no_cache:
-        from cvtoolkit.features.cache import default_cache_dir
-
-        cache_dir = args.cache_dir or str(default_cache_dir())
-    result = run_audit(
-        dataset, test_size=args.test_size, seed=args.seed, threshold=threshold, label_issues=label_issues,
+    name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
+    job = audit_dataset(
+        args.dataset, out=Path(args.out) if args.out else Path("runs") / f"audit-{name}",
+        size_for=lambda features: default_image_size(args.dataset, args.image_size, features=features),
+        label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), test_size=args.test_size,
+        seed=args.seed, threshold=args.threshold, label_issues=not args.no_label_issues,
         label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
-        cache_dir=cache_dir, n_jobs=args.n_jobs or os.cpu_count() or 1, max_pixels=max_pixels_from_args(args),
-        progress=progress,
+        cache_dir=None if args.no_cache else (args.cache_dir or "default"), n_jobs=args.n_jobs,
+        overwrite=args.overwrite, progress=not args.quiet, on_dataset=print_dataset_summary,
     )
-    data = result.to_dict()
+    _print_summary(job.result, job.data)
+    for path in job.files.values():
+        print(f"wrote {path}")
+    print(f"total wall time {job.seconds:.1f}s")
+    return 0
+
+
+def _print_summary(result, data: dict) -> None:
     summ = data["duplicate_summary"]
     within = sum(1 for g in result.duplicates if not g["conflicting"])
     print(f"duplicates: {summ['pairs']} pairs (exact or near) in {summ['groups']} groups "
@@ -119,11 +98,3 @@ def run(args: argparse.Namespace) -> int:
     if "grey" in imgs:
         print(f"images: {imgs['grey']} grey, {imgs['colour']} colour; {imgs['very_small']['count']} very small, "
               f"{imgs['blank']['count']} near-constant; {len(result.skipped)} unreadable (skipped)")
-    name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
-    out = Path(args.out) if args.out else Path("runs") / f"audit-{name}"
-    write_json_atomic(out / "audit.json", data)
-    write_audit_html(result, dataset, out / "audit.html")
-    print(f"wrote {out / 'audit.json'}")
-    print(f"wrote {out / 'audit.html'}")
-    print(f"total wall time {time.perf_counter() - started:.1f}s")
-    return 0

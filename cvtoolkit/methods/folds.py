@@ -30,15 +30,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from cvtoolkit.data.dataset import Dataset
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import FoldsError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FoldsError", "run_compare_folds"]
-
-
-class FoldsError(CvToolkitError, ValueError):
-    """Folds that the data cannot give (too few samples in a class, K < 2, ...)."""
 
 
 def run_compare_folds(

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cvtoolkit.errors import CvToolkitError
+from cvtoolkit.errors import LearningCurveError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ __all__ = ["DEFAULT_FRACTIONS", "LearningCurveError", "find_crossings", "nested_
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 """Fractions of the training split a learning curve uses by default."""
-
-
-class LearningCurveError(CvToolkitError, ValueError):
-    """Fractions that are not numbers in (0, 1], or rows that were not run."""
 
 
 def parse_fractions(text: str | Sequence[float]) -> list[float]:

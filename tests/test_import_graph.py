@@ -7,7 +7,7 @@ import cvtoolkit
 
 # Still a circle (issue 13): methods.compare dispatches to folds/learning_curve, which call run_compare.
 # Drop it from here once that dispatch moves out of methods/compare.py.
-KNOWN = {frozenset({"cvtoolkit.methods.compare", "cvtoolkit.methods.folds", "cvtoolkit.methods.learning_curve"})}
+KNOWN: set[frozenset[str]] = set()  # none left
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:

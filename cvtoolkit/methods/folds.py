@@ -12,8 +12,9 @@ learn (bags of visual words) are refitted on each fold's training part.
 Examples
 --------
 >>> from cvtoolkit.data import load_dataset
+>>> from cvtoolkit.methods.compare import run_compare
 >>> ds = load_dataset("digits", progress=False)
->>> res = run_compare_folds(ds, ["raw+knn", "raw+logreg"], folds=3, progress=False)
+>>> res = run_compare(ds, ["raw+knn", "raw+logreg"], folds=3, progress=False)  # calls run_compare_folds
 >>> row = res.rows[0]
 >>> len(row["fold_values"]["accuracy"]), row["accuracy_std"] >= 0
 (3, True)
@@ -54,6 +55,7 @@ def run_compare_folds(
     n_jobs: int | None = None,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    run_split: Callable[..., Any],
 ) -> Any:
     """Compare methods over repeated stratified k-fold; returns a :class:`~cvtoolkit.methods.compare.CompareResult`.
 
@@ -61,6 +63,10 @@ def run_compare_folds(
     ----------
     dataset, methods
         As for :func:`~cvtoolkit.methods.compare.run_compare`.
+    run_split : callable
+        The one-split engine, called per fold with ``split=(train, test)``
+        (:func:`~cvtoolkit.methods.compare.run_compare` passes itself: this
+        module does not import it, so the two do not import each other).
     folds, repeats : int
         ``K`` folds (at least 2), repeated ``R`` times with different shuffles.
     seed : int
@@ -86,7 +92,7 @@ def run_compare_folds(
     from sklearn.model_selection import RepeatedStratifiedKFold
 
     from cvtoolkit.evaluate import Leaderboard
-    from cvtoolkit.methods.compare import CompareResult, _write_outputs, run_compare
+    from cvtoolkit.methods.compare_outputs import CompareResult, write_outputs
     from cvtoolkit.methods.verdict import aggregate_folds, default_sort_metric, folds_verdict
 
     if folds < 2 or repeats < 1:
@@ -107,7 +113,7 @@ def run_compare_folds(
     started = time.perf_counter()
     for i, (tr, te) in enumerate(splits, start=1):
         log.info("fold %d/%d (%d train, %d test)", i, len(splits), len(tr), len(te))
-        res = run_compare(dataset, methods, seed=seed, out_dir=None, feature_options=feature_options,
+        res = run_split(dataset, methods, seed=seed, out_dir=None, feature_options=feature_options,
                           cnn_options=cnn_options, search=search, cache_dir=cache_dir, n_jobs=n_jobs,
                           progress=progress, metric=metric, n_resamples=0, split=(tr, te), feature_memo=memo)
         fold_rows.append(res.rows)
@@ -137,5 +143,5 @@ def run_compare_folds(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        _write_outputs(result, board, out)
+        write_outputs(result, board, out)
     return result

@@ -21,7 +21,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -172,6 +172,7 @@ def run_learning_curve(
     feature_memo: dict | None = None,
     out_dir: str | os.PathLike | None = None,
     n_resamples: int = 1000,
+    run_split: Callable[..., Any],
 ) -> dict[str, Any]:
     """Refit rows on nested fractions of ``result``'s training split; returns the curve's points.
 
@@ -189,6 +190,9 @@ def run_learning_curve(
     out_dir : path, optional
         Where to write ``learning_curve.png`` and ``learning_curve.json``
         (recorded in ``result.files``).
+    run_split : callable
+        The one-split engine, called per fraction with ``split=(subset, test)``
+        (:func:`~cvtoolkit.methods.compare.run_compare` passes itself).
 
     Returns
     -------
@@ -203,7 +207,6 @@ def run_learning_curve(
         A named row was not part of the main run.
     """
     from cvtoolkit.evaluate import stats
-    from cvtoolkit.methods.compare import run_compare
 
     metric = result.sort_metric
     fractions = parse_fractions(fractions)
@@ -244,7 +247,7 @@ def run_learning_curve(
                 points[m].append(point(m, f, len(sub), result.predictions.get(m), full_rows[m]))
             continue
         log.info("learning curve: %d%% of the training split (%d samples)", round(100 * f), len(sub))
-        res = run_compare(dataset, chosen, seed=seed, out_dir=None, feature_options=feature_options,
+        res = run_split(dataset, chosen, seed=seed, out_dir=None, feature_options=feature_options,
                           cnn_options=cnn_options, search=search, cache_dir=cache_dir, n_jobs=n_jobs,
                           progress=False, metric=metric, n_resamples=0, split=(sub, test_idx),
                           feature_memo=feature_memo)

@@ -69,7 +69,7 @@ def parse_track(spec: str) -> str:
     >>> parse_track("wandb")
     Traceback (most recent call last):
     ...
-    cvtoolkit.tracking.TrackingError: --track 'wandb': unknown tracker; use 'mlflow' or 'mlflow:URI'
+    cvtoolkit.errors.TrackingError: --track 'wandb': unknown tracker; use 'mlflow' or 'mlflow:URI'
     """
     text = str(spec).strip()
     name, _, uri = text.partition(":")

@@ -31,7 +31,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cvtoolkit.data.dataset import SkippedFile
-from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS, UnreadableImageError, _size_hw, is_image_file, read_image
+from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS, UnreadableImageError, is_image_file, read_image
+from cvtoolkit.imageops import size_hw
 from cvtoolkit.data.preprocessing import Resize
 from cvtoolkit.errors import DatasetError
 
@@ -209,7 +210,7 @@ def load_images(
     size = None
     if image_size is not None:
         try:  # the decoder resizes (JPEGs decoded at reduced scale, channels reordered after the resize)
-            size = _size_hw(image_size)
+            size = size_hw(image_size, "image_size")
         except (TypeError, ValueError):  # an invalid size fails per image, as the Resize step reports it
             steps.append(Resize(image_size))
     steps.extend(preprocessors or [])

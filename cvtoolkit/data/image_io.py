@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from cvtoolkit.errors import UnreadableImageError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
+from cvtoolkit.imageops import size_hw
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pbm")
 """File extensions (lower case) the folder loaders pick up."""
@@ -217,16 +218,6 @@ def to_rgb_uint8(image: np.ndarray, *, bgr: bool = False) -> np.ndarray:
     return _to_rgb(_as_uint8(image), bgr)
 
 
-def _size_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
-    else:
-        h, w = (int(s) for s in size)
-    if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return h, w
-
-
 def _resize(img: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
     """Resize to ``hw`` as :class:`~cvtoolkit.data.preprocessing.Resize` does (area shrinking, linear enlarging)."""
     if hw is None or img.shape[:2] == hw:
@@ -328,7 +319,7 @@ def decode_image(
     """
     if len(data) == 0:
         raise UnreadableImageError("empty file (0 bytes)")
-    hw = None if size is None else _size_hw(size)
+    hw = None if size is None else size_hw(size)
     sniffed = sniff_format(data)
     if sniffed is None:
         raise UnreadableImageError("not an image (unknown file format)")

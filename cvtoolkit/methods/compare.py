@@ -250,7 +250,9 @@ def run_compare(
     }
     result = CompareResult(rows=[], settings=settings, test=test, sort_metric=metric, leakage=leakage)
     feature_cache: dict[str, _Features | Exception] = {}
-    memo = feature_memo if feature_memo is not None else {}
+    # whole-dataset features are kept only for the refits that reuse them (learning curves; folds pass a memo):
+    # a single split needs just its train/test slices
+    memo = feature_memo if feature_memo is not None else ({} if learning_curve else None)
     views: dict[str, Any] = {}
     for i, spec in enumerate(specs, start=1):
         logger.info("[%d/%d] %s", i, len(specs), spec.name)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from _paths import SHARED  # noqa: E402  (bench/ is on sys.path when a script runs)
 DEFAULT_DATASET = SHARED / "flowers17"
 DEFAULT_WEIGHTS = SHARED / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
 TARGET_ACCURACY = 0.90

@@ -49,8 +49,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 # ../shared/data from the project root (the first parent folder that has one)
-SHARED = next((d / "shared" / "data" for d in Path(__file__).resolve().parents if (d / "shared" / "data").is_dir()),
-              Path(__file__).resolve().parents[2] / "shared" / "data")
+from _paths import SHARED  # noqa: E402  (bench/ is on sys.path when a script runs)
 DEFAULT_DATASET = SHARED / "animals"
 TARGETS = {32: 1.5, 128: 1.2}
 

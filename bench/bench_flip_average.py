@@ -31,8 +31,7 @@ quiet_tensorflow_import()
 
 import numpy as np  # noqa: E402
 
-SHARED = next((p / "shared" / "data" for p in Path(__file__).resolve().parents[2:4] if (p / "shared").is_dir()),
-              Path(__file__).resolve().parents[2] / "shared" / "data")
+from _paths import SHARED  # noqa: E402  (bench/ is on sys.path when a script runs)
 
 
 def main(argv: list[str] | None = None) -> int:

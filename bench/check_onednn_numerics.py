@@ -22,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SHARED = next((p / "shared" / "data" for p in Path(__file__).resolve().parents[2:4] if (p / "shared").is_dir()),
-              Path(__file__).resolve().parents[2] / "shared" / "data")
+from _paths import SHARED  # noqa: E402  (bench/ is on sys.path when a script runs)
 
 
 def _child(out: str) -> None:

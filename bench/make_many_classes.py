@@ -25,8 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SHARED = next((p / "shared" / "data" for p in Path(__file__).resolve().parents[2:4] if (p / "shared").is_dir()),
-              Path(__file__).resolve().parents[2] / "shared" / "data")
+from _paths import SHARED  # noqa: E402  (bench/ is on sys.path when a script runs)
 SHAPES = ("disc", "square", "triangle", "ring", "cross", "hbars", "vbars")
 HUES = 15
 

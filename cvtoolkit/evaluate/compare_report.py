@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -50,7 +49,7 @@ import numpy as np
 
 from cvtoolkit import __version__
 from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
-from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +111,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 # --------------------------------------------------------------------------- helpers
-def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def format_size(n: Any) -> str:
     """Bytes as a short readable size.
 

@@ -90,14 +90,24 @@ def _vs_best_cell(row: Mapping[str, Any]) -> str:
     return f"= tied {text}" if row.get("tied_with_best") else text
 
 
-def _as_float(value: Any) -> float | None:
-    if value is None:
+def finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, not a number, a bool, NaN or infinite).
+
+    Examples
+    --------
+    >>> finite_float("0.5"), finite_float(float("nan")), finite_float(None), finite_float(True)
+    (0.5, None, None, None)
+    """
+    if value is None or isinstance(value, bool):
         return None
     try:
         v = float(value)
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+_as_float = finite_float
 
 
 def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:

@@ -145,9 +145,9 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
 
 
 def _load_one(path: str, preprocess: Sequence[Preprocessor], max_pixels: int | None,
-              size: tuple[int, int] | None = None):
+              size: tuple[int, int] | None = None, max_side: int | None = None):
     try:
-        image = read_image(path, max_pixels=max_pixels, size=size)
+        image = read_image(path, max_pixels=max_pixels, size=size, max_side=max_side)
     except UnreadableImageError as err:
         return None, str(err)
     try:
@@ -163,8 +163,8 @@ _BLOCK = 16
 
 
 def _load_block(paths: Sequence[str], preprocess: Sequence[Preprocessor], max_pixels: int | None,
-                size: tuple[int, int] | None) -> list:
-    return [_load_one(p, preprocess, max_pixels, size) for p in paths]
+                size: tuple[int, int] | None, max_side: int | None = None) -> list:
+    return [_load_one(p, preprocess, max_pixels, size, max_side) for p in paths]
 
 
 def load_images(
@@ -176,6 +176,7 @@ def load_images(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = True,
     desc: str = "loading images",
+    max_side: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[SkippedFile]]:
     """Decode image files in parallel, skipping (and naming) unreadable ones.
 
@@ -196,6 +197,10 @@ def load_images(
         Decompression-bomb limit passed to :func:`read_image`.
     progress : bool
         Show a tqdm progress bar on stderr.
+    max_side : int, optional
+        Without ``image_size``: shrink each image (never enlarge) so its longer
+        side is at most this, keeping its aspect ratio (the natural-size view
+        of dense descriptors).
 
     Returns
     -------
@@ -221,7 +226,7 @@ def load_images(
     with ThreadPoolExecutor(max_workers=n_jobs) as pool, tqdm(
         total=len(paths), desc=desc, unit="img", disable=not progress, leave=False
     ) as bar:
-        futures = [pool.submit(_load_block, paths[i:i + block], steps, max_pixels, size)
+        futures = [pool.submit(_load_block, paths[i:i + block], steps, max_pixels, size, max_side)
                    for i in range(0, len(paths), block)]
         for fut in futures:
             done = fut.result()

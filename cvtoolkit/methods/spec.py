@@ -32,6 +32,9 @@ DEFAULT_CNN_ROWS = ("shallownet",)
 
 DEFAULT_FEATURE_STORE_CLASSIFIERS = ("logreg", "linear_svm", "knn", "random_forest")
 
+ENSEMBLES = ("classical_ensemble", "deep_ensemble")
+"""Late-fusion rows (:mod:`cvtoolkit.methods.ensemble`): the other rows of one side, combined."""
+
 FINETUNE = "finetune"
 """``<backbone>+finetune``: a pretrained backbone fine-tuned end to end (a CNN row)."""
 
@@ -42,7 +45,9 @@ class MethodSpec:
 
     ``kind`` is ``"classical"`` (features + classifier), ``"cnn"`` (a network
     trained end to end: a model name, or ``<backbone>+finetune`` with the
-    backbone in ``features``) or ``"stored"`` (a classifier on stored features).
+    backbone in ``features``), ``"stored"`` (a classifier on stored features)
+    or ``"ensemble"`` (``classical_ensemble``/``deep_ensemble``: late fusion of
+    the other rows of one side).
     """
 
     name: str
@@ -78,6 +83,8 @@ def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec
         features part equals it (or is ``features``) is a ``"stored"`` row.
     """
     name = name.strip()
+    if name in ENSEMBLES:
+        return MethodSpec(name, "ensemble")
     if "+" in name:
         feat, clf = (part.strip() for part in name.split("+", 1))
         if not feat or not clf:
@@ -101,7 +108,9 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
     where = source or "this dataset"
     for name in names:
         spec = parse_method(name, stored_features=stored_features)
-        if stored_features is not None and spec.kind != "stored":
+        if spec.kind == "ensemble":
+            pass  # late fusion of the other rows: nothing of its own to check
+        elif stored_features is not None and spec.kind != "stored":
             problems.append(
                 f"{name!r} ({where} holds stored {stored_features!r} features, not images: "
                 f"use {stored_features}+<classifier>, or pass the images for image rows)"

@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "descriptor family, and shallownet); see --list-methods")
     parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
     add_test_size_argument(parser, what="every method")
+    parser.add_argument("--train-per-class", type=int, default=None, metavar="N",
+                        help="a published protocol instead of --test-size: N training images per class "
+                             "(Caltech-101: 30, Flowers-17: 40), the rest (or --test-per-class) for testing; "
+                             "balanced accuracy is then the papers' mean per-class accuracy")
+    parser.add_argument("--test-per-class", type=int, default=None, metavar="M",
+                        help="with --train-per-class: M test images per class (Caltech-101: 50; default: all the rest)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")

@@ -81,12 +81,12 @@ def make_combined(*, hist_bins: int | tuple[int, int, int] = (8, 8, 8), hog_size
 # - dsift_fisher (grey, 16/24/32-px patches every 8 px, PCA 64, 64 Gaussians, 1x1 + 2x2): 0.756
 # - osift_fisher (the same on the three opponent channels): 0.865 (0.897 with the calibrated ridge
 #   classifier; Animals: 0.832 and 0.843)
-make_dsift_spm = partial(SpatialPyramidBoW, 400, pyramid=(1, 2, 4), patch_sizes=(16,), step=8, max_side=300)
+make_dsift_spm = partial(SpatialPyramidBoW, n_words=400, pyramid=(1, 2, 4), patch_sizes=(16,), step=8, max_side=300)
 """Lazebnik et al.'s pipeline: dense RootSIFT (16-px patches every 8 px) + 400 words over a 1x1/2x2/4x4 pyramid."""
 
-make_dsift_fisher = partial(FisherVectors, 64, 64, pyramid=(1, 2), patch_sizes=(16, 24, 32), step=8, max_side=300)
+make_dsift_fisher = partial(FisherVectors, n_components=64, n_dims=64, pyramid=(1, 2), patch_sizes=(16, 24, 32), step=8, max_side=300)
 """Dense multi-scale RootSIFT + improved Fisher vectors (PCA 64, 64 Gaussians, 1x1 + 2x2 pyramid)."""
 
-make_osift_fisher = partial(FisherVectors, 64, 64, pyramid=(1, 2), patch_sizes=(16, 24, 32), step=8, max_side=300,
+make_osift_fisher = partial(FisherVectors, n_components=64, n_dims=64, pyramid=(1, 2), patch_sizes=(16, 24, 32), step=8, max_side=300,
                             color="opponent")
 """Dense multi-scale opponent-colour RootSIFT + improved Fisher vectors (the strongest classical descriptor here)."""

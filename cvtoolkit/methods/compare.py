@@ -214,7 +214,8 @@ def run_compare(
         train_idx, test_idx = (np.asarray(i, dtype=np.int64) for i in split)
         train, test = dataset.subset(train_idx), dataset.subset(test_idx)
         train.attrs["split_indices"], test.attrs["split_indices"] = train_idx, test_idx
-        test_size = "given"
+        # a protocol's description ("per class: 30 train, 50 test") stays in the settings; else "given"
+        test_size = test_size if isinstance(test_size, str) and test_size.startswith("per class") else "given"
     else:
         test_size = resolve_test_size(dataset, test_size)
         train, test = split_dataset(dataset, test_size=test_size, seed=seed)

@@ -76,7 +76,8 @@ def make_combined(*, hist_bins: int | tuple[int, int, int] = (8, 8, 8), hog_size
 
 # Dense descriptors with their encodings (cvtoolkit.features.encoding), at the images' natural size
 # (longer side at most 300 px). Measured on Flowers-17, stratified 75/25 split, seed 42, with
-# LinearSVC(C=1) on the encodings (bench/bench_classical_rows.py reproduces the rows):
+# LinearSVC(C=1) on the encodings (the rows themselves: cvtoolkit compare --dataset ../shared/data/flowers17
+# --methods dsift_spm+chi2_svm,dsift_fisher+ridge,osift_fisher+ridge; speed: bench/bench_dense_sift.py):
 # - dsift_spm (grey, Lazebnik's settings) with a chi-squared feature map: 0.574
 # - dsift_fisher (grey, 16/24/32-px patches every 8 px, PCA 64, 64 Gaussians, 1x1 + 2x2): 0.756
 # - osift_fisher (the same on the three opponent channels): 0.865 (0.897 with the calibrated ridge

@@ -53,17 +53,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cvtoolkit.audit.job import audit_dataset
+    from cvtoolkit.io.outputs import folder_has, locked_output
 
     name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
-    job = audit_dataset(
-        args.dataset, out=Path(args.out) if args.out else Path("runs") / f"audit-{name}",
-        size_for=lambda features: default_image_size(args.dataset, args.image_size, features=features),
-        label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), test_size=args.test_size,
-        seed=args.seed, threshold=args.threshold, label_issues=not args.no_label_issues,
-        label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
-        cache_dir=None if args.no_cache else (args.cache_dir or "default"), n_jobs=args.n_jobs,
-        overwrite=args.overwrite, progress=not args.quiet, on_dataset=print_dataset_summary,
-    )
+    out = Path(args.out) if args.out else Path("runs") / f"audit-{name}"
+    # checked and locked before any work: a second run on the same --out stops here
+    with locked_output(out, kind="folder", overwrite=args.overwrite, ours=folder_has("audit.json"),
+                       what="an audit report"):
+        job = audit_dataset(
+            args.dataset, out=out,
+            size_for=lambda features: default_image_size(args.dataset, args.image_size, features=features),
+            label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), test_size=args.test_size,
+            seed=args.seed, threshold=args.threshold, label_issues=not args.no_label_issues,
+            label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
+            cache_dir=None if args.no_cache else (args.cache_dir or "default"), n_jobs=args.n_jobs,
+            overwrite=args.overwrite, progress=not args.quiet, on_dataset=print_dataset_summary,
+        )
     _print_summary(job.result, job.data)
     for path in job.files.values():
         print(f"wrote {path}")

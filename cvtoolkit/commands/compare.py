@@ -143,9 +143,14 @@ def run(args: argparse.Namespace) -> int:
         return _list_methods()
     from cvtoolkit.methods.compare_job import CompareJob, run_compare_job
 
+    from cvtoolkit.io.outputs import folder_has, locked_output
+
     job = CompareJob.from_args(args, max_pixels=max_pixels_from_args(args))
-    outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
-                              on_leakage=_print_leakage)
+    # checked and locked before any work: a second run on the same --out stops here
+    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+                       what="a compare report"):
+        outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
+                                  on_leakage=_print_leakage)
     _print_outcome(outcome)
     if outcome.tracking is not None:
         print(outcome.tracking)

@@ -71,6 +71,15 @@ def feature_options_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cvtoolkit.io.outputs import is_pipeline_folder, locked_output
+
+    # before any work: a second run on the same --out stops here
+    with locked_output(args.out, kind="folder", overwrite=args.overwrite, ours=is_pipeline_folder,
+                       what="a saved pipeline"):
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     from cvtoolkit.methods.fitting import run_fit
 
     started = time.perf_counter()

@@ -38,6 +38,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int
 
@@ -119,6 +120,22 @@ TRAIN_OPTIONS = ("epochs", "batch_size", "image_size", "label_pattern", "optimiz
 
 
 def run(args: argparse.Namespace) -> int:
+    from cvtoolkit.io.outputs import is_keras_file, is_pipeline_folder, locked_output
+    from cvtoolkit.train.distribute import is_chief
+    from cvtoolkit.train.workflow import check_out
+
+    if not is_chief():  # another worker of a multi-worker run writes to a temporary folder, not --out
+        return _run(args)
+    out = check_out(Path(args.out or f"models/{args.model}"))
+    if out.suffix == ".keras":
+        check = dict(kind="file", ours=is_keras_file, what="a .keras model")
+    else:
+        check = dict(kind="folder", ours=is_pipeline_folder, what="a saved pipeline")
+    with locked_output(out, overwrite=args.overwrite, **check):  # before any work: a second run stops here
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from cvtoolkit.commands._common import print_dataset_summary
     from cvtoolkit.train.workflow import run_training
 

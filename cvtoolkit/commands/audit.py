@@ -21,15 +21,17 @@ from cvtoolkit.commands._common import (
     add_dataset_arguments,
     add_test_size_argument,
     default_image_size,
+    fold_count,
     max_pixels_from_args,
     print_dataset_summary,
+    seed_arg,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(parser)
     add_test_size_argument(parser, what="compare")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split (as compare's; default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split (as compare's; default 42)")
     parser.add_argument("--threshold", type=int, default=None, metavar="BITS",
                         help="largest phash Hamming distance of near duplicates (default 6 of 64)")
     parser.add_argument("--no-label-issues", action="store_true",
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="backbone weights file for the label-issue model (e.g. mobilenet_2_5_224_tf_no_top.h5)")
     parser.add_argument("--alpha", type=float, default=None, help="MobileNet width with --label-features mobilenet")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the label-issue model")
+    parser.add_argument("--folds", type=fold_count, default=5, help="cross-validation folds of the label-issue model")
     parser.add_argument("--n-jobs", type=int, default=None, help="threads/processes (default: all cores)")
     parser.add_argument("--cache-dir", default=None,
                         help="feature cache, also for hashes (default: $CVTOOLKIT_CACHE_DIR or ~/.cache/cvtoolkit/features)")

@@ -30,8 +30,10 @@ from cvtoolkit.commands._common import (
     add_dataset_arguments,
     add_test_size_argument,
     fmt_number,
+    fold_count,
     max_pixels_from_args,
     print_dataset_summary,
+    seed_arg,
 )
 
 
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "descriptor family, and shallownet); see --list-methods")
     parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
     add_test_size_argument(parser, what="every method")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split and of every model (default 42)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
     parser.add_argument("--weights", default=None, metavar="PATH",
@@ -64,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=["accuracy", "balanced_accuracy", "f1_macro", "log_loss"], default=None,
                         help="ranking metric (default: balanced_accuracy when the largest class has more than 1.5x "
                              "the samples of the smallest, else accuracy)")
-    parser.add_argument("--folds", type=int, default=None, metavar="K",
+    parser.add_argument("--folds", type=fold_count, default=None, metavar="K",
                         help="repeated stratified K-fold instead of one split: mean +- std per row and the "
                              "corrected resampled t-test (default: one split)")
     parser.add_argument("--repeats", type=int, default=1, metavar="R", help="repeats of --folds (default 1)")

@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, seed_arg
 
 
 SCHEDULE_NAMES = ("constant", "step", "polynomial", "one_cycle", "cosine")
@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-replicas", type=int, default=None, metavar="N",
                         help="with --strategy mirrored and no GPU: split the CPU into N logical devices and "
                              "mirror over them (to try distributed training or test it; no speed-up)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the splits and the training (default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the splits and the training (default 42)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")

@@ -106,6 +106,39 @@ def test_is_export_recognises_only_its_own_outputs(tmp_path):
     assert not is_export(folder)  # a file SavedModel does not write
 
 
+@pytest.mark.slow
+def test_export_of_a_real_model_keeps_user_files_and_replaces_only_its_own(tmp_path, capsys):
+    pytest.importorskip("keras")
+    from conftest import make_class_images
+    from cvtoolkit.methods import make_method
+    from cvtoolkit.methods.artifact import load_pipeline, save_pipeline
+
+    images, labels, names = make_class_images(4, size=16)
+    est = make_method("shallownet", cnn_options={"epochs": 1, "batch_size": 8, "verbose": 0}).fit(images, labels)
+    model = tmp_path / "models" / "sn"
+    save_pipeline(est, model, method="shallownet", class_names=names, image_size=16, channels=3)
+    (tmp_path / "models" / "notes.txt").write_text("sibling")
+    user = tmp_path / "expuser"
+    user.mkdir()
+    (user / "thesis.tex").write_text("precious")
+    # the reproduction: exit 0 and thesis.tex gone before the fix
+    assert_user_error(cli(capsys, "export", "--model", model, "--format", "savedmodel", "--out", user),
+                      "export", "not written by cvtoolkit")
+    assert (user / "thesis.tex").read_text() == "precious"
+    assert_user_error(cli(capsys, "export", "--model", model, "--format", "savedmodel", "--out",
+                          tmp_path / "models", "--overwrite"), "export", "the model being exported")
+    assert load_pipeline(model).class_names == names and (tmp_path / "models" / "notes.txt").is_file()
+    out = tmp_path / "exported" / "sm"
+    for _ in range(2):  # an earlier export is cvtoolkit's own: replaced without --overwrite
+        rc, printed, err = cli(capsys, "export", "--model", model, "--format", "savedmodel", "--out", out)
+        assert rc == 0, err
+        assert (out / "saved_model.pb").is_file() and not lock_path_for(out).exists()
+    (out / "thesis.tex").write_text("precious")  # a user's file put inside it: no longer only an export
+    assert_user_error(cli(capsys, "export", "--model", model, "--format", "savedmodel", "--out", out),
+                      "export", "not written by cvtoolkit")
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
 # ----------------------------------------------------------------------------- case 18: export's odd --out values
 
 

@@ -52,7 +52,7 @@ def label_from_name(name: str, pattern: re.Pattern) -> str | None:
         return m.group(0)
     if m.group(1) is None:
         raise DatasetError(
-            f"--label-pattern {pattern.pattern!r} matches {name!r} but its first group, which is the label, takes "
+            f"--label-pattern '{pattern.pattern}' matches {name!r} but its first group, which is the label, takes "
             f"no part in that match (group {m.lastindex} does). Put the alternatives in one group, e.g. "
             "'^(cat|dog)\\.', and make other groups non-capturing: (?:...)."
         )
@@ -100,7 +100,7 @@ def list_by_filename(root: str | os.PathLike, label_pattern: str) -> FolderListi
     if not found and n_images:
         example = next((Path(s.path).name for s in skipped if s.reason.startswith("file name does not match")), "")
         raise DatasetError(
-            f"{root}: --label-pattern {label_pattern!r} matched none of the {n_images} image file names"
+            f"{root}: --label-pattern '{label_pattern}' matched none of the {n_images} image file names"
             + (f" (e.g. {example!r})" if example else "")
             + ". Its first group is the class, searched in each file name, e.g. '^(cat|dog)\\.' for cat.1.jpg."
         )

@@ -57,21 +57,33 @@ def _unreadable(err: OSError) -> SkippedFile:
     return SkippedFile(str(err.filename), f"unreadable folder ({err.strerror or err}); its files were not listed")
 
 
-def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None) -> list[Path]:
+def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None,
+                seen: dict[tuple[int, int], tuple[str, str]] | None = None, owner: str = "") -> list[Path]:
     """Files under ``folder`` (links followed, each real folder listed once), sorted, hidden ones left out.
 
     Folders that cannot be listed (permissions, I/O errors) are appended to
-    ``unreadable`` as :class:`SkippedFile` entries naming the reason (and
-    logged), never silently dropped.
+    ``unreadable`` as :class:`SkippedFile` entries naming the reason (the
+    caller logs them once), never silently dropped; without ``unreadable``
+    they are logged here. ``seen`` maps each real folder already listed
+    (device, inode) to ``(owner, path)``: shared by the class folders of
+    one dataset, it finds a folder reached from two classes.
+
+    Raises
+    ------
+    DatasetError
+        A folder under ``folder`` is one already listed for another
+        ``owner`` (a symbolic link to another class's folder): its images
+        would count in both classes.
     """
     files = []
-    seen: set[tuple[int, int]] = set()
+    seen = {} if seen is None else seen
 
     def onerror(err: OSError) -> None:
         item = _unreadable(err)
-        logger.warning("skipped %s", item)
         if unreadable is not None:
             unreadable.append(item)
+        else:
+            logger.warning("skipped %s", item)
 
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=onerror):
         try:
@@ -80,11 +92,18 @@ def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None) -> li
         except OSError:
             key = None
         if key is not None and key in seen:  # a link loop, or a second link to a folder already listed
+            first_owner, first_path = seen[key]
+            if first_owner != owner:
+                raise DatasetError(
+                    f"{dirpath}: the same folder as {first_path} (a symbolic link), so its images would count "
+                    f"in both class {first_owner!r} and class {owner!r}. Remove the link, or copy the images "
+                    "that belong to each class into its own folder."
+                )
             logger.warning("%s: folder already listed through another path (symbolic link); ignored", dirpath)
             dirnames[:] = []
             continue
         if key is not None:
-            seen.add(key)
+            seen[key] = (owner, dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
     return files
@@ -122,9 +141,10 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     class_names: list[str] = []
     skipped: list[SkippedFile] = []
     empty: list[str] = []
+    seen: dict[tuple[int, int], tuple[str, str]] = {}  # shared: a folder linked into two classes is refused
     for class_dir in class_dirs:
         unreadable: list[SkippedFile] = []
-        files = _walk_files(class_dir, unreadable)
+        files = _walk_files(class_dir, unreadable, seen, class_dir.name)
         images = [f for f in files if is_image_file(f)]
         skipped.extend(unreadable)
         skipped.extend(SkippedFile(str(f), "not an image file extension") for f in files if not is_image_file(f))

@@ -63,9 +63,11 @@ def stratified_split(
     Raises
     ------
     DatasetError
-        A class has fewer than 2 samples, or the test split would be smaller
-        than the number of classes.
+        A class has fewer than 2 samples, the test split would be smaller
+        than the number of classes, or ``seed`` is not in 0 .. 2**32 - 1.
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise DatasetError(f"seed {seed!r}: a seed must be a whole number from 0 to {2**32 - 1} (e.g. --seed 42)")
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if (counts < 2).any():

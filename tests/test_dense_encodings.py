@@ -306,3 +306,12 @@ def test_dense_rows_are_registered_and_listed():
     assert {"dsift_spm", "dsift_fisher", "osift_fisher"} <= set(FEATURES)
     assert {"chi2_svm", "ridge"} <= set(CLASSIFIERS)
     assert make_features("osift_fisher", n_jobs=2).color == "opponent"
+
+
+def test_list_methods_names_the_new_rows(capsys):
+    from cvtoolkit.cli import main
+
+    assert main(["compare", "--list-methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dsift_spm", "osift_fisher", "chi2_svm", "ridge", "classical_ensemble", "deep_ensemble"):
+        assert name in out

@@ -102,6 +102,9 @@ def _list_methods() -> int:
     print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
     print("pretrained backbones: <backbone>+<classifier> (mobilenet+logreg) or <backbone>+finetune "
           "(mobilenet+finetune); weights from Keras's cache or --weights PATH")
+    print("strongest classical rows (images at their natural size): osift_fisher+ridge, dsift_fisher+ridge, "
+          "dsift_spm+chi2_svm")
+    print("late fusion of one side's rows: classical_ensemble, deep_ensemble (weights from the training split only)")
     return 0
 
 

@@ -130,7 +130,7 @@ def _print_outcome(outcome) -> None:
         print("[95% CI]: stratified bootstrap of the test set; 'vs best': exact McNemar test, Holm over rows, "
               "tied = not significantly different at 0.05")
     print()
-    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
+    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "top_losses.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
                 "learning_curve.png", "learning_curve.json"):
         if key in result.files:
             print(f"wrote {result.files[key]}")

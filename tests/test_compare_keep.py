@@ -20,7 +20,7 @@ def _predictions_csv(path):
 
 
 def test_keep_best_then_predict_gives_the_leaderboard_rows_predictions(tmp_path, capsys, caplog):
-    data = write_image_folder(tmp_path / "shapes", n_per_class=10, size=32)
+    data = write_image_folder(tmp_path / "shapes", n_per_class=10, size=64, ext=".jpg")  # JPEGs decode reduced
     out = tmp_path / "run"
     with caplog.at_level(logging.INFO):
         code = main(["compare", "--dataset", str(data), "--image-size", "16", "--methods",
@@ -45,7 +45,7 @@ def test_keep_best_then_predict_gives_the_leaderboard_rows_predictions(tmp_path,
     test_dir.mkdir()
     names = {}
     for i, row in enumerate(rows):
-        shutil.copyfile(row["sample"], test_dir / f"{i}.png")
+        shutil.copyfile(row["sample"], test_dir / f"{i}.jpg")
         names[str(i)] = row
     capsys.readouterr()
     pred_csv = tmp_path / "pred.csv"

@@ -89,6 +89,7 @@ def test_chromium_shows_the_disagreement_gallery_with_mcnemars_counts(compared, 
     deep_ok = compared.predictions["shallownet"].argmax(1) == y
     classical_ok = compared.predictions["hog+logreg"].argmax(1) == y
     first = [int(a["data-index"]) for a in figures[:min(compared.b, GALLERY_MAX)]]
+    assert len({int(y[i]) for i in first}) == len(set(y[deep_ok & ~classical_ok].tolist()))  # every class shows
     assert all(deep_ok[i] and not classical_ok[i] for i in first)
     m = re.search(r'data-decoded="(\d+)"', done.stdout)
     assert m and int(m.group(1)) == shown  # every thumbnail decoded in the browser

@@ -101,6 +101,24 @@ def _thumb_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
 
 
+def _spread(idx: np.ndarray, y: np.ndarray) -> list[int]:
+    """``idx`` taken in turn from each true class (first of each class, then second, ...): every class shows.
+
+    Examples
+    --------
+    >>> _spread(np.array([0, 1, 2, 5]), np.array([0, 0, 0, 1, 1, 1]))
+    [0, 5, 1, 2]
+    """
+    by_class: dict[int, list[int]] = {}
+    for i in idx:
+        by_class.setdefault(int(y[int(i)]), []).append(int(i))
+    queues = [by_class[c] for c in sorted(by_class)]
+    out: list[int] = []
+    for k in range(max((len(q) for q in queues), default=0)):
+        out += [q[k] for q in queues if k < len(q)]
+    return out
+
+
 def _gallery_parts(result: Any) -> dict[str, Any] | None:
     detail = getattr(result, "verdict_detail", None) or {}
     test = getattr(result, "test", None)
@@ -146,7 +164,7 @@ def gallery_html(result: Any) -> str | None:
             out.append("<p>None.</p>")
             continue
         figs = []
-        for i in idx[:GALLERY_MAX]:
+        for i in _spread(idx, y)[:GALLERY_MAX]:
             i = int(i)
             caption = (f"{_esc(_short(ids[i]))}<br>true <b>{_esc(names[y[i]])}</b><br>"
                        f"{_esc(loser)}: {_esc(names[int(np.argmax(preds[loser][i]))])}")
@@ -155,7 +173,8 @@ def gallery_html(result: Any) -> str | None:
             figs.append(f'<figure data-index="{i}">{img}<figcaption>{caption}</figcaption></figure>')
         out.append(f'<div class="gallery" id="gallery-{side}-images">{"".join(figs)}</div>')
         if len(idx) > GALLERY_MAX:
-            out.append(f"<p>... and {len(idx) - GALLERY_MAX} more (predictions.csv has them all).</p>")
+            out.append(f"<p>... and {len(idx) - GALLERY_MAX} more (predictions.csv has both rows' prediction "
+                       "for every test image).</p>")
     return "\n".join(out)
 
 

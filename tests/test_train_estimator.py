@@ -181,3 +181,11 @@ def test_early_stopping_needs_a_validation_split():
         KerasImageClassifier(tiny_cnn, epochs=1, early_stopping=2, verbose=0).fit(X, y)
     with pytest.raises(ValueError, match="patience"):
         KerasImageClassifier(tiny_cnn, epochs=1, early_stopping=0, validation_fraction=0.2, verbose=0).fit(X, y)
+
+
+def test_early_stopping_on_a_part_too_small_to_split_trains_on_all_of_it(caplog):
+    X, y = make_data(n=6, classes=3)  # 2 per class: a 10% stratified hold-out is impossible
+    clf = KerasImageClassifier(tiny_cnn, epochs=1, batch_size=4, validation_fraction=0.1, early_stopping=3, verbose=0)
+    clf.fit(X, y)
+    assert "val_loss" not in clf.history_ and not hasattr(clf, "best_epoch_")
+    assert any("no validation split" in r.getMessage() for r in caplog.records)

@@ -383,10 +383,22 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         elif float(self.validation_fraction) > 0:
             from cvtoolkit.data.split import stratified_split  # the one train/validation splitter
 
-            train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
-                                                  seed=42 if self.seed is None else int(self.seed))
-            val = (X[val_idx], y_idx[val_idx])
-            X, y_idx = X[train_idx], y_idx[train_idx]
+            from cvtoolkit.errors import DatasetError
+
+            try:
+                train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
+                                                      seed=42 if self.seed is None else int(self.seed))
+            except DatasetError as err:
+                if getattr(self, "early_stopping", None) is None:
+                    raise
+                # early stopping asked for by default (compare), on a training part too small to split
+                # (a learning-curve fraction): train on all of it, say so, keep the last epoch
+                logger.warning("%s: no validation split (%s); training on all %d images without early stopping",
+                               self._model_name(), err, len(y_idx))
+                train_idx = None
+            if train_idx is not None:
+                val = (X[val_idx], y_idx[val_idx])
+                X, y_idx = X[train_idx], y_idx[train_idx]
 
         steps = math.ceil(len(X) / int(self.batch_size))
         weights = None
@@ -396,7 +408,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             index = {c: i for i, c in enumerate(classes.tolist())}
             weights = {index.get(k, k): float(v) for k, v in self.class_weight.items()}
         stopping = {}
-        if getattr(self, "early_stopping", None) is not None:
+        if getattr(self, "early_stopping", None) is not None and (val is not None or not self.validation_fraction):
             if val is None:
                 raise ValueError("early_stopping watches the validation loss: set validation_fraction > 0 "
                                  "or pass validation_data")

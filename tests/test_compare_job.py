@@ -98,3 +98,16 @@ def test_cnn_rows_of_an_imbalanced_compare_get_class_weights_and_a_validation_cu
     assert any(line.startswith("CNN rows: balanced class weights") for line in said)
     history = outcome.result.histories["shallownet"]
     assert len(history["val_loss"]) == len(history["val_accuracy"]) == 3
+
+
+def test_finetune_rows_take_compares_class_weights():
+    import numpy as np
+
+    from cvtoolkit.methods.build import make_method
+
+    est = make_method("mobilenet+finetune", cnn_options={"class_weight": "auto", "validation_fraction": 0.1,
+                                                           "early_stopping": 5})
+    assert est.class_weight == "auto"
+    weights = est._class_weights(np.array(["cat", "dog"]), np.array([0, 0, 0, 1]))
+    assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1)})
+    assert make_method("mobilenet+finetune")._class_weights(np.array([0, 1]), np.array([0, 0, 1])) is None

@@ -356,7 +356,7 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
                               ("curves", "training curves")):
             if method in figures[kind]:
                 parts.append(_figure(figures[kind][method], f"{method}: {caption}", out))
-        parts.append(most_confused_html((getattr(result, "reports", None) or {}).get(method), method))
+        parts.append(most_confused_html(reports.get(method), method))
         parts.append("</details>")
         sections.append("\n".join(parts))
     sections += ["<h2>Settings</h2>", _settings_table(getattr(result, "settings", None) or {})]

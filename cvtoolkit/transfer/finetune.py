@@ -351,8 +351,9 @@ class FineTuneClassifier(KerasImageClassifier):
         Predict the average of each image's and its mirror's probabilities
         (test-time augmentation, inside the saved network; twice the
         prediction cost, no extra training).
-    seed, verbose
-        As :class:`~cvtoolkit.train.KerasImageClassifier`.
+    seed, verbose, class_weight
+        As :class:`~cvtoolkit.train.KerasImageClassifier` (``class_weight``:
+        None, ``"auto"`` for balanced weights, or ``{class: weight}``; both phases).
 
     Examples
     --------

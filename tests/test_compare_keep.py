@@ -19,6 +19,7 @@ def _predictions_csv(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_keep_best_then_predict_gives_the_leaderboard_rows_predictions(tmp_path, capsys, caplog):
     data = write_image_folder(tmp_path / "shapes", n_per_class=10, size=64, ext=".jpg")  # JPEGs decode reduced
     out = tmp_path / "run"
@@ -62,6 +63,7 @@ def test_keep_best_then_predict_gives_the_leaderboard_rows_predictions(tmp_path,
         np.testing.assert_allclose(got, want, atol=2e-5)
 
 
+@pytest.mark.slow
 def test_keep_all_keeps_every_row_and_none_keeps_nothing(tmp_path, capsys):
     data = write_image_folder(tmp_path / "shapes", n_per_class=6, size=16)
     out = tmp_path / "all"

@@ -154,6 +154,7 @@ class _WeightsPerEpoch(keras.callbacks.Callback):
         self.weights.append([w.copy() for w in self.model.get_weights()])
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_the_best_validation_epoch():
     def wide(input_shape, classes):  # memorises random labels: the validation loss climbs after a few epochs
         return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),

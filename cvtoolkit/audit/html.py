@@ -40,6 +40,7 @@ figure{display:inline-block;margin:2px;text-align:center;font-size:11px;max-widt
 img.thumb{max-width:96px;max-height:96px;image-rendering:auto;display:block;margin:auto}
 .bar{background:#4a7ebb;height:12px;display:inline-block}
 .note{color:#666;font-size:0.9em}
+.unreliable{background:#fff3e0;border-left:4px solid #d9822b;padding:.4em 1em}
 """
 
 
@@ -89,6 +90,15 @@ def _short(path: str) -> str:
     return "/".join(parts[-2:])
 
 
+def _issues_cell(data: dict) -> str:
+    model = data["label_model"]
+    if not model:
+        return "not run"
+    if model.get("reliable") is False:
+        return f"{model.get('flagged')} flagged, withheld as unreliable (see below)"
+    return str(len(data["label_issues"]))
+
+
 def _bars(labels: list[str], counts: list[int]) -> str:
     top = max(counts) if counts else 1
     rows = "".join(
@@ -118,7 +128,7 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
                  ("test images with a duplicate in train",
                   f"{leak.get('test_with_duplicate_in_train')} of {leak.get('n_test')} "
                   f"(split test_size={leak.get('test_size')}, seed={leak.get('seed')})"),
-                 ("suspected label issues", len(data["label_issues"]) if data["label_model"] else "not run"),
+                 ("suspected label issues", _issues_cell(data)),
                  ("skipped files", len(data["skipped"]))]:
         out.append(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>")
     out.append("</table>")
@@ -145,6 +155,9 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
         out.append("<p>Not run (--no-label-issues).</p>")
     elif model.get("error"):
         out.append(f"<p>Not run: {e(model['error'])}</p>")
+    elif model.get("reliable") is False:
+        out.append(f'<p class="unreliable" id="label-issues-unreliable"><b>Unreliable, not listed:</b> '
+                   f'{e(model.get("verdict", ""))}</p>')
     else:
         out.append(f"<p class=\"note\">{e(model['features'])} features + logistic regression, {model['folds']}-fold "
                    f"out-of-fold probabilities (accuracy {model['cv_accuracy']}), ranked by cleanlab "

@@ -93,8 +93,11 @@ def _print_summary(result, data: dict) -> None:
               "images have a near-duplicate in train")
     if result.label_model and not result.label_model.get("error"):
         m = result.label_model
-        print(f"label issues: {len(result.label_issues)} suspected ({m['features']} + logistic regression, "
-              f"{m['folds']}-fold out-of-fold accuracy {m['cv_accuracy']:.3f}, {m['seconds']:.1f}s)")
+        if "verdict" in m:  # reliable: "N suspected (model ...)"; else why the list is withheld
+            print(f"label issues: {m['verdict']} [{m['seconds']:.1f}s]")
+        else:
+            print(f"label issues: {len(result.label_issues)} suspected ({m['features']} + logistic regression, "
+                  f"{m['folds']}-fold out-of-fold accuracy {m['cv_accuracy']:.3f}, {m['seconds']:.1f}s)")
         for item in result.label_issues[:5]:
             print(f"    {item['path']}: given {item['given']}, suggested {item['suggested']} (score {item['score']:.3f})")
     elif result.label_model:

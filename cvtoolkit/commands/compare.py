@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="TensorBoard logs of CNN rows in DIR/<network> (view: tensorboard --logdir DIR)")
+    parser.add_argument("--keep", choices=["none", "best", "all"], default="none",
+                        help="keep the best row's fitted pipeline (or every row's) in OUT/models/<row>, fitted on "
+                             "the split the leaderboard scored; 'cvtoolkit predict --model' takes it (default: none)")
     parser.add_argument("--dedupe", action="store_true",
                         help="drop test images with an exact or near duplicate in train (and exact duplicates "
                              "within train) before fitting; see 'cvtoolkit audit'")
@@ -138,15 +141,24 @@ def _print_outcome(outcome) -> None:
         print("[95% CI]: stratified bootstrap of the test set; 'vs best': exact McNemar test, Holm over rows, "
               "tied = not significantly different at 0.05")
     print()
-    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
+    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "top_losses.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
                 "learning_curve.png", "learning_curve.json"):
         if key in result.files:
             print(f"wrote {result.files[key]}")
     n_png = sum(1 for k in result.files if k.startswith("confusion:"))
     if n_png or not result.folds:
         print(f"wrote {n_png} confusion matrices in {outcome.out}")
+    for i, (name, folder) in enumerate(outcome.models.items()):
+        label = "best model" if i == 0 and name == _first_ok(result) else "model"
+        print(f"kept {label} {name} in {folder} (cvtoolkit predict --model {folder} --images ...)")
+    if outcome.models_note:
+        print(f"--keep: {outcome.models_note}")
     if outcome.dataset.skipped:
         print(f"skipped {len(outcome.dataset.skipped)} file(s) (see warnings above)")
+
+
+def _first_ok(result) -> str | None:
+    return next((r["method"] for r in result.rows if not r.get("error")), None)
 
 
 def run(args: argparse.Namespace) -> int:

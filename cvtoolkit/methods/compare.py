@@ -131,6 +131,7 @@ def run_compare(
     dedupe: bool = False,
     check_leakage: bool = True,
     on_leakage: Callable[[dict | None], None] | None = None,
+    models_dir: str | os.PathLike | None = None,
 ) -> CompareResult:
     """Fit and evaluate every method on one split.
 
@@ -191,6 +192,9 @@ def run_compare(
         its dict is ``result.leakage`` and ``settings["leakage"]``.
     on_leakage : callable, optional
         Called with that dict before the first row is fitted (the CLI prints it).
+    models_dir : path, optional
+        Keep every row's fitted pipeline in ``models_dir/<row>`` (the folder
+        its ``size_bytes`` is measured on; ``result.files["model:<row>"]``).
     """
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
     from cvtoolkit.methods.verdict import add_split_statistics, default_sort_metric, is_deep, split_verdict
@@ -326,9 +330,13 @@ def run_compare(
             proba = full_proba(proba, getattr(est if spec.kind == "cnn" else clf, "classes_", None), dataset.n_classes)
             row["fit_seconds"] = round(fit_s, 3)
             row["predict_ms_per_image"] = round(1000.0 * pred_s / max(1, len(test)), 4)
+            _finish_row(spec, row, result, proba, test, dataset, out)  # metrics first: a kept manifest records them
+            keep = Path(models_dir) / safe_filename(spec.name) if models_dir is not None else None
             row["size_bytes"] = _size_bytes(spec, est if spec.kind == "cnn" else clf,
-                                            None if spec.kind == "cnn" else feats.transformer, row_train, dataset)
-            _finish_row(spec, row, result, proba, test, dataset, out)
+                                            None if spec.kind == "cnn" else feats.transformer, row_train, dataset,
+                                            path=keep, extra=_kept_manifest(row, settings) if keep else None)
+            if keep is not None and row["size_bytes"] is not None:
+                result.files[f"model:{spec.name}"] = str(keep)
         except Exception as err:  # one failing row must not lose the others
             logger.error("%s failed: %s: %s", spec.name, type(err).__name__, err)
             logger.debug("%s", traceback.format_exc())
@@ -421,12 +429,23 @@ def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, pr
     return views["backbone"] or (train, test)
 
 
-def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset) -> int | None:
-    """The row's pipeline size as ``cvtoolkit fit`` would save it (None, with a warning, if it cannot be saved)."""
+def _kept_manifest(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """What a kept pipeline's manifest says of where it came from: the split and the row's test metrics."""
+    return {"trained_by": "cvtoolkit compare", "dataset": settings.get("dataset"),
+            "split": {"test_size": settings.get("test_size"), "seed": settings.get("seed"),
+                      "train_samples": settings.get("train_samples"), "test_samples": settings.get("test_samples")},
+            "test_metrics": {k: row[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss") if k in row}}
+
+
+def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset,
+                path: Path | None = None, extra: dict | None = None) -> int | None:
+    """The row's pipeline size as ``cvtoolkit fit`` would save it (None, with a warning, if it cannot be saved);
+    with ``path`` the pipeline is kept there."""
     from cvtoolkit.methods.cost import row_size_bytes
 
     try:
-        return row_size_bytes(spec, fitted, transformer=transformer, train=train, class_names=dataset.class_names)
+        return row_size_bytes(spec, fitted, transformer=transformer, train=train, class_names=dataset.class_names,
+                              path=path, extra=extra)
     except Exception as err:  # a size is a nicety: never lose the row for it
         logger.warning("%s: cannot measure the saved size: %s: %s", spec.name, type(err).__name__, err)
         return None

@@ -265,6 +265,10 @@ def split_verdict(
               "ci_low": low, "ci_high": high, "p_value": p,
               "significant": bool(p < ALPHA and (low > 0 or high < 0)), "metric": sort_metric,
               "test": "paired bootstrap CI, exact McNemar"}
+    # McNemar's discordant counts: test images only the deep row gets right, and only the classical row
+    deep_ok, classical_ok = np.asarray(pd_).argmax(axis=1) == y, np.asarray(pc).argmax(axis=1) == y
+    detail["deep_only_right"] = int(np.count_nonzero(deep_ok & ~classical_ok))
+    detail["classical_only_right"] = int(np.count_nonzero(~deep_ok & classical_ok))
     return _with_side(format_verdict(detail), detail, rows)
 
 

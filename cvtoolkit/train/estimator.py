@@ -218,6 +218,11 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         ``val_loss``/``val_accuracy`` in ``history_`` (0: none).
     class_weight : None, "auto" or dict
         ``"auto"``: balanced weights from the label counts.
+    early_stopping : int or None
+        Stop after this many epochs without a lower validation loss and
+        restore the weights of the best epoch (``best_epoch_``); needs a
+        validation split (``validation_fraction`` or ``validation_data``).
+        ``None``: train every epoch and keep the last weights.
     seed : int or None
         Seeds Python, NumPy and the backend (``keras.utils.set_random_seed``)
         and the augmentation, for repeatable runs.
@@ -245,6 +250,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         ``(H, W, C)`` of the training images.
     fit_time_ : float
         Seconds spent in ``fit``.
+    best_epoch_ : int
+        With ``early_stopping``: the epoch (from 1) whose weights were kept.
 
     Examples
     --------
@@ -275,6 +282,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         model_kwargs: dict | None = None,
         log_dir: str | None = None,
         tensorboard_dir: str | None = None,
+        early_stopping: int | None = None,
     ):
         self.model = model
         self.epochs = epochs
@@ -290,6 +298,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.model_kwargs = model_kwargs
         self.log_dir = log_dir
         self.tensorboard_dir = tensorboard_dir
+        self.early_stopping = early_stopping
 
     # ------------------------------------------------------------------ fit
     def _epochs(self) -> int:
@@ -308,6 +317,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.class_weight not in (None, "auto") and not isinstance(self.class_weight, dict):
             raise ValueError(f"class_weight must be None, 'auto' or a dict; got {self.class_weight!r}")
+        if getattr(self, "early_stopping", None) is not None and int(self.early_stopping) < 1:
+            raise ValueError(f"early_stopping must be None or a patience of at least 1 epoch, got {self.early_stopping}")
 
     def _learning_rate(self) -> float:
         if self.learning_rate is not None:
@@ -372,10 +383,22 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         elif float(self.validation_fraction) > 0:
             from cvtoolkit.data.split import stratified_split  # the one train/validation splitter
 
-            train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
-                                                  seed=42 if self.seed is None else int(self.seed))
-            val = (X[val_idx], y_idx[val_idx])
-            X, y_idx = X[train_idx], y_idx[train_idx]
+            from cvtoolkit.errors import DatasetError
+
+            try:
+                train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
+                                                      seed=42 if self.seed is None else int(self.seed))
+            except DatasetError as err:
+                if getattr(self, "early_stopping", None) is None:
+                    raise
+                # early stopping asked for by default (compare), on a training part too small to split
+                # (a learning-curve fraction): train on all of it, say so, keep the last epoch
+                logger.warning("%s: no validation split (%s); training on all %d images without early stopping",
+                               self._model_name(), err, len(y_idx))
+                train_idx = None
+            if train_idx is not None:
+                val = (X[val_idx], y_idx[val_idx])
+                X, y_idx = X[train_idx], y_idx[train_idx]
 
         steps = math.ceil(len(X) / int(self.batch_size))
         weights = None
@@ -384,8 +407,20 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         elif isinstance(self.class_weight, dict):
             index = {c: i for i, c in enumerate(classes.tolist())}
             weights = {index.get(k, k): float(v) for k, v in self.class_weight.items()}
+        stopping = {}
+        if getattr(self, "early_stopping", None) is not None and (val is not None or not self.validation_fraction):
+            if val is None:
+                raise ValueError("early_stopping watches the validation loss: set validation_fraction > 0 "
+                                 "or pass validation_data")
+            stopping = {"early_stopping": int(self.early_stopping), "monitor": "val_loss"}
         self.fit_data((X, y_idx), classes=classes, input_shape=X.shape[1:], steps_per_epoch=steps,
-                      validation_data=val, callbacks=callbacks, class_weight=weights)
+                      validation_data=val, callbacks=callbacks, class_weight=weights, **stopping)
+        losses = self.history_.get("val_loss") if stopping else None
+        if losses:  # Keras's EarlyStopping restored the weights of this epoch (1-based)
+            finite = [v if math.isfinite(v) else math.inf for v in losses]
+            self.best_epoch_ = int(np.argmin(finite)) + 1
+            logger.info("%s: best validation loss at epoch %d of %d; its weights restored",
+                        self._model_name(), self.best_epoch_, len(losses))
         self.fit_time_ = time.perf_counter() - start
         return self
 

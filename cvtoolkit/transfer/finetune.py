@@ -351,8 +351,9 @@ class FineTuneClassifier(KerasImageClassifier):
         Predict the average of each image's and its mirror's probabilities
         (test-time augmentation, inside the saved network; twice the
         prediction cost, no extra training).
-    seed, verbose
-        As :class:`~cvtoolkit.train.KerasImageClassifier`.
+    seed, verbose, class_weight
+        As :class:`~cvtoolkit.train.KerasImageClassifier` (``class_weight``:
+        None, ``"auto"`` for balanced weights, or ``{class: weight}``; both phases).
 
     Examples
     --------
@@ -383,6 +384,7 @@ class FineTuneClassifier(KerasImageClassifier):
         flip_average: bool = True,
         seed: int | None = 42,
         verbose: int = 1,
+        class_weight: str | dict | None = None,
     ):
         self.backbone = backbone
         self.alpha = alpha
@@ -401,9 +403,21 @@ class FineTuneClassifier(KerasImageClassifier):
         self.flip_average = flip_average
         self.seed = seed
         self.verbose = verbose
+        self.class_weight = class_weight  # None, "auto" (balanced) or {class: weight}, as KerasImageClassifier
 
     def _model_name(self) -> str:
         return f"{get_backbone_spec(self.backbone).name}+finetune"
+
+    def _class_weights(self, classes: Any, y_idx: Any) -> dict | None:
+        """``class_weight`` as ``{column: weight}`` for ``model.fit`` (None: unweighted)."""
+        from cvtoolkit.train.class_weights import class_weights_from_labels
+
+        if self.class_weight == "auto":
+            return class_weights_from_labels(y_idx, classes=len(classes))
+        if isinstance(self.class_weight, dict):
+            index = {c: i for i, c in enumerate(list(classes))}
+            return {index.get(k, k): float(v) for k, v in self.class_weight.items()}
+        return None
 
     def _epochs(self) -> int:
         return DEFAULT_FINETUNE_EPOCHS if self.epochs is None else int(self.epochs)
@@ -450,7 +464,7 @@ class FineTuneClassifier(KerasImageClassifier):
             net, base, (scale_images(X), y_idx.astype("int64")), warmup_epochs=int(self.warmup_epochs),
             finetune_epochs=self._epochs(), unfreeze_top=self.unfreeze_top, warmup_lr=float(self.learning_rate),
             finetune_lr=float(self.finetune_lr), schedule=self.schedule, trainer=trainer,
-            batch_size=int(self.batch_size), verbose=self.verbose,
+            batch_size=int(self.batch_size), verbose=self.verbose, class_weight=self._class_weights(classes, y_idx),
         )
         if self.flip_average:  # test-time augmentation: average with the mirrored image (same weights)
             mirrored = net(MirrorImages(name="mirror")(inputs))

@@ -30,7 +30,6 @@ start-up lines, as the command line does (:mod:`cvtoolkit._quiet`).
 import importlib
 import logging
 
-from cvtoolkit._lazy import lazy_attributes
 from cvtoolkit._quiet import quiet_tensorflow_import
 
 __version__ = "0.1.0"
@@ -38,18 +37,22 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 quiet_tensorflow_import()  # installs an import hook and an environment default; imports nothing
 
-_API = {name: "cvtoolkit.api" for name in ("compare", "load_dataset", "load_model", "Comparison")}
-_lazy_getattr, _lazy_dir = lazy_attributes(__name__, _API)
+_API = ("compare", "load_dataset", "load_model", "Comparison")
+"""Names of :mod:`cvtoolkit.api`, loaded on first use (PEP 562; no ``typing`` import here: it is on the clock)."""
 
 
 def __getattr__(name: str):
     if name == "audit":  # the subpackage, callable (cvtoolkit.api.audit): one name, whichever is imported first
         return importlib.import_module("cvtoolkit.audit")
-    return _lazy_getattr(name)
+    if name in _API:
+        value = getattr(importlib.import_module("cvtoolkit.api"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cvtoolkit' has no attribute {name!r}")
 
 
 def __dir__() -> list:
-    return sorted(set(_lazy_dir()) | {"audit"})
+    return sorted(set(globals()) | set(_API) | {"audit"})
 
 
 __all__ = ["Comparison", "audit", "compare", "load_dataset", "load_model"]

@@ -147,3 +147,13 @@ def test_leaderboard_repr_frame_and_html():
     html = board._repr_html_()
     assert html.count("<tr>") == 4 and "error: ValueError: no" in html
     assert repr(Leaderboard()) == "Leaderboard(0 rows, ranked by accuracy)"
+
+
+def test_workflows_are_exported_from_methods_lazily():
+    code = ("import sys\n"
+            "import cvtoolkit.methods as m\n"
+            "print('cvtoolkit.methods.compare' in sys.modules, 'cvtoolkit.methods.train_job' in sys.modules)\n"
+            "print(m.TrainJob.__module__, m.run_compare.__module__, m.run_compare_job.__module__)\n"
+            "print(sorted({'run_compare', 'run_compare_job', 'CompareJob', 'TrainJob', 'run_train_job'} - set(m.__all__)))\n")
+    assert _run(code).stdout.splitlines() == [
+        "False False", "cvtoolkit.methods.train_job cvtoolkit.methods.compare cvtoolkit.methods.compare_job", "[]"]

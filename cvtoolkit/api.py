@@ -131,7 +131,12 @@ def compare(
     job = CompareJob(dataset=os.fspath(dataset), methods=methods, image_size=image_size, test_size=test_size,
                      seed=seed, metric=metric, folds=folds, out=None if out is None else os.fspath(out),
                      quiet=not progress, **options)
-    outcome = run_compare_job(job, say=logger.info)
+    from cvtoolkit.io.outputs import folder_has, locked_output
+
+    # checked and locked before any work, as the command does: a second run on the same out stops here
+    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+                       what="a compare report"):
+        outcome = run_compare_job(job, say=logger.info)
     return Comparison(job, outcome)
 
 

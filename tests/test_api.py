@@ -107,6 +107,11 @@ def test_compare_refuses_unknown_options_and_bad_rows(tmp_path, cache):
         cvt.compare("digits", methods=["raw+knn"], epoch=3)
     with pytest.raises(CvToolkitError, match="hog\\+nope|nope"):
         cvt.compare("digits", methods=["hog+nope"], out=tmp_path / "x")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not cvtoolkit's")
+    with pytest.raises(CvToolkitError, match="mine"):  # a folder cvtoolkit did not write is refused, as by the CLI
+        cvt.compare("digits", methods=["raw+knn"], out=tmp_path / "mine")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
 
 
 def test_audit_load_dataset_and_load_model(tmp_path, cache):

@@ -76,10 +76,11 @@ def _image_getter(dataset: Dataset) -> Callable[[int], np.ndarray | None]:
     return get
 
 
-def _figure(get, index: int, caption: str) -> str:
+def _figure(get, index: int, caption: str, alt: str) -> str:
+    """A thumbnail with ``caption`` (HTML, already escaped) under it and ``alt`` (plain text, escaped here)."""
     image = get(index)
     uri = _thumb_uri(image) if image is not None else ""
-    img = f'<img class="thumb" src="{uri}" alt="{html.escape(caption)}">' if uri else "(unreadable)"
+    img = f'<img class="thumb" src="{uri}" alt="{html.escape(alt)}">' if uri else "(unreadable)"
     return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
@@ -132,7 +133,7 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
     for g in groups[:MAX_GROUPS]:
         cls = " conflict" if g["conflicting"] else ""
         title = f"{g['kind']}{' &middot; different classes' if g['conflicting'] else ''} &middot; distance &le; {g['max_distance']}"
-        figs = "".join(_figure(get, i, f"{e(_short(p))}<br><b>{e(str(c))}</b>")
+        figs = "".join(_figure(get, i, f"{e(_short(p))}<br><b>{e(str(c))}</b>", f"{_short(p)}: {c}")
                        for i, p, c in list(zip(g["indices"], g["paths"], g["classes"]))[:8])
         out.append(f'<div class="group{cls}"><div class="note">{title}</div>{figs}</div>')
     if len(groups) > MAX_GROUPS:
@@ -151,7 +152,8 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
         for item in data["label_issues"][:MAX_ISSUES]:
             cap = (f"{e(_short(item['path']))}<br>given <b>{e(item['given'])}</b><br>"
                    f"suggested <b>{e(item['suggested'])}</b><br>score {item['score']:.3f}")
-            out.append(_figure(get, item["index"], cap))
+            alt = f"{_short(item['path'])}: given {item['given']}, suggested {item['suggested']}"
+            out.append(_figure(get, item["index"], cap, alt))
 
     out.append("<h2>Class counts</h2>")
     out.append(_bars(list(data["class_counts"]), list(data["class_counts"].values())))

@@ -163,8 +163,12 @@ def audit_data(dataset: Any, *, image_size: int | None = None, out: str | os.Pat
         if isinstance(dataset, Dataset):
             raise TypeError("audit(out=...) writes the report of a dataset spec (a path or a name); for a "
                             "loaded Dataset, pass the result to cvtoolkit.audit.write_audit_html")
-        return audit_dataset(os.fspath(dataset), out=out, image_size=image_size, progress=progress,
-                             **options).result
+        from cvtoolkit.io.outputs import folder_has, locked_output
+
+        with locked_output(out, kind="folder", overwrite=options.get("overwrite", False),
+                           ours=folder_has("audit.json"), what="an audit report"):  # as the command does
+            return audit_dataset(os.fspath(dataset), out=out, image_size=image_size, progress=progress,
+                                 **options).result
     if not isinstance(dataset, Dataset):
         dataset = load_dataset(os.fspath(dataset), image_size=image_size, progress=progress)
     return run_audit(dataset, progress=progress, **options)

@@ -30,8 +30,10 @@ from cvtoolkit.commands._common import (
     add_dataset_arguments,
     add_test_size_argument,
     fmt_number,
+    fold_count,
     max_pixels_from_args,
     print_dataset_summary,
+    seed_arg,
 )
 
 
@@ -42,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "descriptor family, and shallownet); see --list-methods")
     parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
     add_test_size_argument(parser, what="every method")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
+    parser.add_argument("--train-per-class", type=int, default=None, metavar="N",
+                        help="a published protocol instead of --test-size: N training images per class "
+                             "(Caltech-101: 30, Flowers-17: 40), the rest (or --test-per-class) for testing; "
+                             "balanced accuracy is then the papers' mean per-class accuracy")
+    parser.add_argument("--test-per-class", type=int, default=None, metavar="M",
+                        help="with --train-per-class: M test images per class (Caltech-101: 50; default: all the rest)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split and of every model (default 42)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
     parser.add_argument("--weights", default=None, metavar="PATH",
@@ -64,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=["accuracy", "balanced_accuracy", "f1_macro", "log_loss"], default=None,
                         help="ranking metric (default: balanced_accuracy when the largest class has more than 1.5x "
                              "the samples of the smallest, else accuracy)")
-    parser.add_argument("--folds", type=int, default=None, metavar="K",
+    parser.add_argument("--folds", type=fold_count, default=None, metavar="K",
                         help="repeated stratified K-fold instead of one split: mean +- std per row and the "
                              "corrected resampled t-test (default: one split)")
     parser.add_argument("--repeats", type=int, default=1, metavar="R", help="repeats of --folds (default 1)")
@@ -94,6 +102,9 @@ def _list_methods() -> int:
     print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
     print("pretrained backbones: <backbone>+<classifier> (mobilenet+logreg) or <backbone>+finetune "
           "(mobilenet+finetune); weights from Keras's cache or --weights PATH")
+    print("strongest classical rows (images at their natural size): osift_fisher+ridge, dsift_fisher+ridge, "
+          "dsift_spm+chi2_svm")
+    print("late fusion of one side's rows: classical_ensemble, deep_ensemble (weights from the training split only)")
     return 0
 
 
@@ -143,9 +154,14 @@ def run(args: argparse.Namespace) -> int:
         return _list_methods()
     from cvtoolkit.methods.compare_job import CompareJob, run_compare_job
 
+    from cvtoolkit.io.outputs import folder_has, locked_output
+
     job = CompareJob.from_args(args, max_pixels=max_pixels_from_args(args))
-    outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
-                              on_leakage=_print_leakage)
+    # checked and locked before any work: a second run on the same --out stops here
+    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+                       what="a compare report"):
+        outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
+                                  on_leakage=_print_leakage)
     _print_outcome(outcome)
     if outcome.tracking is not None:
         print(outcome.tracking)

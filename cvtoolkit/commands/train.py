@@ -38,8 +38,9 @@ examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, seed_arg
 
 
 SCHEDULE_NAMES = ("constant", "step", "polynomial", "one_cycle", "cosine")
@@ -101,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-replicas", type=int, default=None, metavar="N",
                         help="with --strategy mirrored and no GPU: split the CPU into N logical devices and "
                              "mirror over them (to try distributed training or test it; no speed-up)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the splits and the training (default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the splits and the training (default 42)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
@@ -113,6 +114,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cvtoolkit.io.outputs import is_keras_file, is_pipeline_folder, locked_output
+    from cvtoolkit.train.distribute import is_chief
+    from cvtoolkit.train.workflow import check_out
+
+    if not is_chief():  # another worker of a multi-worker run writes to a temporary folder, not --out
+        return _run(args)
+    out = check_out(Path(args.out or f"models/{args.model}"))
+    if out.suffix == ".keras":
+        check = dict(kind="file", ours=is_keras_file, what="a .keras model")
+    else:
+        check = dict(kind="folder", ours=is_pipeline_folder, what="a saved pipeline")
+    with locked_output(out, overwrite=args.overwrite, **check):  # before any work: a second run stops here
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from cvtoolkit.commands._common import print_dataset_summary
     from cvtoolkit.methods.train_job import TrainJob, run_train_job
 

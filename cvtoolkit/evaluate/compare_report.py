@@ -308,6 +308,15 @@ def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool 
                      "Holm-corrected, 0.05).")
     if any(_float(r.get("size_bytes")) is not None for r in rows):
         parts.append("size: the fitted pipeline as cvtoolkit fit saves it.")
+    if any(_float(r.get("balanced_accuracy")) is not None for r in rows):
+        parts.append("Balanced accuracy is the mean per-class accuracy that the papers report (Caltech-101, "
+                     "Flowers-17 protocols).")
+    for r in rows:
+        members = r.get("members")
+        if isinstance(members, Mapping) and members:
+            mix = " + ".join(f"{float(w):.2f} {name}" for name, w in members.items())
+            parts.append(f"{r['method']} = {mix} (late fusion of probabilities; weights fitted on out-of-fold "
+                         "probabilities of the training split, never on the test split).")
     return " ".join(parts)
 
 

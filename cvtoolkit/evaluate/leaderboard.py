@@ -138,7 +138,19 @@ def write_csv_atomic(path: str | os.PathLike, fieldnames: Sequence[str], rows: I
 
 
 def _md_cell(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown line or table cell: one line, ``|`` escaped, and no raw HTML.
+
+    ``&``, ``<`` and ``>`` become entities (which every Markdown flavour
+    shows as the characters), so a class or file name such as
+    ``<img src=x onerror=...>`` is shown, never rendered.
+
+    Examples
+    --------
+    >>> _md_cell("<b>cat</b> | dog")
+    '&lt;b&gt;cat&lt;/b&gt; \\\\| dog'
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 class Leaderboard:

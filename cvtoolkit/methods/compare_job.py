@@ -71,6 +71,9 @@ class CompareJob:
         Tracker spec (``"mlflow[:URI]"``) or ``None``.
     dedupe
         Drop test images duplicated in train before fitting.
+    train_per_class, test_per_class
+        A published protocol instead of ``test_size``: so many training (and
+        test) images per class (:func:`cvtoolkit.data.split.per_class_split`).
     """
 
     dataset: str = "digits"
@@ -99,6 +102,8 @@ class CompareJob:
     track: Any = None
     tensorboard: str | None = None
     dedupe: bool = False
+    train_per_class: int | None = None
+    test_per_class: int | None = None
 
     @classmethod
     def from_args(cls, args: Any, **overrides: Any) -> CompareJob:
@@ -168,6 +173,12 @@ def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], N
     feature_options: dict[str, Any] = {k: v for k, v in {"alpha": job.alpha}.items() if v is not None}
     if job.weights is not None:
         feature_options["weights"] = None if job.weights.lower() == "none" else job.weights
+    if not requested and stored is None:  # the strongest classical system joins when the images are large enough
+        from cvtoolkit.methods.spec import default_dense_rows
+
+        rows, note = default_dense_rows(dataset)
+        say(note)
+        methods = [m for m in methods if m not in rows] + rows
     if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
         rows, options, note = default_backbone_rows(job.weights)
         say(note)
@@ -175,6 +186,29 @@ def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], N
         for key, value in options.items():
             feature_options.setdefault(key, value)
     return methods, feature_options
+
+
+def _protocol_name(job: CompareJob) -> str:
+    test = f"{job.test_per_class} test" if job.test_per_class else "the rest for testing"
+    return f"per class: {job.train_per_class} train, {test}"
+
+
+def _protocol_split(job: CompareJob, dataset):
+    """``(train, test)`` indices of ``--train-per-class``/``--test-per-class``, or None."""
+    from cvtoolkit.errors import UsageError
+
+    if job.train_per_class is None:
+        if job.test_per_class is not None:
+            raise UsageError("--test-per-class needs --train-per-class N (the training images per class)")
+        return None
+    if job.folds:
+        raise UsageError("--train-per-class fixes one split; leave out --folds (or use --folds without it)")
+    if job.test_size not in ("auto", None):
+        raise UsageError("give either --test-size or --train-per-class, not both")
+    from cvtoolkit.data.split import per_class_split
+
+    return per_class_split(dataset.labels, train_per_class=job.train_per_class, test_per_class=job.test_per_class,
+                           seed=job.seed, class_names=dataset.class_names)
 
 
 def _learning_curve(job: CompareJob):
@@ -250,8 +284,11 @@ def run_compare_job(
     cnn_options["verbose"] = 2 if progress else 0
     cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=job.tensorboard)  # history.csv per CNN row
     say(f"methods ({len(methods)}): {', '.join(methods)}")
-    test_size = resolve_test_size(dataset, job.test_size)
-    if not job.folds:
+    split = _protocol_split(job, dataset)
+    test_size = resolve_test_size(dataset, job.test_size) if split is None else _protocol_name(job)
+    if split is not None:
+        say(f"split: {test_size} (seed {job.seed}); balanced accuracy is the papers' mean per-class accuracy")
+    elif not job.folds:
         say("split: the dataset's official test part" if test_size == "official"
             else f"split: stratified, test {test_size}, seed {job.seed}")
     metric, why = (job.metric, "chosen with --metric") if job.metric else default_sort_metric(dataset.labels)
@@ -263,7 +300,7 @@ def run_compare_job(
         dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
         feature_options=feature_options, cnn_options=cnn_options, search=job.search,
         cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
-        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats,
+        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats, split=split,
         learning_curve=fractions, learning_curve_methods=curve_methods,
         dedupe=job.dedupe, on_leakage=on_leakage,
     )

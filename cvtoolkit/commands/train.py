@@ -9,7 +9,7 @@ one .keras file plus NAME.json (class names, settings) instead, which they
 take too. Beside --out it writes NAME.history.json, NAME.history.csv and
 NAME.history.png (updated every epoch), NAME.best.keras, and NAME.last.keras
 + NAME.last.json (for --resume). The workflow is
-cvtoolkit.train.workflow.run_training.
+cvtoolkit.methods.train_job.run_train_job (options: TrainJob).
 
 Folders are loaded into memory at --image-size unless --stream is given
 (decoded batch by batch in worker threads); .h5 stores are always streamed.
@@ -113,12 +113,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
 
 
-TRAIN_OPTIONS = ("epochs", "batch_size", "image_size", "label_pattern", "optimizer", "lr", "schedule", "lr_find",
-                 "augment", "class_weight", "mixed_precision", "test_size", "val_size", "early_stopping", "resume",
-                 "stream", "workers", "strategy", "cpu_replicas", "seed", "overwrite", "quiet", "tensorboard", "track")
-"""Flags passed unchanged to :func:`cvtoolkit.train.workflow.run_training` (same names)."""
-
-
 def run(args: argparse.Namespace) -> int:
     from cvtoolkit.io.outputs import is_keras_file, is_pipeline_folder, locked_output
     from cvtoolkit.train.distribute import is_chief
@@ -137,11 +131,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from cvtoolkit.commands._common import print_dataset_summary
-    from cvtoolkit.train.workflow import run_training
+    from cvtoolkit.methods.train_job import TrainJob, run_train_job
 
-    result = run_training(args.dataset, args.model, out=args.out, max_pixels=max_pixels_from_args(args),
-                          verbose=getattr(args, "verbose", False), echo=print, on_dataset=print_dataset_summary,
-                          **{name: getattr(args, name) for name in TRAIN_OPTIONS})
+    job = TrainJob.from_args(args, max_pixels=max_pixels_from_args(args), verbose=getattr(args, "verbose", False))
+    result = run_train_job(job, echo=print, on_dataset=print_dataset_summary)
     if result.tracked:
         print(result.tracked)
     print(f"done in {result.seconds:.1f} s")

@@ -325,8 +325,11 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             return float(self.learning_rate)
         return DEFAULT_LEARNING_RATES[str(self.optimizer).lower()]
 
-    def _log_callbacks(self) -> list:
-        """Keras's ``CSVLogger``/``TensorBoard`` callbacks for ``log_dir``/``tensorboard_dir``."""
+    def _log_callbacks(self, append: bool = False) -> list:
+        """Keras's ``CSVLogger``/``TensorBoard`` callbacks for ``log_dir``/``tensorboard_dir``.
+
+        ``append``: continue ``history.csv`` (a run that starts after epoch 0).
+        """
         import keras
 
         callbacks = []
@@ -334,7 +337,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         if self.log_dir:
             folder = Path(self.log_dir) / run
             folder.mkdir(parents=True, exist_ok=True)
-            callbacks.append(keras.callbacks.CSVLogger(str(folder / "history.csv")))
+            callbacks.append(keras.callbacks.CSVLogger(str(folder / "history.csv"), append=append))
         if self.tensorboard_dir:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(self.tensorboard_dir) / run)))
         return callbacks
@@ -426,7 +429,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
 
     def build_trainer(self, input_shape: Sequence[int], n_classes: int, *, steps_per_epoch: int,
                       strategy: Any = None, learning_rate: float | None = None,
-                      schedule: str | None = None) -> tuple[Any, Any]:
+                      schedule: str | None = None, epochs: int | None = None,
+                      network: Any = None) -> tuple[Any, Any]:
         """Build the network and the model that trains it, compiled; the one place a CNN is built and compiled.
 
         The backend is seeded with ``seed`` first; with ``augment`` the
@@ -444,6 +448,12 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         learning_rate, schedule : optional
             Override ``learning_rate``/``schedule`` (e.g. a constant rate for
             a learning-rate sweep).
+        epochs : int, optional
+            Epochs the schedule spans (default ``epochs``): one phase of a
+            longer run, such as fine-tuning's second phase.
+        network : keras.Model, optional
+            Compile this network instead of building one (a model trained
+            in phases, recompiled after its trainable layers changed).
 
         Returns
         -------
@@ -464,7 +474,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         if self.seed is not None:
             keras.utils.set_random_seed(int(self.seed))
         with distribution_scope(strategy):
-            net = build_network(self.model, tuple(input_shape), int(n_classes), self.model_kwargs)
+            net = network if network is not None else build_network(self.model, tuple(input_shape),
+                                                                    int(n_classes), self.model_kwargs)
             trainer = net
             if self.augment:
                 options = dict(TRAINING_AUGMENTATION)
@@ -472,7 +483,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
                 options.setdefault("seed", self.seed)
                 trainer = with_augmentation(net, make_augmentation(**options))
             rate = float(learning_rate) if learning_rate is not None else self._learning_rate()
-            lr = make_schedule(schedule or self.schedule, rate, epochs=self._epochs(), steps_per_epoch=steps_per_epoch)
+            span = self._epochs() if epochs is None else int(epochs)
+            lr = make_schedule(schedule or self.schedule, rate, epochs=span, steps_per_epoch=steps_per_epoch)
             trainer.compile(optimizer=make_optimizer(self.optimizer, lr), **COMPILE_OPTIONS)
         return net, trainer
 
@@ -529,7 +541,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             batch_size=int(self.batch_size), verbose=self.verbose, seed=self.seed, strategy=strategy,
             class_weight=self.class_weight if class_weight == "param" else class_weight,
             initial_epoch=initial_epoch, save_model=net if model is not net else None,
-            callbacks=self._log_callbacks() + list(callbacks or []), **fit_options,
+            callbacks=self._log_callbacks(append=initial_epoch > 0) + list(callbacks or []), **fit_options,
         )
         if model is not net:
             net.compile(**COMPILE_OPTIONS)  # so model_.evaluate works (the optimizer stays with the trainer)

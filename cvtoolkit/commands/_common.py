@@ -149,7 +149,8 @@ def default_image_size(spec: str, image_size: int | None, *, features: str | Non
     """The size to load at.
 
     The user's ``--image-size`` wins; then a backbone's input size when the
-    features are a CNN backbone; then :data:`DEFAULT_IMAGE_SIZE` for folders
+    features are a CNN backbone; the natural size (``None``) for dense
+    descriptors (``dsift_*``, ``osift_*``: they shrink images themselves); then :data:`DEFAULT_IMAGE_SIZE` for folders
     and ``digits`` (8x8 is too small for most descriptors); else ``None``
     (native size).
     """
@@ -158,6 +159,10 @@ def default_image_size(spec: str, image_size: int | None, *, features: str | Non
     if image_size is not None:
         return image_size
     if features:
+        from cvtoolkit.features.registry import DENSE_FEATURES  # names only: no scikit-learn
+
+        if features in DENSE_FEATURES:  # dense descriptors read images at their natural size (max_side)
+            return None
         try:
             from cvtoolkit.transfer.backbones import BACKBONES
 

@@ -149,8 +149,9 @@ def reliability(cv_accuracy: float, chance: float, flagged: int, samples: int) -
 
 
 def _keras_models_dir() -> Path:
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home).expanduser() / "models"
+    from cvtoolkit.data.keras_home import keras_home
+
+    return keras_home() / "models"
 
 
 def backbone_weights_on_disk(weights: str | os.PathLike | None = None) -> tuple[str, dict] | None:

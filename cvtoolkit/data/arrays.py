@@ -43,8 +43,9 @@ KERAS_DATASETS = {
 
 def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded datasets (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "datasets"
+    from cvtoolkit.data.keras_home import keras_home
+
+    return keras_home() / "datasets"
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:

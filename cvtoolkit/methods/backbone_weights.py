@@ -145,8 +145,9 @@ def keras_models_dir() -> Path:
     >>> keras_models_dir().name
     'models'
     """
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(os.path.expanduser(home)) / "models"
+    from cvtoolkit.data.keras_home import keras_home
+
+    return keras_home() / "models"
 
 
 def find_backbone_weights(folders: Iterable[str | os.PathLike] | None = None) -> list[WeightsFile]:

@@ -284,7 +284,9 @@ def keras_cache_dir() -> Path:
 
         home = keras_home()
     except ImportError:  # pragma: no cover - private API moved
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        from cvtoolkit.data.keras_home import keras_home as env_home
+
+        home = str(env_home())
     base = os.path.expanduser(home)
     if os.path.isdir(base) and not os.access(base, os.W_OK):
         base = os.path.join("/tmp", ".keras")

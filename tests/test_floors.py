@@ -1,0 +1,23 @@
+"""Each piece on its floor (issue 21): the helpers that moved down, and where they answer from."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def test_one_keras_home_for_datasets_and_weights(monkeypatch, tmp_path):
+    from cvtoolkit.audit.label_issues import _keras_models_dir
+    from cvtoolkit.data.arrays import keras_cache_dir
+    from cvtoolkit.data.keras_home import keras_home
+    from cvtoolkit.methods.backbone_weights import keras_models_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", "~/kh")
+    assert keras_home() == tmp_path / "kh"
+    assert keras_cache_dir() == tmp_path / "kh" / "datasets"  # "~" expanded for datasets too
+    assert keras_models_dir() == _keras_models_dir() == tmp_path / "kh" / "models"
+    monkeypatch.delenv("KERAS_HOME")
+    assert keras_home() == tmp_path / ".keras"

@@ -302,7 +302,7 @@ def _refit(comparison: Comparison, name: str) -> Any:
             train, test, _ = preflight_leakage(dataset, train, test, dedupe=True, test_size=test_size,
                                                seed=job.seed, cache_dir=job.cache_folder(), progress=False)
         if spec.kind == "classical":
-            from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES, backbone_images
+            from cvtoolkit.transfer.weights_files import BACKBONE_NAMES, backbone_images
 
             if spec.features in BACKBONE_NAMES:  # backbone rows see the files at the backbone's size
                 train = (backbone_images(train, test, progress=False) or (train, test))[0]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cvtoolkit.methods import parse_method, validate_methods
-from cvtoolkit.methods.backbone_weights import (
+from cvtoolkit.transfer.weights_files import (
     default_backbone_rows,
     find_backbone_weights,
     infer_alpha,
@@ -86,7 +86,7 @@ def test_weights_flag_wins_and_unknown_names_are_said(tmp_path, monkeypatch):
 
 
 def test_deciding_needs_no_tensorflow(tmp_path):
-    code = ("import sys; from cvtoolkit.methods.backbone_weights import default_backbone_rows, uses_backbone_size; "
+    code = ("import sys; from cvtoolkit.transfer.weights_files import default_backbone_rows, uses_backbone_size; "
             "default_backbone_rows(); uses_backbone_size(['mobilenet+finetune']); "
             "from cvtoolkit.methods import validate_methods; validate_methods(['mobilenet+logreg', 'hog+knn']); "
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
@@ -219,7 +219,7 @@ def test_finetune_keeps_batch_norm_frozen_and_saves_as_a_cnn(tmp_path):
 
 def test_backbone_rows_reread_small_loads_at_their_size(tmp_path):
     from cvtoolkit.data import load_dataset, split_dataset
-    from cvtoolkit.methods.backbone_weights import backbone_images
+    from cvtoolkit.transfer.weights_files import backbone_images
     from tests.conftest import write_image_folder
 
     folder = write_image_folder(tmp_path / "data", n_per_class=4, size=48)

@@ -21,3 +21,14 @@ def test_one_keras_home_for_datasets_and_weights(monkeypatch, tmp_path):
     assert keras_models_dir() == _keras_models_dir() == tmp_path / "kh" / "models"
     monkeypatch.delenv("KERAS_HOME")
     assert keras_home() == tmp_path / ".keras"
+
+
+def test_weight_file_names_live_in_transfer_without_keras():
+    code = ("import sys; import cvtoolkit.transfer; from cvtoolkit.transfer.weights_files import parse_weights_file; "
+            "from cvtoolkit.methods.backbone_weights import default_backbone_rows; "
+            "assert parse_weights_file('mobilenet_2_5_224_tf_no_top.h5').alpha == 0.25; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

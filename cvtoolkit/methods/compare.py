@@ -408,7 +408,7 @@ def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, pr
     the descriptor's ``max_side``), when they can.
     """
     from cvtoolkit.features.registry import DENSE_FEATURES
-    from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES, backbone_images
+    from cvtoolkit.transfer.weights_files import BACKBONE_NAMES, backbone_images
 
     if spec.kind == "classical" and spec.features in DENSE_FEATURES:
         from cvtoolkit.data.views import natural_size_images

@@ -126,7 +126,7 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
                 f"use {stored_features}+<classifier>, or pass the images for image rows)"
             )
         elif spec.kind == "cnn" and spec.features is not None:
-            from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES
+            from cvtoolkit.transfer.weights_files import BACKBONE_NAMES
 
             if spec.features not in BACKBONE_NAMES:
                 problems.append(f"{name!r} (fine-tuning needs a pretrained backbone: "

@@ -7,6 +7,8 @@
 - :mod:`cvtoolkit.transfer.features`: :class:`BackboneFeatures`, pooled CNN
   features as a scikit-learn transformer (what ``cvtoolkit extract
   --features mobilenet`` runs).
+- :mod:`cvtoolkit.transfer.weights_files`: which backbone a weights file
+  holds, from its name alone (no Keras import).
 - :mod:`cvtoolkit.transfer.finetune`: a new head on a frozen base, warm-up,
   then unfreezing the top layers at a lower learning rate.
 
@@ -17,23 +19,28 @@ Examples
 'imagenet'
 """
 
-from cvtoolkit.transfer.backbones import (
-    BACKBONES,
-    BackbonePreprocessing,
-    BackboneSpec,
-    build_backbone,
-    build_feature_extractor,
-    get_backbone_spec,
-    imagenet_weights_file,
-    keras_cache_dir,
-)
-from cvtoolkit.transfer.features import BackboneFeatures, make_backbone_features, resize_batch
-from cvtoolkit.transfer.finetune import (
-    build_finetune_model,
-    fine_tune,
-    freeze_backbone,
-    unfreeze_top_layers,
-)
+from cvtoolkit._lazy import lazy_attributes
+
+# Lazy (PEP 562): ``import cvtoolkit.transfer.weights_files`` (file names only) does not import Keras.
+_LAZY = {
+    "BACKBONES": "cvtoolkit.transfer.backbones",
+    "BackbonePreprocessing": "cvtoolkit.transfer.backbones",
+    "BackboneSpec": "cvtoolkit.transfer.backbones",
+    "build_backbone": "cvtoolkit.transfer.backbones",
+    "build_feature_extractor": "cvtoolkit.transfer.backbones",
+    "get_backbone_spec": "cvtoolkit.transfer.backbones",
+    "imagenet_weights_file": "cvtoolkit.transfer.backbones",
+    "keras_cache_dir": "cvtoolkit.transfer.backbones",
+    "BackboneFeatures": "cvtoolkit.transfer.features",
+    "make_backbone_features": "cvtoolkit.transfer.features",
+    "resize_batch": "cvtoolkit.transfer.features",
+    "build_finetune_model": "cvtoolkit.transfer.finetune",
+    "fine_tune": "cvtoolkit.transfer.finetune",
+    "freeze_backbone": "cvtoolkit.transfer.finetune",
+    "unfreeze_top_layers": "cvtoolkit.transfer.finetune",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "BACKBONES",

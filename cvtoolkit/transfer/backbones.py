@@ -489,7 +489,7 @@ def build_backbone(
     spec = get_backbone_spec(name)
     if alpha is None and spec.has_alpha and weights is not None:
         # Keras's file names say the width: mobilenet_2_5_224_tf_no_top.h5 is alpha 0.25.
-        from cvtoolkit.methods.backbone_weights import infer_alpha
+        from cvtoolkit.transfer.weights_files import infer_alpha
 
         alpha = infer_alpha(weights)
     alpha = _resolve_alpha(spec, alpha)

@@ -175,7 +175,7 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
         if alpha is None and weights is None and self.weights is not None:
             # a rebuild after loading: the width the weights file's name gave when it was fitted
             # (mobilenet_2_5_224_tf_no_top.h5: 0.25), or the saved arrays would not fit the graph
-            from cvtoolkit.methods.backbone_weights import infer_alpha
+            from cvtoolkit.transfer.weights_files import infer_alpha
 
             alpha = infer_alpha(self.weights)
         return build_feature_extractor(

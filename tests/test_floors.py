@@ -32,3 +32,33 @@ def test_weight_file_names_live_in_transfer_without_keras():
                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_default_image_size_is_decided_on_the_data_and_features_floors():
+    from cvtoolkit.commands._common import default_image_size
+    from cvtoolkit.data import DEFAULT_IMAGE_SIZE, default_image_size as data_size
+    from cvtoolkit.features.options import image_size_for
+
+    assert data_size("digits", None) == DEFAULT_IMAGE_SIZE == 32
+    assert data_size("mnist", None) is None and data_size("digits", None, input_size=224) == 224
+    for spec, size, features in [("digits", None, None), ("digits", 20, "hog"), ("digits", None, "dsift_spm"),
+                                 ("digits", None, "mobilenet"), ("mnist", None, "hog")]:
+        assert image_size_for(spec, size, features=features) == default_image_size(spec, size, features=features)
+    assert image_size_for("digits", None, features="mobilenet") == 224
+    assert image_size_for("digits", None, features="dsift_spm") is None
+
+
+def test_feature_options_are_parsed_and_checked_in_features():
+    import pytest
+
+    from cvtoolkit.errors import ExtractArgumentError
+    from cvtoolkit.features.options import make_extractor
+
+    hog = make_extractor(["hog"], {}, ["orientations=8"])
+    assert hog.orientations == 8 and hog.n_jobs == 1
+    with pytest.raises(ExtractArgumentError, match="not an option of hog"):
+        make_extractor(["hog"], {}, ["bogus=1"])
+    with pytest.raises(ExtractArgumentError, match="unknown features 'nope'"):
+        make_extractor(["nope"], {})
+    with pytest.raises(ExtractArgumentError, match="invalid --set value"):
+        make_extractor(["hog"], {}, ["orientations=-3"])

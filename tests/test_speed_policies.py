@@ -160,7 +160,9 @@ def test_extract_flip_average_flag_reaches_the_backbone(monkeypatch, tmp_path, i
         built.update(options)
         raise extract_cmd.ExtractArgumentError("stop here")
 
-    monkeypatch.setattr(extract_cmd, "build_extractor", spy)
+    import cvtoolkit.features.options as feature_options
+
+    monkeypatch.setattr(feature_options, "build_extractor", spy)  # the command builds through features.options
     for flag, expected in (("--no-flip-average", False), ("--flip-average", True)):
         built.clear()
         code = main(["extract", "--dataset", str(image_folder), "--features", "mobilenet", "--out",

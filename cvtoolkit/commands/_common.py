@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 
-DEFAULT_IMAGE_SIZE = 32
-"""Images from folders (and the 8x8 digits) are resized to this by default."""
-
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1 (``--image-size``), else a one-line usage error.
@@ -126,6 +123,8 @@ def add_test_size_argument(parser: argparse.ArgumentParser, *, what: str = "the 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: str | None = "digits") -> None:
     """``--dataset``, ``--image-size``, ``--label-pattern``, ``--max-pixels``."""
+    from cvtoolkit.data.sizes import DEFAULT_IMAGE_SIZE  # the rule lives on the data floor
+
     parser.add_argument(
         "--dataset", default=default_dataset, required=default_dataset is None,
         help="'digits' (bundled), a class-per-folder directory, an .h5 store from pack/extract, a Keras "
@@ -146,31 +145,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, default_dataset: s
 
 
 def default_image_size(spec: str, image_size: int | None, *, features: str | None = None) -> int | None:
-    """The size to load at.
+    """The size to load at (:func:`cvtoolkit.features.options.image_size_for`, kept here for old callers)."""
+    from cvtoolkit.features.options import image_size_for
 
-    The user's ``--image-size`` wins; then a backbone's input size when the
-    features are a CNN backbone; the natural size (``None``) for dense
-    descriptors (``dsift_*``, ``osift_*``: they shrink images themselves); then :data:`DEFAULT_IMAGE_SIZE` for folders
-    and ``digits`` (8x8 is too small for most descriptors); else ``None``
-    (native size).
-    """
-    from cvtoolkit.data import describe_spec
-
-    if image_size is not None:
-        return image_size
-    if features:
-        from cvtoolkit.features.registry import DENSE_FEATURES  # names only: no scikit-learn
-
-        if features in DENSE_FEATURES:  # dense descriptors read images at their natural size (max_side)
-            return None
-        try:
-            from cvtoolkit.transfer.backbones import BACKBONES
-
-            if features in BACKBONES:
-                return BACKBONES[features].default_size
-        except ImportError:
-            pass
-    return DEFAULT_IMAGE_SIZE if spec == "digits" or describe_spec(spec) == "folder" else None
+    return image_size_for(spec, image_size, features=features)
 
 
 def fmt_number(value, digits: int = 4) -> str:

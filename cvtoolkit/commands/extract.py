@@ -24,7 +24,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import ast
 import time
 from typing import Any
 
@@ -36,6 +35,13 @@ from cvtoolkit.commands._common import (
     seed_arg,
 )
 from cvtoolkit.errors import CvToolkitError, ExtractArgumentError  # noqa: F401  (defined in cvtoolkit.errors)
+from cvtoolkit.features.options import (  # noqa: F401  (the library side; these names stay importable from here)
+    build_extractor,
+    check_options,
+    make_extractor,
+    option_names,
+    parse_options,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,92 +87,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-features", action="store_true", help="list the descriptor names, then exit")
 
 
-def parse_options(items: list[str]) -> dict[str, Any]:
-    """``["size=96", "color_space=lab"]`` to ``{"size": 96, "color_space": "lab"}``.
-
-    Values are Python literals when they parse as one (numbers, tuples,
-    True/None), else strings.
-
-    Examples
-    --------
-    >>> parse_options(["size=96", "pixels_per_cell=(16, 16)", "color_space=lab"])
-    {'size': 96, 'pixels_per_cell': (16, 16), 'color_space': 'lab'}
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ExtractArgumentError(f"--set {item!r}: expected KEY=VALUE, e.g. --set size=96")
-        try:
-            out[key] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            out[key] = value.strip()
-    return out
-
-
-def option_names(names: list[str]) -> list[str]:
-    """The ``--set`` keys the descriptors ``names`` take (their factories' keyword parameters), sorted."""
-    from cvtoolkit.features import feature_options, make_features
-
-    keys: set[str] = set()
-    for name in names:
-        options = feature_options(name)
-        if options is None:  # a factory taking **kwargs: the parameters of what it builds
-            try:
-                options = list(make_features(name).get_params(deep=False))
-            except Exception:  # needs options to build: nothing more to list
-                options = []
-        keys.update(options)
-    return sorted(keys - {"n_jobs"})
-
-
-def check_options(names: list[str], options: dict[str, Any]) -> None:
-    """Refuse ``--set`` keys that none of the descriptors ``names`` takes, listing the valid ones.
-
-    Raises
-    ------
-    ExtractArgumentError
-        An unknown key.
-    """
-    valid = option_names(names)
-    unknown = [k for k in options if k not in valid]
-    if unknown:
-        raise ExtractArgumentError(
-            f"--set {', '.join(unknown)}: not an option of {','.join(names)}; valid keys: {', '.join(valid)}"
-        )
-
-
-def _check_values(transformer: Any, names: list[str]) -> None:
-    """Run each descriptor's own parameter check now, not half-way through the images."""
-    parts = [transformer]
-    while parts:
-        part = parts.pop()
-        parts.extend(t for _, t in getattr(part, "transformer_list", []) or [])
-        parts.extend(t for _, t in getattr(part, "steps", []) or [])
-        if not type(part).__module__.startswith("cvtoolkit."):  # scikit-learn's own checks need fitting
-            continue
-        for check in ("_check_params", "_validate_params"):
-            method = getattr(type(part), check, None)
-            if callable(method) and getattr(method, "__module__", "").startswith("cvtoolkit."):
-                try:
-                    getattr(part, check)()
-                except (TypeError, ValueError) as err:
-                    raise ExtractArgumentError(
-                        f"invalid --set value for {','.join(names)}: {err}; valid keys: {', '.join(option_names(names))}"
-                    ) from err
-
-
-def build_extractor(names: list[str], options: dict[str, Any]) -> Any:
-    """One transformer for a list of feature names (a FeatureUnion when several)."""
-    from cvtoolkit.features.registry import COMMON_OPTIONS, make_feature_union
-
-    if len(set(names)) != len(names):
-        raise ExtractArgumentError(f"--features lists a name twice: {','.join(names)}")
-    common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}  # --alpha, --weights, ...: for every name
-    return make_feature_union(names, {k: v for k, v in options.items() if k not in common}, common=common)
-
-
 def _list_features() -> int:
     from cvtoolkit.features import FEATURES, describe_features
 
@@ -199,34 +119,15 @@ def _run_locked(args: argparse.Namespace) -> int:
 
     if args.scheduler is None:
         start_workers(args.n_jobs)  # the workers import beside this process's imports below
-    from cvtoolkit.features import FEATURES
     from cvtoolkit.features.extraction import extract_to_store
 
     names = [n.strip() for n in str(args.features).split(",") if n.strip()]
-    if not names:
-        raise ExtractArgumentError("--features is empty; give a name such as hog, or a comma list")
-    unknown = [n for n in names if n not in FEATURES]
-    if unknown:
-        raise ExtractArgumentError(
-            f"unknown features {', '.join(map(repr, unknown))}; known: {', '.join(FEATURES)}"
-        )
     if args.batch_size < 1:
         raise ExtractArgumentError(f"--batch-size must be at least 1; got {args.batch_size}")
     options = {k: v for k, v in {"alpha": args.alpha, "weights": args.weights,
                                  "image_size": args.image_size,
                                  "flip_average": args.flip_average}.items() if v is not None}
-    given = parse_options(args.options)
-    check_options(names, given)
-    options.update(given)
-    # Parallelism is over chunks (each worker decodes and describes); descriptors run single-process inside.
-    options["n_jobs"] = 1
-    try:
-        transformer = build_extractor(names, options)
-    except (TypeError, ValueError) as err:
-        if isinstance(err, CvToolkitError):
-            raise
-        raise ExtractArgumentError(f"cannot build features {','.join(names)} with {options}: {err}") from err
-    _check_values(transformer, names)
+    transformer = make_extractor(names, options, args.options)
 
     source: Any = args.dataset
     if args.label_pattern:

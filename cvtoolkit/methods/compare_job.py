@@ -159,7 +159,7 @@ class CompareJobResult:
 
 
 def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
-    from cvtoolkit.commands._common import default_image_size
+    from cvtoolkit.features.options import image_size_for as default_image_size
     from cvtoolkit.data import describe_spec, load_dataset
     from cvtoolkit.methods.backbone_weights import uses_backbone_size
 

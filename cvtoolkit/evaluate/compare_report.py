@@ -459,7 +459,7 @@ def write_compare_reports(result: Any, out: str | os.PathLike, *, title: str = "
     be drawn is logged and left out; the reports are always written.
     """
     from cvtoolkit.io import write_text_atomic
-    from cvtoolkit.methods.cost import plot_pareto
+    from cvtoolkit.evaluate.plots import plot_pareto
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Figures for evaluation: confusion matrices and image grids.
+"""Figures for evaluation: confusion matrices, image grids, the Pareto front, learning curves.
 
 Presentation only: functions take arrays that :mod:`cvtoolkit.evaluate.metrics`
 computed and return a :class:`matplotlib.figure.Figure`. Figures are built
@@ -19,12 +19,20 @@ b'\\x89PNG'
 
 from __future__ import annotations
 
+import logging
+import math
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["normalize_confusion_matrix", "plot_confusion_matrix", "save_figure", "new_figure"]
+__all__ = ["normalize_confusion_matrix", "pareto_front", "plot_confusion_matrix", "plot_learning_curve",
+           "plot_pareto", "save_figure", "new_figure"]
+
+logger = logging.getLogger(__name__)
+
+LOWER_IS_BETTER = ("log_loss",)
+"""Metrics where a smaller value is better."""
 
 NORMALIZE_CHOICES = (None, "true", "pred", "all")
 
@@ -160,3 +168,113 @@ def plot_confusion_matrix(
     if title:
         ax.set_title(str(title))
     return fig
+
+
+def _value(row: Mapping[str, Any], key: str) -> float | None:
+    value = row.get(key)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _points(rows: Sequence[Mapping[str, Any]], metric: str) -> list[tuple[str, float, float]]:
+    points = []
+    for row in rows:
+        if row.get("error"):
+            continue
+        score, ms = _value(row, metric), _value(row, "predict_ms_per_image")
+        if score is not None and ms is not None:
+            points.append((str(row["method"]), score, max(ms, 1e-6)))
+    return points
+
+
+def pareto_front(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> list[str]:
+    """Methods no other row beats on both ``metric`` and predict ms/image, best score first.
+
+    A row is on the front when every row that scores at least as well is
+    slower (ties on both count as not dominated). Failed rows and rows
+    without the metric or the time are left out.
+    """
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    points = _points(rows, metric)
+    front = []
+    for name, score, ms in points:
+        dominated = any(
+            (sign * s >= sign * score and m <= ms) and (sign * s > sign * score or m < ms)
+            for other, s, m in points if other != name
+        )
+        if not dominated:
+            front.append((name, score, ms))
+    front.sort(key=lambda p: (-sign * p[1], p[2]))
+    return [name for name, _, _ in front]
+
+
+def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, metric: str = "accuracy",
+                title: str | None = None) -> list[str]:
+    """Draw ``metric`` against predict ms/image (log scale) with the Pareto front; save a PNG.
+
+    Every row is a labelled point; the front is joined by a line and its
+    points are filled. Returns the front (as :func:`pareto_front`).
+    """
+    points = _points(rows, metric)
+    front = pareto_front(rows, metric)
+    fig = new_figure(7.5, 5.0)
+    ax = fig.add_subplot(1, 1, 1)
+    on = {name for name in front}
+    for name, score, ms in points:
+        ax.scatter([ms], [score], s=36, zorder=3, color="#2a6fb0" if name in on else "white",
+                   edgecolors="#2a6fb0")
+        ax.annotate(name, (ms, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if front:
+        line = sorted(((m, s) for n, s, m in points if n in on))
+        ax.step([m for m, _ in line], [s for _, s in line], where="post", color="#2a6fb0", alpha=0.6,
+                label="Pareto front")
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("predict ms per image (log scale)")
+    ax.set_ylabel(metric.replace("_", " ") + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
+    ax.set_title(title or f"{metric.replace('_', ' ')} against prediction time")
+    ax.grid(True, which="both", alpha=0.3)
+    save_figure(fig, path)
+    logger.debug("wrote Pareto plot %s", path)
+    return front
+
+
+def plot_learning_curve(data: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write the learning-curve PNG: metric against training size, CI bands, crossings marked."""
+    metric = data["metric"]
+    lower_better = metric in LOWER_IS_BETTER
+    fig = new_figure(7, 4.5)
+    fig.set_layout_engine("constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    for name, pts in data["methods"].items():
+        pts = [p for p in pts if p.get("value") is not None]
+        if not pts:
+            continue
+        n = [p["n_train"] for p in pts]
+        v = [p["value"] for p in pts]
+        side = {True: " (deep)", False: " (classical)"}.get(data.get("deep", {}).get(name), "")
+        line, = ax.plot(n, v, marker="o", label=name + side)
+        lo = [p.get("ci_low") if p.get("ci_low") is not None else p["value"] for p in pts]
+        hi = [p.get("ci_high") if p.get("ci_high") is not None else p["value"] for p in pts]
+        ax.fill_between(n, lo, hi, alpha=0.2, color=line.get_color(), linewidth=0)
+    for c in data.get("crossings", []):
+        ax.axvline(c["n_train"], color="0.4", linestyle="--", linewidth=1)
+        ax.annotate(f"cross ~{c['n_train']:.0f}", (c["n_train"], ax.get_ylim()[0]), rotation=90,
+                    va="bottom", ha="right", fontsize=8, color="0.3")
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    ax.set_xscale("log")
+    sizes = sorted({p["n_train"] for pts in data["methods"].values() for p in pts})
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("training samples (log scale)")
+    ax.set_ylabel(metric.replace("_", " ") + (" (lower is better)" if lower_better else ""))
+    ax.set_title(f"learning curve: {metric.replace('_', ' ')} on the same test split, 95% bootstrap CI")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    save_figure(fig, path)

@@ -4,8 +4,9 @@
 fit`` would (:func:`cvtoolkit.methods.artifact.save_pipeline`) into a
 temporary folder and adds up the file sizes, so the ``size_bytes`` column of
 ``compare`` is the disk footprint a user would deploy.
-:func:`pareto_front` and :func:`plot_pareto` put the sort metric against
-prediction time per image.
+:func:`~cvtoolkit.evaluate.plots.pareto_front` and
+:func:`~cvtoolkit.evaluate.plots.plot_pareto` (re-exported here) put the
+sort metric against prediction time per image.
 
 Examples
 --------
@@ -18,20 +19,15 @@ Examples
 
 from __future__ import annotations
 
-import logging
-import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-logger = logging.getLogger(__name__)
+from cvtoolkit.evaluate.plots import LOWER_IS_BETTER, pareto_front, plot_pareto  # noqa: F401  (moved to evaluate)
 
 __all__ = ["folder_size_bytes", "pareto_front", "pipeline_size_bytes", "plot_pareto", "row_size_bytes"]
-
-LOWER_IS_BETTER = ("log_loss",)
-"""Metrics where a smaller value is better."""
 
 
 def folder_size_bytes(path: str | os.PathLike) -> int:
@@ -93,80 +89,6 @@ def pipeline_size_bytes(
         return folder_size_bytes(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _value(row: Mapping[str, Any], key: str) -> float | None:
-    value = row.get(key)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _points(rows: Sequence[Mapping[str, Any]], metric: str) -> list[tuple[str, float, float]]:
-    points = []
-    for row in rows:
-        if row.get("error"):
-            continue
-        score, ms = _value(row, metric), _value(row, "predict_ms_per_image")
-        if score is not None and ms is not None:
-            points.append((str(row["method"]), score, max(ms, 1e-6)))
-    return points
-
-
-def pareto_front(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> list[str]:
-    """Methods no other row beats on both ``metric`` and predict ms/image, best score first.
-
-    A row is on the front when every row that scores at least as well is
-    slower (ties on both count as not dominated). Failed rows and rows
-    without the metric or the time are left out.
-    """
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    points = _points(rows, metric)
-    front = []
-    for name, score, ms in points:
-        dominated = any(
-            (sign * s >= sign * score and m <= ms) and (sign * s > sign * score or m < ms)
-            for other, s, m in points if other != name
-        )
-        if not dominated:
-            front.append((name, score, ms))
-    front.sort(key=lambda p: (-sign * p[1], p[2]))
-    return [name for name, _, _ in front]
-
-
-def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, metric: str = "accuracy",
-                title: str | None = None) -> list[str]:
-    """Draw ``metric`` against predict ms/image (log scale) with the Pareto front; save a PNG.
-
-    Every row is a labelled point; the front is joined by a line and its
-    points are filled. Returns the front (as :func:`pareto_front`).
-    """
-    from cvtoolkit.evaluate.plots import new_figure, save_figure
-
-    points = _points(rows, metric)
-    front = pareto_front(rows, metric)
-    fig = new_figure(7.5, 5.0)
-    ax = fig.add_subplot(1, 1, 1)
-    on = {name for name in front}
-    for name, score, ms in points:
-        ax.scatter([ms], [score], s=36, zorder=3, color="#2a6fb0" if name in on else "white",
-                   edgecolors="#2a6fb0")
-        ax.annotate(name, (ms, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    if front:
-        line = sorted(((m, s) for n, s, m in points if n in on))
-        ax.step([m for m, _ in line], [s for _, s in line], where="post", color="#2a6fb0", alpha=0.6,
-                label="Pareto front")
-        ax.legend(loc="best", fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("predict ms per image (log scale)")
-    ax.set_ylabel(metric.replace("_", " ") + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
-    ax.set_title(title or f"{metric.replace('_', ' ')} against prediction time")
-    ax.grid(True, which="both", alpha=0.3)
-    save_figure(fig, path)
-    logger.debug("wrote Pareto plot %s", path)
-    return front
 
 
 def row_size_bytes(spec: Any, fitted: Any, *, transformer: Any = None, train: Any = None,

@@ -26,11 +26,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from cvtoolkit.errors import LearningCurveError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
+from cvtoolkit.evaluate.plots import plot_learning_curve  # noqa: F401  (moved to evaluate; importable here as before)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_FRACTIONS", "LearningCurveError", "find_crossings", "nested_subsets", "parse_fractions",
-           "plot_learning_curve", "run_learning_curve"]
+           "run_learning_curve"]
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 """Fractions of the training split a learning curve uses by default."""
@@ -120,46 +121,6 @@ def find_crossings(points: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[di
                 out.append({"methods": [a, b], "between": [n0, n1], "n_train": float(at),
                             "leader_after": a if d1 > 0 else b})
     return out
-
-
-def plot_learning_curve(data: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Write the learning-curve PNG: metric against training size, CI bands, crossings marked."""
-    from cvtoolkit.evaluate.plots import new_figure, save_figure
-
-    metric = data["metric"]
-    lower_better = metric == "log_loss"
-    fig = new_figure(7, 4.5)
-    fig.set_layout_engine("constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    for name, pts in data["methods"].items():
-        pts = [p for p in pts if p.get("value") is not None]
-        if not pts:
-            continue
-        n = [p["n_train"] for p in pts]
-        v = [p["value"] for p in pts]
-        side = {True: " (deep)", False: " (classical)"}.get(data.get("deep", {}).get(name), "")
-        line, = ax.plot(n, v, marker="o", label=name + side)
-        lo = [p.get("ci_low") if p.get("ci_low") is not None else p["value"] for p in pts]
-        hi = [p.get("ci_high") if p.get("ci_high") is not None else p["value"] for p in pts]
-        ax.fill_between(n, lo, hi, alpha=0.2, color=line.get_color(), linewidth=0)
-    for c in data.get("crossings", []):
-        ax.axvline(c["n_train"], color="0.4", linestyle="--", linewidth=1)
-        ax.annotate(f"cross ~{c['n_train']:.0f}", (c["n_train"], ax.get_ylim()[0]), rotation=90,
-                    va="bottom", ha="right", fontsize=8, color="0.3")
-    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
-
-    ax.set_xscale("log")
-    sizes = sorted({p["n_train"] for pts in data["methods"].values() for p in pts})
-    ax.xaxis.set_major_locator(FixedLocator(sizes))
-    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("training samples (log scale)")
-    ax.set_ylabel(metric.replace("_", " ") + (" (lower is better)" if lower_better else ""))
-    ax.set_title(f"learning curve: {metric.replace('_', ' ')} on the same test split, 95% bootstrap CI")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
-    save_figure(fig, path)
 
 
 def run_learning_curve(

@@ -5,7 +5,7 @@ and is written atomically: an interrupted run leaves no file at --out. A
 folder is streamed (--chunk-rows images decoded and written at a time), so
 its size is not bounded by memory. Files that cannot be decoded are skipped
 and listed. Use the store anywhere a dataset is expected (--dataset
-images.h5), or stream it to Keras with cvtoolkit.io.HDF5Batches.
+images.h5), or stream it to Keras with cvtoolkit.train.HDF5Batches.
 
 examples:
   cvtoolkit pack --dataset datasets/animals --image-size 32 --out runs/animals32.h5

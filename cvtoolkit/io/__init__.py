@@ -10,7 +10,9 @@
   :func:`open_store` and :func:`read_rows` stream rows from it.
 
 The Keras batch source over a store is :class:`cvtoolkit.train.HDF5Batches`
-(``cvtoolkit.io.HDF5Batches`` still resolves to it, for old code).
+(``cvtoolkit.io.HDF5Batches``, its old home, raises an ``AttributeError``
+naming the new one: ``io`` is a floor below ``train`` and imports nothing
+from it).
 
 Only :mod:`cvtoolkit.io.atomic` is imported eagerly; the HDF5 parts
 load on first use, so ``from cvtoolkit.io import atomic_path`` stays cheap.
@@ -70,10 +72,7 @@ _lazy_getattr, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 def __getattr__(name: str):
-    # Old home of the Keras batch source; kept out of __all__ and dir() so
-    # that listing this package never imports Keras.
-    if name == "HDF5Batches":
-        from cvtoolkit.train.hdf5_batches import HDF5Batches
-
-        return HDF5Batches
+    if name == "HDF5Batches":  # its old home: say where it went (io does not import train, a floor above)
+        raise AttributeError("cvtoolkit.io.HDF5Batches moved to cvtoolkit.train.HDF5Batches: "
+                             "use from cvtoolkit.train import HDF5Batches")
     return _lazy_getattr(name)

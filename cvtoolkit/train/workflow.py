@@ -152,7 +152,7 @@ class TrainingSource:
         self.sample_shape = tuple(ds.images.shape[1:])
 
     def _open_store(self, echo: Callable[[str], None]) -> None:
-        from cvtoolkit.io import HDF5Batches
+        from cvtoolkit.train.hdf5_batches import HDF5Batches
 
         probe = HDF5Batches(self.spec, 1, shuffle=False)
         if probe.kind != "images":

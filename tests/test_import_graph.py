@@ -1,4 +1,7 @@
-"""No import circle inside cvtoolkit/ (module-level imports and imports inside functions both count)."""
+"""No import circle inside cvtoolkit/, and no import from a lower floor to a higher one (docs/design.md, "Floors").
+
+Module-level imports and imports inside functions both count.
+"""
 
 import ast
 from pathlib import Path
@@ -94,3 +97,61 @@ def test_no_import_circle_in_the_package():
     assert "cvtoolkit.features.chunks" in graph["cvtoolkit.features.extraction"]
     assert "cvtoolkit.features.extraction" not in graph["cvtoolkit.features.distributed"]
     assert set(cycles(graph)) <= KNOWN
+
+
+# The floors of docs/design.md, lowest first: a module imports only from its own floor or a lower one.
+# A module's floor is that of the longest prefix listed (``cvtoolkit.io.pack`` is on the data floor,
+# the rest of ``cvtoolkit.io`` on the base floor).
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("errors", "_lazy", "_quiet", "registry", "hashing", "imageops",
+     "io", "io.atomic", "io.csv_safe", "io.lock", "io.outputs", "io.hdf5_format"),   # 0 base
+    ("data", "io.hdf5_reader", "io.hdf5_writer", "io.pack"),                           # 1 data
+    ("features", "classifiers", "nn", "train", "transfer", "parallel"),                 # 2 models
+    ("evaluate", "inference", "audit"),                                                 # 3 evaluation
+    ("methods", "tracking", "export", "kaggle"),                                        # 4 workflows
+    ("", "api", "commands", "cli", "__main__"),                                         # 5 front doors ("" = cvtoolkit)
+)
+
+
+def floor_of(module: str) -> int:
+    """The floor of ``cvtoolkit.<module>`` (longest listed prefix); KeyError for a room no floor names."""
+    rel = module.split(".", 1)[1] if "." in module else ""
+    best = None
+    for level, prefixes in enumerate(FLOORS):
+        for prefix in prefixes:
+            if rel == prefix or (prefix and rel.startswith(prefix + ".")):
+                if best is None or len(prefix) > len(best[1]):
+                    best = (level, prefix)
+    if best is None and rel == "":
+        return len(FLOORS) - 1
+    if best is None:
+        raise KeyError(f"{module}: on no floor; add its room to FLOORS here and to docs/design.md")
+    return best[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                  if t != "cvtoolkit" and floor_of(t) > floor_of(m))
+
+
+def test_the_floor_checker_finds_an_upward_import():
+    graph = {"cvtoolkit.data.loaders": {"cvtoolkit.features.hog", "cvtoolkit.io.atomic"},
+             "cvtoolkit.io.pack": {"cvtoolkit.data.folder"}, "cvtoolkit.io.atomic": {"cvtoolkit.io.pack"}}
+    assert upward_imports(graph) == ["cvtoolkit.data.loaders -> cvtoolkit.features.hog",
+                                     "cvtoolkit.io.atomic -> cvtoolkit.io.pack"]
+
+
+def test_every_module_is_on_a_floor_and_imports_nothing_above_it():
+    graph = import_graph(Path(cvtoolkit.__file__).parent)
+    assert {floor_of(m) for m in graph} == set(range(len(FLOORS)))
+    assert upward_imports(graph) == []
+
+
+def test_design_md_gives_the_same_floors():
+    text = (Path(cvtoolkit.__file__).parents[1] / "docs" / "design.md").read_text()
+    section = text.split("## Floors", 1)[1].split("\n## ", 1)[0]
+    for level, prefixes in enumerate(FLOORS):
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"{level}. "))
+        for prefix in prefixes:
+            if prefix and "." not in prefix:
+                assert f"`{prefix}`" in line, (level, prefix, line)

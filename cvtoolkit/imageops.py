@@ -1,9 +1,11 @@
 """Small image utilities shared by the data layer, the descriptors, training and the apps (NumPy + OpenCV only).
 
 One definition each: :func:`size_hw` (an ``image_size`` as ``(height,
-width)``), :func:`to_gray` (RGB, RGBA or grey, one image or a batch, to
+width)``), :func:`to_uint8` (the one float/16-bit/bool to ``uint8``
+policy), :func:`to_gray` (RGB, RGBA or grey, one image or a batch, to
 grey), :func:`to_rgb`, :func:`resize_image` and :func:`resize_batch`
-(area averaging when shrinking, bilinear when growing).
+(area averaging when shrinking, bilinear when growing: the one resize rule,
+also behind :class:`cvtoolkit.data.Resize` and the decoders).
 
 Examples
 --------
@@ -53,15 +55,61 @@ def size_hw(image_size: int | Sequence[int], name: str = "size") -> tuple[int, i
     return hw  # type: ignore[return-value]
 
 
-def _as_uint8(image: np.ndarray) -> np.ndarray:
-    """Booleans to 0/255, floats in ``[0, 1]`` scaled by 255, anything else clipped to ``[0, 255]``."""
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype.kind == "b":
-        return image.astype(np.uint8) * np.uint8(255)
-    if image.dtype.kind == "f" and image.size and np.nanmax(image) <= 1.0:
-        return np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.clip(np.nan_to_num(image), 0, 255).astype(np.uint8)
+def to_uint8(image: Any, *, where: str | None = None) -> np.ndarray:
+    """Pixels as ``uint8`` by the one policy of cvtoolkit (docs/design.md, "Data in memory").
+
+    ``uint8`` is kept; booleans become 0/255; ``uint16`` is 16-bit (shifted
+    right by 8, as the decoders do); other integers are clipped to
+    ``[0, 255]``; floats are read as ``[0, 1]`` (times 255) when every finite
+    value of the array lies in ``[0, 1]``, else as ``[0, 255]``, then rounded
+    half up and clipped. The decision is made once for the array handed in
+    (a dataset, a batch or one image). NaN is black and infinities clip.
+
+    Parameters
+    ----------
+    image : array-like
+        Any shape.
+    where : str, optional
+        What the array is, for error messages; when given, NaN or infinities
+        raise a ``ValueError`` instead (scikit-learn's input check).
+
+    Raises
+    ------
+    ValueError
+        Pixels that are not numbers or booleans; non-finite values when
+        ``where`` is given.
+
+    Examples
+    --------
+    >>> to_uint8(np.array([0.0, 0.5, 1.0])).tolist(), to_uint8(np.array([0.0, 127.6, 300.0])).tolist()
+    ([0, 128, 255], [0, 128, 255])
+    >>> to_uint8(np.array([65535, 256], np.uint16)).tolist(), to_uint8(np.array([-4, 300])).tolist()
+    ([255, 1], [0, 255])
+    """
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * np.uint8(255)
+    if arr.dtype == np.uint16:
+        return (arr >> 8).astype(np.uint8)
+    if arr.dtype.kind in "iu":
+        return np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.dtype.kind != "f":
+        raise ValueError(f"{where or 'the image'} has dtype {arr.dtype}; expected uint8 pixels (or integers, "
+                         "booleans, floats in [0, 1]); decode files with cvtoolkit.data.read_image")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        if where is not None:
+            raise ValueError(f"{where} contains NaN or infinity; images must hold finite values")
+        arr = np.where(np.isnan(arr), 0.0, arr)
+    values = arr[finite] if not finite.all() else arr
+    unit = values.size == 0 or (float(values.min()) >= 0.0 and float(values.max()) <= 1.0)
+    scaled = arr.astype(np.float64) * 255.0 if unit else arr.astype(np.float64)
+    return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+
+
+_as_uint8 = to_uint8
 
 
 def to_gray(images: Any, *, keepdims: bool = False) -> np.ndarray:
@@ -72,7 +120,7 @@ def to_gray(images: Any, *, keepdims: bool = False) -> np.ndarray:
     images : array-like
         One image ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` RGB or ``(H, W, 4)``
         RGBA, or a batch ``(N, H, W, C)`` of those. ``uint8`` is used as is;
-        floats in ``[0, 1]`` are scaled by 255, other types clipped to ``[0, 255]``.
+        other types are converted by :func:`to_uint8`.
     keepdims : bool
         Keep a channel axis of 1 (``(..., H, W, 1)``); by default it is dropped.
 

@@ -62,3 +62,26 @@ def test_feature_options_are_parsed_and_checked_in_features():
         make_extractor(["nope"], {})
     with pytest.raises(ExtractArgumentError, match="invalid --set value"):
         make_extractor(["hog"], {}, ["orientations=-3"])
+
+
+def test_one_float_to_uint8_policy_on_every_route(tmp_path):
+    """The same float image becomes the same pixels through the decoder, a dataset array, a descriptor and a plot."""
+    import numpy as np
+
+    from cvtoolkit.data import load_dataset, to_rgb_uint8
+    from cvtoolkit.evaluate.interpret import to_display_image
+    from cvtoolkit.features.base import _one_image
+    from cvtoolkit.imageops import to_gray, to_uint8
+
+    rng = np.random.default_rng(0)
+    for image in (rng.random((5, 4, 3)).astype(np.float32),           # [0, 1]
+                  (rng.random((5, 4, 3)) * 255).astype(np.float32),   # [0, 255]
+                  np.full((5, 4, 3), 65535, np.uint16) // np.uint16(3)):  # 16-bit
+        want = to_uint8(image)
+        assert want.dtype == np.uint8 and want.max() > 1
+        np.testing.assert_array_equal(to_rgb_uint8(image), want)
+        np.testing.assert_array_equal(to_display_image(image), want)
+        np.testing.assert_array_equal(_one_image(image, 0), want)
+        np.testing.assert_array_equal(to_gray(image), to_gray(want))
+        np.savez(tmp_path / "x.npz", x_train=image[None], y_train=[0], x_test=image[None], y_test=[0])
+        np.testing.assert_array_equal(load_dataset(tmp_path / "x.npz", progress=False).images[0], want)

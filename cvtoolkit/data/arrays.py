@@ -49,18 +49,17 @@ def keras_cache_dir() -> Path:
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
-    """Arrays of images as ``uint8``: floats in [0, 1] and booleans are scaled, 16-bit shifted, the rest clipped."""
+    """Arrays of images as ``uint8`` (:func:`cvtoolkit.imageops.to_uint8`), saying when values were clipped."""
+    from cvtoolkit.imageops import to_uint8  # the one policy (docs/design.md, "Data in memory")
+
     x = np.asarray(x)
     if x.dtype != np.uint8:
-        if x.dtype.kind == "f":
-            x = np.nan_to_num(x, nan=0.0, posinf=255.0, neginf=0.0)
-        if x.dtype == np.bool_ or (x.dtype.kind == "f" and x.size and x.max() <= 1.0 and x.min() >= 0.0):
-            x = x * 255.0 + 0.5  # [0, 1] pixels (a rescaled float array, a mask)
-        elif x.dtype == np.uint16 and x.size and x.max() > 255:
-            x = x >> 8  # 16-bit pixels, as read_image does
-        elif x.size and (x.min() < 0 or x.max() > 255):
-            logger.warning("pixel values outside 0..255 (%s to %s) were clipped", x.min(), x.max())
-        x = np.clip(x, 0, 255).astype(np.uint8)
+        if x.dtype.kind in "iuf" and x.dtype != np.uint16 and x.size:
+            finite = x[np.isfinite(x)] if x.dtype.kind == "f" else x
+            unit = x.dtype.kind == "f" and finite.size and finite.min() >= 0.0 and finite.max() <= 1.0
+            if finite.size and not unit and (finite.min() < 0 or finite.max() > 255):
+                logger.warning("pixel values outside 0..255 (%s to %s) were clipped", finite.min(), finite.max())
+        x = to_uint8(x)
     if x.ndim == 3:
         x = x[..., None]
     return x

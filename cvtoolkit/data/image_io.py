@@ -166,17 +166,13 @@ def _is_truncated(data: bytes) -> bool:
 
 def _as_uint8(image: np.ndarray) -> np.ndarray:
     """Pixels scaled to ``uint8`` and alpha composited on black; channel order and count kept (1 or 3)."""
-    img = np.asarray(image)
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype.kind == "f":
-        img = np.clip(np.nan_to_num(img) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif img.dtype == np.bool_:
-        img = img.astype(np.uint8) * 255
-    elif img.dtype.kind in "iu" and img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)  # negative values are black, not wrapped
-    elif img.dtype != np.uint8:
-        raise UnreadableImageError(f"unsupported pixel type {img.dtype} (expected integers, floats or booleans)")
+    from cvtoolkit.imageops import to_uint8  # the one policy: 16-bit shifted, floats [0, 1] or [0, 255], ...
+
+    try:
+        img = to_uint8(image)
+    except ValueError:
+        raise UnreadableImageError(f"unsupported pixel type {np.asarray(image).dtype} "
+                                   "(expected integers, floats or booleans)") from None
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 3, 4):

@@ -196,8 +196,9 @@ def to_display_image(image: np.ndarray) -> np.ndarray:
     """An image as ``(H, W, 3)`` ``uint8`` RGB for drawing.
 
     Grey ``(H, W)`` or ``(H, W, 1)`` images are repeated to 3 channels,
-    RGBA loses alpha, and float images are read as ``[0, 1]`` when their
-    maximum is at most 1, else as ``[0, 255]``.
+    RGBA loses alpha, and other pixel types are converted by
+    :func:`cvtoolkit.imageops.to_uint8` (floats: ``[0, 1]`` when every value
+    lies in it, else ``[0, 255]``).
 
     Examples
     --------
@@ -211,14 +212,9 @@ def to_display_image(image: np.ndarray) -> np.ndarray:
         img = np.repeat(img[..., None], 3, axis=-1)
     if img.ndim != 3 or img.shape[-1] not in (3, 4):
         raise ValueError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {img.shape}")
-    img = img[..., :3]
-    if img.dtype == np.uint8:
-        return img
-    img = img.astype(np.float64)
-    finite = img[np.isfinite(img)]
-    if finite.size and finite.max() <= 1.0 and finite.min() >= 0.0:
-        img = img * 255.0
-    return np.clip(np.nan_to_num(img), 0, 255).round().astype(np.uint8)
+    from cvtoolkit.imageops import to_uint8  # the one policy (docs/design.md, "Data in memory")
+
+    return to_uint8(img[..., :3])
 
 
 def plot_image_grid(

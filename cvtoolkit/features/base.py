@@ -60,22 +60,10 @@ PROGRESS_MIN_IMAGES = 500
 
 
 def _as_uint8(image: np.ndarray, where: str) -> np.ndarray:
-    """One image or batch as ``uint8`` (floats read as ``[0, 1]``)."""
-    arr = np.asarray(image)
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * np.uint8(255)
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{where} contains NaN or infinity; images must hold finite values")
-        return np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    if arr.dtype.kind in "iu":
-        return np.clip(arr, 0, 255).astype(np.uint8)
-    raise ValueError(
-        f"{where} has dtype {arr.dtype}; expected uint8 images (or floats in [0, 1]). "
-        "Decode files with cvtoolkit.data.read_image."
-    )
+    """One image or batch as ``uint8`` by the one policy (:func:`cvtoolkit.imageops.to_uint8`); NaN is an error."""
+    from cvtoolkit.imageops import to_uint8
+
+    return to_uint8(image, where=where)
 
 
 def _one_image(image: Any, index: int) -> np.ndarray:

@@ -169,16 +169,49 @@ def to_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=-1)
 
 
-def resize_image(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Resize one ``(H, W, C)`` image to ``hw``: area averaging when shrinking, bilinear when growing."""
+_CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+"""Pixel types ``cv2.resize`` takes; others are resized through one of these."""
+
+
+def resize_pixels(image: np.ndarray, hw: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
+    """Resize ``(H, W)`` or ``(H, W, C)`` to ``hw``, shape rank and dtype kept: the one resize of cvtoolkit.
+
+    Area averaging when shrinking, bilinear when growing (unless
+    ``interpolation``, an OpenCV flag, is given). Booleans are resized as
+    0/255 and thresholded back; pixel types OpenCV does not take are resized
+    in float64 and cast back (integers rounded).
+
+    Examples
+    --------
+    >>> resize_pixels(np.ones((4, 4), np.int64), (2, 2)).dtype, resize_pixels(np.zeros((2, 2, 1), bool), (3, 3)).shape
+    (dtype('int64'), (3, 3, 1))
+    """
     h, w = hw
     if image.shape[0] == h and image.shape[1] == w:
         return image
-    shrink = h * w < image.shape[0] * image.shape[1]
-    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    if out.ndim == 2:
+    if interpolation is None:  # area when shrinking, linear when enlarging
+        interpolation = cv2.INTER_AREA if h * w < image.shape[0] * image.shape[1] else cv2.INTER_LINEAR
+    dtype = image.dtype
+    if dtype == np.bool_:  # a mask: resize as 0/255 and threshold back
+        work = image.astype(np.uint8) * np.uint8(255)
+    elif dtype in _CV_RESIZE_DTYPES:
+        work = image
+    else:  # int8/int32/int64/float16...: resize in float64 (exact for 32-bit integers), cast back
+        work = image.astype(np.float64)
+    out = cv2.resize(work, (w, h), interpolation=interpolation)
+    if dtype == np.bool_:
+        out = out >= 128
+    elif out.dtype != dtype:
+        out = (np.rint(out) if dtype.kind in "iu" else out).astype(dtype)
+    if out.ndim == 2 and image.ndim == 3:  # OpenCV drops a single channel axis
         out = out[:, :, None]
     return out
+
+
+def resize_image(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize one ``(H, W, C)`` image to ``hw`` (:func:`resize_pixels`); a 2-D image gets a channel axis."""
+    out = resize_pixels(image, hw)
+    return out[:, :, None] if out.ndim == 2 else out
 
 
 def resize_batch(batch: np.ndarray | list[np.ndarray], hw: tuple[int, int]) -> np.ndarray:

@@ -85,3 +85,26 @@ def test_one_float_to_uint8_policy_on_every_route(tmp_path):
         np.testing.assert_array_equal(to_gray(image), to_gray(want))
         np.savez(tmp_path / "x.npz", x_train=image[None], y_train=[0], x_test=image[None], y_test=[0])
         np.testing.assert_array_equal(load_dataset(tmp_path / "x.npz", progress=False).images[0], want)
+
+
+def test_one_resize_rule_for_preprocessors_decoders_and_batches():
+    import cv2
+    import numpy as np
+
+    from cvtoolkit.data import Resize, decode_image
+    from cvtoolkit.imageops import resize_batch, resize_pixels
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    for hw in ((12, 16), (60, 80)):  # shrinking: area; growing: bilinear
+        flag = cv2.INTER_AREA if hw[0] < 30 else cv2.INTER_LINEAR
+        want = cv2.resize(image, hw[::-1], interpolation=flag)
+        np.testing.assert_array_equal(resize_pixels(image, hw), want)
+        np.testing.assert_array_equal(Resize(hw)(image), want)
+        np.testing.assert_array_equal(resize_batch(image[None], hw)[0], want)
+        np.testing.assert_array_equal(decode_image(png.tobytes(), size=hw), want)
+    # the rarer pixel types go through the same function on every route
+    ints = rng.integers(-5, 300, (6, 6), dtype=np.int64)
+    np.testing.assert_array_equal(Resize(3)(ints), resize_pixels(ints, (3, 3)))
+    assert resize_batch([ints[..., None].astype(np.int32)], (3, 3)).dtype == np.int32

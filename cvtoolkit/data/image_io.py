@@ -215,13 +215,10 @@ def to_rgb_uint8(image: np.ndarray, *, bgr: bool = False) -> np.ndarray:
 
 
 def _resize(img: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
-    """Resize to ``hw`` as :class:`~cvtoolkit.data.preprocessing.Resize` does (area shrinking, linear enlarging)."""
-    if hw is None or img.shape[:2] == hw:
-        return img
-    h, w = hw
-    shrinking = h * w < img.shape[0] * img.shape[1]
-    out = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return out[:, :, None] if out.ndim == 2 and img.ndim == 3 else out
+    """Resize to ``hw`` by :func:`cvtoolkit.imageops.resize_pixels` (area shrinking, linear enlarging)."""
+    from cvtoolkit.imageops import resize_pixels  # the one resize rule
+
+    return img if hw is None else resize_pixels(img, hw)
 
 
 def _jpeg_header(data: bytes) -> tuple[int, int] | None:

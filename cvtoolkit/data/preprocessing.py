@@ -23,7 +23,6 @@ import json
 import os
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 
 from cvtoolkit.imageops import size_hw
@@ -40,10 +39,6 @@ __all__ = [
 ]
 
 
-_CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
-"""Pixel types ``cv2.resize`` takes; others are resized through one of these."""
-
-
 def check_image(image: np.ndarray, where: str = "image") -> np.ndarray:
     """``image`` as an array, or a ValueError unless it is a non-empty ``(H, W)`` / ``(H, W, C)`` image."""
     image = np.asarray(image)
@@ -57,27 +52,9 @@ def check_image(image: np.ndarray, where: str = "image") -> np.ndarray:
 
 
 def _resize(image: np.ndarray, h: int, w: int, interpolation: int | None) -> np.ndarray:
-    image = check_image(image)
-    if image.shape[0] == h and image.shape[1] == w:
-        return image
-    if interpolation is None:  # area when shrinking, linear when enlarging
-        shrinking = h * w < image.shape[0] * image.shape[1]
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    dtype = image.dtype
-    if dtype == np.bool_:  # a mask: resize as 0/255 and threshold back
-        work = image.astype(np.uint8) * np.uint8(255)
-    elif dtype in _CV_RESIZE_DTYPES:
-        work = image
-    else:  # int8/int32/int64/float16...: resize in float64 (exact for 32-bit integers), cast back
-        work = image.astype(np.float64)
-    out = cv2.resize(work, (w, h), interpolation=interpolation)
-    if dtype == np.bool_:
-        out = out >= 128
-    elif out.dtype != dtype:
-        out = (np.rint(out) if dtype.kind in "iu" else out).astype(dtype)
-    if out.ndim == 2 and image.ndim == 3:  # OpenCV drops a single channel axis
-        out = out[:, :, None]
-    return out
+    from cvtoolkit.imageops import resize_pixels  # the one resize rule
+
+    return resize_pixels(check_image(image), (h, w), interpolation)
 
 
 class Compose:

@@ -108,3 +108,19 @@ def test_one_resize_rule_for_preprocessors_decoders_and_batches():
     ints = rng.integers(-5, 300, (6, 6), dtype=np.int64)
     np.testing.assert_array_equal(Resize(3)(ints), resize_pixels(ints, (3, 3)))
     assert resize_batch([ints[..., None].astype(np.int32)], (3, 3)).dtype == np.int32
+
+
+def test_one_csv_writer(tmp_path):
+    """Leaderboard, predictions and top-losses CSVs all go through io.csv_safe (formulas neutralised, JSON lists)."""
+    import cvtoolkit.evaluate.leaderboard as leaderboard
+    from cvtoolkit.evaluate import Leaderboard
+    from cvtoolkit.io.csv_safe import dict_csv_text, write_csv_atomic
+
+    assert not hasattr(leaderboard, "csv_text") and not hasattr(leaderboard, "write_csv_atomic")
+    board = Leaderboard([{"method": "=evil", "accuracy": 0.5, "fit_seconds": 1.0, "predict_ms_per_image": 1.0,
+                          "classes": ["a", "b"]}])
+    text = board.to_csv()
+    assert text == dict_csv_text(board.to_dicts(), board.columns())
+    assert "'=evil" in text and '"[""a"", ""b""]"' in text
+    write_csv_atomic(tmp_path / "x.csv", [["id", "p"], ["@x", 1]])
+    assert (tmp_path / "x.csv").read_text() == "id,p\n'@x,1\n"

@@ -222,7 +222,7 @@ def write_top_losses_csv(result: Any, path: str | os.PathLike, k: int = TOP_LOSS
     ``p_true`` and ``loss`` (``-log p_true``).
     """
     from cvtoolkit.evaluate.interpret import top_losses
-    from cvtoolkit.evaluate.leaderboard import write_csv_atomic
+    from cvtoolkit.io.csv_safe import write_csv_atomic
 
     test = result.test
     names = [str(c) for c in test.class_names]
@@ -240,6 +240,6 @@ def write_top_losses_csv(result: Any, path: str | os.PathLike, k: int = TOP_LOSS
             records.append({"method": method, "rank": rank, "path": ids[int(i)], "true": names[int(y[i])],
                             "predicted": names[pred], "probability": f"{float(proba[i, pred]):.6g}",
                             "p_true": f"{float(proba[i, int(y[i])]):.6g}", "loss": f"{float(loss):.6g}"})
-    write_csv_atomic(Path(path), ["method", "rank", "path", "true", "predicted", "probability", "p_true", "loss"],
-                     records)
+    write_csv_atomic(Path(path), records,
+                     ["method", "rank", "path", "true", "predicted", "probability", "p_true", "loss"])
     return len(records)

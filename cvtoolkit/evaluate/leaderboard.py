@@ -32,7 +32,7 @@ from cvtoolkit.evaluate.report import format_value, to_jsonable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "csv_text", "format_p", "write_csv_atomic"]
+__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "format_p"]
 
 REQUIRED_KEYS = ("method", "accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 """Keys every non-error row carries (missing ones show as ``-``)."""
@@ -108,33 +108,6 @@ def finite_float(value: Any) -> float | None:
 
 
 _as_float = finite_float
-
-
-def csv_text(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV text with a header (``None`` as an empty cell, lists and dicts as JSON): the one CSV writer of
-    compare's files.
-
-    Every cell goes through :func:`cvtoolkit.io.csv_safe.safe_cell`, so a
-    class or method name that a spreadsheet would run as a formula is
-    neutralised.
-
-    Examples
-    --------
-    >>> print(csv_text(["a", "b"], [{"a": 1, "b": None}]), end="")
-    a,b
-    1,
-    """
-    from cvtoolkit.io.csv_safe import dict_csv_text
-
-    rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()} for row in rows]
-    return dict_csv_text(rows, fieldnames)
-
-
-def write_csv_atomic(path: str | os.PathLike, fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write :func:`csv_text` to ``path`` atomically."""
-    from cvtoolkit.io import write_text_atomic
-
-    write_text_atomic(path, csv_text(fieldnames, rows))
 
 
 def _md_cell(text: Any) -> str:
@@ -425,11 +398,15 @@ class Leaderboard:
         Text that a spreadsheet would run as a formula is neutralised
         (:func:`cvtoolkit.io.csv_safe.safe_cell`).
         """
-        return csv_text(self.columns(), self.to_dicts())
+        from cvtoolkit.io.csv_safe import dict_csv_text
+
+        return dict_csv_text(self.to_dicts(), self.columns())
 
     def save_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_csv` to ``path`` atomically."""
-        write_csv_atomic(path, self.columns(), self.to_dicts())
+        from cvtoolkit.io.csv_safe import write_csv_atomic
+
+        write_csv_atomic(path, self.to_dicts(), self.columns())
         log.debug("wrote leaderboard %s", path)
 
     def to_markdown_report(

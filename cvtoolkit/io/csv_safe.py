@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -66,18 +67,38 @@ def csv_text(rows: Iterable[Sequence[Any]]) -> str:
 def dict_csv_text(rows: Iterable[Mapping[str, Any]], fieldnames: Sequence[str], *, missing: Any = "") -> str:
     """Dict rows as CSV text under ``fieldnames`` (header included), every cell through :func:`safe_cell`.
 
+    ``None`` is ``missing`` (an empty cell); lists and dicts are written as JSON.
+
     Examples
     --------
-    >>> print(dict_csv_text([{"method": "=x", "acc": 0.5}], ["method", "acc"]), end="")
-    method,acc
-    '=x,0.5
+    >>> print(dict_csv_text([{"method": "=x", "acc": 0.5, "ci": [0.4, 0.6]}], ["method", "acc", "ci"]), end="")
+    method,acc,ci
+    '=x,0.5,"[0.4, 0.6]"
     """
     names = list(fieldnames)
-    return csv_text([names] + [[missing if row.get(k) is None else row.get(k) for k in names] for row in rows])
+
+    def cell(value: Any) -> Any:
+        if value is None:
+            return missing
+        return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+    return csv_text([names] + [[cell(row.get(k)) for k in names] for row in rows])
 
 
-def write_csv_atomic(path: str | os.PathLike, rows: Iterable[Sequence[Any]]) -> None:
-    """Write rows (header first) to ``path`` atomically, neutralising formulas."""
+def write_csv_atomic(path: str | os.PathLike, rows: Iterable[Any], fieldnames: Sequence[str] | None = None) -> None:
+    """Write CSV to ``path`` atomically, neutralising formulas: the one CSV writer of cvtoolkit.
+
+    ``rows`` are sequences, header first (:func:`csv_text`), or, with
+    ``fieldnames``, mappings (:func:`dict_csv_text`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> write_csv_atomic(path, [{"a": 1}], ["a"]); open(path).read().splitlines()
+    ['a', '1']
+    """
     from cvtoolkit.io.atomic import write_text_atomic
 
-    write_text_atomic(path, csv_text(rows))
+    text = csv_text(rows) if fieldnames is None else dict_csv_text(rows, fieldnames)
+    write_text_atomic(path, text)

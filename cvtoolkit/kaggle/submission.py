@@ -97,12 +97,10 @@ def write_submission(path: str | os.PathLike, ids: Sequence, proba: np.ndarray, 
                      *, fmt: str = "label", positive: str | None = None, clip: float | None = None,
                      expected_ids: Sequence | None = None) -> int:
     """Check and write a submission CSV atomically; returns the number of data rows."""
-    from cvtoolkit.io import write_text_atomic
+    from cvtoolkit.io.csv_safe import write_csv_atomic
 
     rows = submission_rows(ids, proba, class_names, fmt=fmt, positive=positive, clip=clip)
     if expected_ids is not None:
         check_ids(list(ids), len(rows) - 1, expected=list(expected_ids))
-    from cvtoolkit.io.csv_safe import csv_text
-
-    write_text_atomic(path, csv_text(rows))
+    write_csv_atomic(path, rows)
     return len(rows) - 1

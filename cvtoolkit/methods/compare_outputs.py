@@ -99,8 +99,8 @@ def write_outputs(result: CompareResult, board, out: Path) -> None:
 
 def _write_predictions_csv(result: CompareResult, path: Path) -> None:
     """``predictions.csv``: per test sample its path (or dataset index), true class, then each row's
-    predicted class and probability of every class (through the leaderboard's CSV writer)."""
-    from cvtoolkit.evaluate.leaderboard import write_csv_atomic
+    predicted class and probability of every class (through the one CSV writer, ``io.csv_safe``)."""
+    from cvtoolkit.io.csv_safe import write_csv_atomic
 
     test = result.test
     names = list(test.class_names)
@@ -118,4 +118,4 @@ def _write_predictions_csv(result: CompareResult, path: Path) -> None:
             rec[f"{m}:predicted"] = names[int(np.argmax(p))]
             rec.update({f"{m}:p({c})": f"{float(v):.6g}" for c, v in zip(names, p)})
         records.append(rec)
-    write_csv_atomic(path, fields, records)
+    write_csv_atomic(path, records, fields)

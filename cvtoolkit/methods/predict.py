@@ -162,7 +162,6 @@ def run_predict(
     ModelError
         Not a saved model.
     """
-    from cvtoolkit.io import write_text_atomic
     from cvtoolkit.io.outputs import check_output_location, csv_starts_with
     from cvtoolkit.kaggle import write_submission
     from cvtoolkit.methods.artifact import load_pipeline
@@ -190,7 +189,7 @@ def run_predict(
     reasons = skipped_reasons(len(ids), kept, skipped)
     result = PredictResult(pipeline, list(ids), proba, reasons, list(skipped))
     if out:
-        from cvtoolkit.io.csv_safe import csv_text
+        from cvtoolkit.io.csv_safe import write_csv_atomic
 
         mark = "skipped_reason" if "skipped" in pipeline.class_names else "skipped"
         rows = [["id", "predicted", *pipeline.class_names, mark]]
@@ -199,7 +198,7 @@ def run_predict(
                 rows.append([i, "", *([""] * n_classes), reason])
             else:
                 rows.append([i, pipeline.class_names[int(row.argmax())], *(f"{p:.6g}" for p in row), ""])
-        write_text_atomic(out, csv_text(rows))
+        write_csv_atomic(out, rows)
     if submission:
         result.submission_rows = write_submission(submission, ids, proba, pipeline.class_names, fmt=fmt,
                                                   positive=positive, clip=clip)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cvtoolkit.evaluate import ClassificationReport
-from cvtoolkit.evaluate.compare_report import format_size, leakage_line, write_compare_reports
+from cvtoolkit.evaluate.compare_report import format_size, write_compare_reports
 from cvtoolkit.methods.cost import folder_size_bytes, pareto_front, pipeline_size_bytes
 from tests.test_report_html import PNG_MAGIC, _parse, _run_chromium
 
@@ -106,9 +106,19 @@ def test_size_bytes_is_what_fit_saves(tmp_path):
 
 
 def test_format_size_and_leakage_line():
+    from types import SimpleNamespace
+
+    import cvtoolkit.evaluate.compare_report as compare_report
+    from cvtoolkit.audit import leakage_line
+
     assert [format_size(v) for v in (0, 1023, 1024, 3 * 1024**2)] == ["0 B", "1023 B", "1.0 KB", "3.0 MB"]
-    assert leakage_line(None) is None
-    assert leakage_line({"test_with_duplicate_in_train": 0, "n_test": 10, "dedupe": True}).endswith("yes")
+    # one leakage line (issue 21): the report prints what compare prints, and nothing when nothing was checked
+    assert not hasattr(compare_report, "leakage_line")
+    assert compare_report._leakage_text(SimpleNamespace(leakage=None)) is None
+    info = {"test_with_duplicate_in_train": 2, "n_test": 10, "exact": 1, "dedupe": True, "dropped_test": 2,
+            "dropped_train": 0}
+    assert compare_report._leakage_text(SimpleNamespace(leakage=info)) == leakage_line(info)
+    assert "--dedupe dropped 2 test" in leakage_line(info)
 
 
 # ----------------------------------------------------------------- reports
@@ -125,7 +135,7 @@ def test_html_leads_with_the_answer_and_escapes(result):
     doc = _parse(text)
     flat = "".join(doc.text)
     # order: verdict, leakage, leaderboard, figures, one <details> per method, settings last
-    marks = ["Verdict", "leakage: 3 of 750 test images have a near-duplicate in train; --dedupe used: no",
+    marks = ["Verdict", "leakage: 3 of 750 test images have a near-duplicate in train (0 exact); --dedupe drops them",
              "Leaderboard", "Pareto front", "per-class F1", "Methods", "Settings"]
     positions = [flat.index(m) for m in marks]
     assert positions == sorted(positions)
@@ -143,7 +153,7 @@ def test_html_leads_with_the_answer_and_escapes(result):
     acc = header.index("accuracy (sort)")
     assert board[0][acc] == "0.981 [0.951, 1.000]"
     assert [r[2] for r in board[:3]] == ["best", "tied", ""]
-    assert board[2][header.index("p vs best")] == "< 0.001" and board[1][header.index("p vs best")] == "0.210"
+    assert board[2][header.index("p vs best")] == "< 0.001" and board[1][header.index("p vs best")] == "0.21"
     assert board[0][header.index("size")] == "2.5 MB" and board[0][header.index("kind")] == "deep"
     assert board[-1][0] == "-" and board[-1][-1].startswith("error: MissingDownloadError")
 

@@ -50,11 +50,11 @@ import numpy as np
 from cvtoolkit import __version__
 from cvtoolkit.evaluate.disagreement import GALLERY_CSS
 from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
-from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float, format_p
 
 log = logging.getLogger(__name__)
 
-__all__ = ["format_size", "leakage_line", "plot_f1_heatmap", "render_compare_html", "render_compare_markdown",
+__all__ = ["format_size", "plot_f1_heatmap", "render_compare_html", "render_compare_markdown",
            "write_compare_reports"]
 
 METRIC_TITLES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
@@ -140,13 +140,6 @@ def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def _fmt_p(value: Any) -> str:
-    p = _float(value)
-    if p is None:
-        return "-"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _cell(row: Mapping[str, Any], key: str, kind: str) -> tuple[str, str]:
     """(text, sort value) of one cell."""
     value = _float(row.get(key))
@@ -154,7 +147,7 @@ def _cell(row: Mapping[str, Any], key: str, kind: str) -> tuple[str, str]:
     if kind == "ci":
         return _fmt_ci(row, key), sort
     if kind == "p":
-        return _fmt_p(value), sort
+        return format_p(value, label=False), sort
     if kind == "size":
         return format_size(value), sort
     digits = int(kind.split(":")[1])
@@ -183,20 +176,14 @@ def _kind(row: Mapping[str, Any]) -> str:
     return "" if deep is None else ("deep" if deep else "classical")
 
 
-def leakage_line(leakage: Mapping[str, Any] | None) -> str | None:
-    """``leakage: N of M test images have a near-duplicate in train; --dedupe used: yes/no`` (None without a check).
-
-    Examples
-    --------
-    >>> leakage_line({"test_with_duplicate_in_train": 3, "n_test": 450, "dedupe": False})
-    'leakage: 3 of 450 test images have a near-duplicate in train; --dedupe used: no'
-    """
+def _leakage_text(result: Any) -> str | None:
+    """The leakage line of ``compare`` (:func:`cvtoolkit.audit.leakage_line`), or None when nothing was checked."""
+    leakage = getattr(result, "leakage", None)
     if not leakage:
         return None
-    n = leakage.get("test_with_duplicate_in_train")
-    m = leakage.get("n_test")
-    return (f"leakage: {'?' if n is None else n} of {'?' if m is None else m} test images have a near-duplicate "
-            f"in train; --dedupe used: {'yes' if leakage.get('dedupe') else 'no'}")
+    from cvtoolkit.audit.leakage import leakage_line
+
+    return leakage_line(leakage)
 
 
 def _figure_paths(result: Any, out: Path) -> dict[str, dict[str, str]]:
@@ -328,7 +315,7 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
     rows = list(getattr(result, "rows", []) or [])
     sort_metric = getattr(result, "sort_metric", None) or "accuracy"
     verdict = getattr(result, "verdict", None)
-    leak = leakage_line(getattr(result, "leakage", None))
+    leak = _leakage_text(result)
     figures = _figure_paths(result, out)
     curve = _learning_curve_png(result, out)
     order = [str(r["method"]) for r in rows]
@@ -398,7 +385,7 @@ def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str =
     rows = list(getattr(result, "rows", []) or [])
     sort_metric = getattr(result, "sort_metric", None) or "accuracy"
     verdict = getattr(result, "verdict", None)
-    leak = leakage_line(getattr(result, "leakage", None))
+    leak = _leakage_text(result)
     lines = [f"# {_md_cell(title)}", "", "## Verdict", "", f"**{_md_cell(verdict or 'no verdict was computed')}**",
              ""]
     if leak:

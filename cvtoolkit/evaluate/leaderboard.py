@@ -62,22 +62,31 @@ def _metric_cell(row: Mapping[str, Any], key: str, with_ci: bool) -> str:
     return text
 
 
-def format_p(p: Any) -> str:
-    """A p-value as text: ``p < 0.001``, ``p = 0.012``, ``p = 0.30``.
+def format_p(p: Any, *, label: bool = True) -> str:
+    """A p-value as text, the one format of cvtoolkit: ``p < 0.001``, ``p = 0.012``, ``p = 0.30``.
+
+    ``label=False`` drops the ``p`` (a table cell under a ``p`` header):
+    ``< 0.001``, ``0.012``, ``0.30``; a missing value is ``-``.
 
     Examples
     --------
     >>> format_p(0.0004), format_p(0.0123), format_p(0.3), format_p(1.0)
     ('p < 0.001', 'p = 0.012', 'p = 0.30', 'p = 1.00')
+    >>> format_p(0.0004, label=False), format_p(0.3, label=False), format_p(None, label=False)
+    ('< 0.001', '0.30', '-')
     """
     v = _as_float(p)
     if v is None:
-        return "p = -"
-    if v < 0.001:
-        return "p < 0.001"
-    if v < 0.1:
-        return f"p = {v:.3f}"
-    return f"p = {v:.2f}"
+        text = "= -"
+    elif v < 0.001:
+        text = "< 0.001"
+    elif v < 0.1:
+        text = f"= {v:.3f}"
+    else:
+        text = f"= {v:.2f}"
+    if label:
+        return f"p {text}"
+    return text[2:] if text.startswith("= ") else text
 
 
 def _vs_best_cell(row: Mapping[str, Any]) -> str:

@@ -124,3 +124,24 @@ def test_one_csv_writer(tmp_path):
     assert "'=evil" in text and '"[""a"", ""b""]"' in text
     write_csv_atomic(tmp_path / "x.csv", [["id", "p"], ["@x", 1]])
     assert (tmp_path / "x.csv").read_text() == "id,p\n'@x,1\n"
+
+
+def test_one_leaderboard_renderer_for_compare_and_evaluate_reports(tmp_path):
+    from types import SimpleNamespace
+
+    import cvtoolkit.evaluate.compare_report as compare_report
+    import cvtoolkit.evaluate.html_report as html_report
+    from cvtoolkit.evaluate import Leaderboard
+
+    rows = [{"method": "a", "accuracy": 0.9, "accuracy_ci_low": 0.8, "accuracy_ci_high": 0.95, "f1_macro": 0.9,
+             "fit_seconds": 1.0, "predict_ms_per_image": 0.5, "p_vs_best": None, "tied_with_best": True},
+            {"method": "b", "accuracy": 0.7, "f1_macro": 0.7, "fit_seconds": 1.0, "predict_ms_per_image": 0.5,
+             "p_vs_best": 0.0004, "tied_with_best": False}]
+    assert not hasattr(html_report, "_leaderboard_table") and not hasattr(compare_report, "_leaderboard_html")
+    evaluate_page = html_report.render_html_report(title="t", settings={}, leaderboard=Leaderboard(rows),
+                                                   confusion_pngs={})
+    assert html_report.leaderboard_html(rows, "accuracy", sortable=False) in evaluate_page
+    compare_page = compare_report.render_compare_html(
+        SimpleNamespace(rows=rows, reports={}, files={}, settings={}, verdict="v", sort_metric="accuracy"), tmp_path)
+    table = html_report.leaderboard_html(rows, "accuracy")
+    assert table in compare_page and "0.900 [0.800, 0.950]" in table and "&lt; 0.001" in table

@@ -49,8 +49,23 @@ import numpy as np
 
 from cvtoolkit import __version__
 from cvtoolkit.evaluate.disagreement import GALLERY_CSS
-from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
-from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float, format_p
+from cvtoolkit.evaluate.html_report import (  # the one leaderboard renderer, shared with evaluate's report
+    _CSS,
+    _SORT_JS,
+    _best_name,
+    _cell,
+    _columns,
+    _esc,
+    _figure,
+    _fmt_ci,
+    _kind,
+    _settings_table,
+    _tie_mark,
+    format_size,
+    has_tests,
+    leaderboard_html,
+)
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +74,6 @@ __all__ = ["format_size", "plot_f1_heatmap", "render_compare_html", "render_comp
 
 METRIC_TITLES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
                  "log_loss": "log loss"}
-
-# (key, title, kind): kind "ci" shows the value with its CI, "num:D" D decimals, "size" bytes, "p" a p-value.
-_COLUMNS = (
-    ("accuracy", "accuracy", "ci"),
-    ("balanced_accuracy", "balanced accuracy", "ci"),
-    ("f1_macro", "macro F1", "ci"),
-    ("log_loss", "log loss", "num:4"),
-    ("p_vs_best", "p vs best", "p"),
-    ("fit_seconds", "fit s", "num:2"),
-    ("predict_ms_per_image", "predict ms/img", "num:3"),
-    ("size_bytes", "size", "size"),
-)
-_ALWAYS = ("accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 
 _EXTRA_CSS = """
 .verdict { font-size: 1.15em; background: #eef6ee; border-left: 4px solid #3a8a3a; padding: .6em 1em; }
@@ -84,98 +86,7 @@ details { margin: .3em 0; border: 1px solid #ddd; padding: .3em .8em; }
 summary { cursor: pointer; font-weight: bold; }
 """
 
-# Plain JavaScript, no library: a click on a header sorts the rows by that column's data-value
-# (numbers numerically, text alphabetically, empty cells last); a second click reverses.
-_SORT_JS = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var heads = table.tHead.rows[0].cells;
-  Array.prototype.forEach.call(heads, function (th, col) {
-    th.addEventListener("click", function () {
-      var asc = th.getAttribute("aria-sort") !== "ascending";
-      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      function key(row) { var c = row.cells[col]; var v = c ? c.getAttribute("data-value") : null;
-                          return v === null || v === "" ? null : v; }
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        if (x === null || y === null) { return (x === null) - (y === null); }
-        var nx = Number(x), ny = Number(y);
-        var r = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
-        return asc ? r : -r;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
-});
-"""
-
-
 # --------------------------------------------------------------------------- helpers
-def format_size(n: Any) -> str:
-    """Bytes as a short readable size.
-
-    Examples
-    --------
-    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
-    ('512 B', '2.0 KB', '5.3 MB', '-')
-    """
-    n = _float(n)
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024.0
-    return "-"  # pragma: no cover
-
-
-def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
-    value = _float(row.get(key))
-    if value is None:
-        return "-"
-    low, high = _float(row.get(f"{key}_ci_low")), _float(row.get(f"{key}_ci_high"))
-    if low is None or high is None:
-        return f"{value:.4f}"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def _cell(row: Mapping[str, Any], key: str, kind: str) -> tuple[str, str]:
-    """(text, sort value) of one cell."""
-    value = _float(row.get(key))
-    sort = "" if value is None else repr(value)
-    if kind == "ci":
-        return _fmt_ci(row, key), sort
-    if kind == "p":
-        return format_p(value, label=False), sort
-    if kind == "size":
-        return format_size(value), sort
-    digits = int(kind.split(":")[1])
-    return ("-" if value is None else f"{value:.{digits}f}"), sort
-
-
-def _columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    return [c for c in _COLUMNS if c[0] in _ALWAYS or any(_float(r.get(c[0])) is not None for r in rows)]
-
-
-def _tie_mark(row: Mapping[str, Any], best: str | None) -> str:
-    if row.get("error"):
-        return ""
-    if row["method"] == best:
-        return "best"
-    return "tied" if row.get("tied_with_best") else ""
-
-
-def _best_name(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    ok = [r for r in rows if not r.get("error")]
-    return str(ok[0]["method"]) if ok else None
-
-
-def _kind(row: Mapping[str, Any]) -> str:
-    deep = row.get("deep")
-    return "" if deep is None else ("deep" if deep else "classical")
-
-
 def _leakage_text(result: Any) -> str | None:
     """The leakage line of ``compare`` (:func:`cvtoolkit.audit.leakage_line`), or None when nothing was checked."""
     leakage = getattr(result, "leakage", None)
@@ -246,46 +157,6 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
 
 
 # --------------------------------------------------------------------------- HTML
-def _leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str) -> str:
-    if not rows:
-        return "<p>No methods were run.</p>"
-    columns = _columns(rows)
-    has_kind = any(r.get("deep") is not None for r in rows)
-    failed_any = any(r.get("error") for r in rows)
-    best = _best_name(rows)
-    heads = [("rank", "rank"), ("method", "method"), ("tie", "vs best")]
-    if has_kind:
-        heads.append(("kind", "kind"))
-    heads += [(key, title + (" (sort)" if key == sort_metric else "")) for key, title, _ in columns]
-    if failed_any:
-        heads.append(("note", "note"))
-    head = "<thead><tr>" + "".join(
-        f'<th data-key="{_esc(k)}" title="click to sort">{_esc(t)}</th>' for k, t in heads) + "</tr></thead>"
-    body, rank = [], 0
-    for row in rows:
-        failed = bool(row.get("error"))
-        if not failed:
-            rank += 1
-        mark = _tie_mark(row, best)
-        cells = [
-            f'<td class="num" data-value="{"" if failed else rank}">{"-" if failed else rank}</td>',
-            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"])}</td>',
-            f'<td class="tie" data-value="{ {"best": 0, "tied": 1}.get(mark, "") }">{_esc(mark)}</td>',
-        ]
-        if has_kind:
-            cells.append(f'<td data-value="{_esc(_kind(row))}">{_esc(_kind(row))}</td>')
-        for key, _, kind in columns:
-            text, sort = ("-", "") if failed else _cell(row, key, kind)
-            cells.append(f'<td class="num" data-value="{_esc(sort)}">{_esc(text)}</td>')
-        if failed_any:
-            note = f"error: {row['error']}" if failed else ""
-            cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
-        css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
-        body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
-    return ('<table class="leaderboard sortable" id="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body)
-            + "\n</tbody>\n</table>")
-
-
 def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool = True) -> str:
     parts = [f"Sorted by {METRIC_TITLES.get(sort_metric, sort_metric)}" + ("; click a header to sort by it."
                                                                           if html else ".")]
@@ -327,7 +198,7 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
 
     gallery = gallery_html(result)  # the verdict's discordant test images (McNemar's b and c), after the board
     sections += ["<h2>Leaderboard</h2>", f"<p>{_esc(_caption(sort_metric, rows))}</p>",
-                 _leaderboard_html(rows, sort_metric)]
+                 leaderboard_html(rows, sort_metric)]
     sections += [gallery] if gallery else []
     figs = []
     if pareto_png:
@@ -395,7 +266,9 @@ def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str =
         columns = _columns(rows)
         best = _best_name(rows)
         has_kind = any(r.get("deep") is not None for r in rows)
-        header = ["rank", "method", "vs best"] + (["kind"] if has_kind else []) + [t for _, t, _ in columns]
+        has_tie = has_tests(rows)
+        header = (["rank", "method"] + (["vs best"] if has_tie else []) + (["kind"] if has_kind else [])
+                  + [t for _, t, _ in columns])
         failed_any = any(r.get("error") for r in rows)
         header += ["note"] if failed_any else []
         lines += ["| " + " | ".join(header) + " |",
@@ -405,7 +278,7 @@ def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str =
         for row in rows:
             failed = bool(row.get("error"))
             rank += 0 if failed else 1
-            cells = ["-" if failed else str(rank), str(row["method"]), _tie_mark(row, best)]
+            cells = ["-" if failed else str(rank), str(row["method"])] + ([_tie_mark(row, best)] if has_tie else [])
             cells += [_kind(row)] if has_kind else []
             cells += ["-" if failed else _cell(row, key, kind)[0] for key, _, kind in columns]
             cells += ([f"error: {' '.join(str(row['error']).split())[:160]}" if failed else ""]

@@ -4,7 +4,9 @@
 offline and can be mailed or attached as is: images are embedded as
 base64 ``data:`` URIs, the CSS is inline, there is no JavaScript and no
 external resource. Every piece of text (method names, settings, notes,
-error messages) is HTML-escaped.
+error messages) is HTML-escaped. :func:`leaderboard_html` is the one
+leaderboard table of every HTML report (this page, ``evaluate``'s, and
+``compare``'s report, which adds a small sorting script).
 
 Examples
 --------
@@ -27,15 +29,15 @@ import html
 import json
 import logging
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cvtoolkit import __version__
-from cvtoolkit.evaluate.leaderboard import Leaderboard
-from cvtoolkit.evaluate.report import format_value, to_jsonable
+from cvtoolkit.evaluate.leaderboard import Leaderboard, finite_float as _float, format_p
+from cvtoolkit.evaluate.report import to_jsonable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["render_html_report", "write_html_report", "image_data_uri"]
+__all__ = ["format_size", "image_data_uri", "leaderboard_html", "render_html_report", "write_html_report"]
 
 _MIME = {
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -63,29 +65,6 @@ figcaption { font-size: .9em; color: #555; }
 .notes { white-space: pre-wrap; background: #f7f7f7; border-left: 3px solid #2a6fb0; padding: .6em 1em; }
 footer { margin-top: 3em; font-size: .8em; color: #777; }
 """
-
-_LEADERBOARD_COLUMNS = (
-    ("accuracy", "accuracy", 4),
-    ("accuracy_std", "accuracy std (folds)", 4),
-    ("accuracy_ci_low", "accuracy CI low", 4),
-    ("accuracy_ci_high", "accuracy CI high", 4),
-    ("balanced_accuracy", "balanced acc", 4),
-    ("balanced_accuracy_std", "balanced acc std (folds)", 4),
-    ("balanced_accuracy_ci_low", "balanced acc CI low", 4),
-    ("balanced_accuracy_ci_high", "balanced acc CI high", 4),
-    ("f1_macro", "macro F1", 4),
-    ("f1_macro_std", "macro F1 std (folds)", 4),
-    ("f1_macro_ci_low", "macro F1 CI low", 4),
-    ("f1_macro_ci_high", "macro F1 CI high", 4),
-    ("log_loss", "log loss", 4),
-    ("rank5", "rank-5", 4),
-    ("roc_auc", "ROC AUC", 4),
-    ("fit_seconds", "fit s", 2),
-    ("predict_ms_per_image", "predict ms/img", 3),
-    ("p_vs_best", "p vs best (Holm)", 4),
-    ("tied_with_best", "tied with best", 0),
-)
-
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
@@ -139,15 +118,6 @@ def _setting_value(value: Any) -> str:
     return str(value)
 
 
-def _number(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
-
-
 def _settings_table(settings: Mapping[str, Any]) -> str:
     if not settings:
         return "<p>No settings recorded.</p>"
@@ -155,35 +125,6 @@ def _settings_table(settings: Mapping[str, Any]) -> str:
         f"<tr><th scope=\"row\">{_esc(k)}</th><td>{_esc(_setting_value(v))}</td></tr>" for k, v in settings.items()
     )
     return f'<table class="settings">\n{rows}\n</table>'
-
-
-def _leaderboard_table(board: Leaderboard) -> str:
-    rows = board.sorted_rows()
-    if not rows:
-        return "<p>No methods were run.</p>"
-    columns = [c for c in _LEADERBOARD_COLUMNS if c[0] in ("accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
-               or any(r.get(c[0]) is not None for r in rows)]
-    failed_any = any(r.get("error") for r in rows)
-    head = "<thead><tr><th>rank</th><th>method</th>" + "".join(f"<th>{_esc(t)}</th>" for _, t, _ in columns)
-    head += "<th>note</th></tr></thead>" if failed_any else "</tr></thead>"
-    body = []
-    rank = 0
-    for row in rows:
-        if row.get("error"):
-            cells = ['<td class="num">-</td>', f"<td>{_esc(row['method'])}</td>"]
-            cells += ['<td class="num">-</td>'] * len(columns)
-            cells.append(f"<td>error: {_esc(row['error'])}</td>")
-            body.append('<tr class="failed">' + "".join(cells) + "</tr>")
-            continue
-        rank += 1
-        cells = [f'<td class="num">{rank}</td>', f"<td>{_esc(row['method'])}</td>"]
-        for key, _, digits in columns:
-            value = _number(row.get(key))
-            cells.append(f'<td class="num">{_esc(format_value(value, digits))}</td>')
-        if failed_any:
-            cells.append("<td></td>")
-        body.append(f'<tr class="{"best" if rank == 1 else "ok"}">' + "".join(cells) + "</tr>")
-    return '<table class="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
 
 
 def _figure_section(
@@ -196,6 +137,175 @@ def _figure_section(
     for method in methods:
         parts.append(_figure(pngs[method], f"{heading}: {method}", base_dir))
     return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- the leaderboard table
+# (key, title, kind): kind "ci" shows the value with its CI, "num:D" D decimals, "size" bytes, "p" a p-value.
+_COLUMNS = (
+    ("accuracy", "accuracy", "ci"),
+    ("balanced_accuracy", "balanced accuracy", "ci"),
+    ("f1_macro", "macro F1", "ci"),
+    ("log_loss", "log loss", "num:4"),
+    ("rank5", "rank-5", "num:4"),
+    ("roc_auc", "ROC AUC", "num:4"),
+    ("p_vs_best", "p vs best", "p"),
+    ("fit_seconds", "fit s", "num:2"),
+    ("predict_ms_per_image", "predict ms/img", "num:3"),
+    ("size_bytes", "size", "size"),
+)
+_ALWAYS = ("accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
+
+# Plain JavaScript, no library: a click on a header sorts the rows by that column's data-value
+# (numbers numerically, text alphabetically, empty cells last); a second click reverses.
+_SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(heads, function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      function key(row) { var c = row.cells[col]; var v = c ? c.getAttribute("data-value") : null;
+                          return v === null || v === "" ? null : v; }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === null || y === null) { return (x === null) - (y === null); }
+        var nx = Number(x), ny = Number(y);
+        var r = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
+        return asc ? r : -r;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def format_size(n: Any) -> str:
+    """Bytes as a short readable size.
+
+    Examples
+    --------
+    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
+    ('512 B', '2.0 KB', '5.3 MB', '-')
+    """
+    n = _float(n)
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return "-"  # pragma: no cover
+
+
+def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
+    value = _float(row.get(key))
+    if value is None:
+        return "-"
+    low, high = _float(row.get(f"{key}_ci_low")), _float(row.get(f"{key}_ci_high"))
+    if low is None or high is None:
+        return f"{value:.4f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _cell(row: Mapping[str, Any], key: str, kind: str) -> tuple[str, str]:
+    """(text, sort value) of one cell."""
+    value = _float(row.get(key))
+    sort = "" if value is None else repr(value)
+    if kind == "ci":
+        return _fmt_ci(row, key), sort
+    if kind == "p":
+        return format_p(value, label=False), sort
+    if kind == "size":
+        return format_size(value), sort
+    digits = int(kind.split(":")[1])
+    return ("-" if value is None else f"{value:.{digits}f}"), sort
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    return [c for c in _COLUMNS if c[0] in _ALWAYS or any(_float(r.get(c[0])) is not None for r in rows)]
+
+
+def _tie_mark(row: Mapping[str, Any], best: str | None) -> str:
+    if row.get("error"):
+        return ""
+    if row["method"] == best:
+        return "best"
+    return "tied" if row.get("tied_with_best") else ""
+
+
+def _best_name(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    ok = [r for r in rows if not r.get("error")]
+    return str(ok[0]["method"]) if ok else None
+
+
+def _kind(row: Mapping[str, Any]) -> str:
+    deep = row.get("deep")
+    return "" if deep is None else ("deep" if deep else "classical")
+
+
+def has_tests(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the rows carry compare's paired tests against the best row (the ``vs best`` column)."""
+    return any("tied_with_best" in r or "p_vs_best" in r for r in rows)
+
+
+def leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str | None = None, *,
+                     sortable: bool = True) -> str:
+    """The leaderboard table of every HTML report (``compare`` and ``evaluate``): one renderer.
+
+    ``rows`` in leaderboard order (failed rows last); ``sort_metric`` is
+    marked ``(sort)``; a ``vs best`` column (best, tied) when the rows carry
+    the paired tests; the ``kind`` column when they say classical or deep.
+    ``sortable`` adds the attributes the compare page's script sorts by.
+
+    Examples
+    --------
+    >>> '<td data-value="a">a</td>' in leaderboard_html([{"method": "a", "accuracy": 0.5}], "accuracy")
+    True
+    """
+    if not rows:
+        return "<p>No methods were run.</p>"
+    columns = _columns(rows)
+    has_kind = any(r.get("deep") is not None for r in rows)
+    failed_any = any(r.get("error") for r in rows)
+    best = _best_name(rows)
+    has_tie = has_tests(rows)
+    heads = [("rank", "rank"), ("method", "method")] + ([("tie", "vs best")] if has_tie else [])
+    if has_kind:
+        heads.append(("kind", "kind"))
+    heads += [(key, title + (" (sort)" if key == sort_metric else "")) for key, title, _ in columns]
+    if failed_any:
+        heads.append(("note", "note"))
+    click = ' title="click to sort"' if sortable else ""
+    head = "<thead><tr>" + "".join(
+        f'<th data-key="{_esc(k)}"{click}>{_esc(t)}</th>' for k, t in heads) + "</tr></thead>"
+    body, rank = [], 0
+    for row in rows:
+        failed = bool(row.get("error"))
+        if not failed:
+            rank += 1
+        mark = _tie_mark(row, best)
+        cells = [
+            f'<td class="num" data-value="{"" if failed else rank}">{"-" if failed else rank}</td>',
+            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"])}</td>',
+        ]
+        if has_tie:
+            cells.append(f'<td class="tie" data-value="{ {"best": 0, "tied": 1}.get(mark, "") }">{_esc(mark)}</td>')
+        if has_kind:
+            cells.append(f'<td data-value="{_esc(_kind(row))}">{_esc(_kind(row))}</td>')
+        for key, _, kind in columns:
+            text, sort = ("-", "") if failed else _cell(row, key, kind)
+            cells.append(f'<td class="num" data-value="{_esc(sort)}">{_esc(text)}</td>')
+        if failed_any:
+            note = f"error: {row['error']}" if failed else ""
+            cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
+        css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
+        body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
+    css_class = "leaderboard sortable" if sortable else "leaderboard"
+    return (f'<table class="{css_class}" id="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody>\n</table>")
 
 
 def render_html_report(
@@ -224,7 +334,7 @@ def render_html_report(
         "<h2>Settings</h2>",
         _settings_table(settings),
         "<h2>Leaderboard</h2>",
-        _leaderboard_table(leaderboard),
+        leaderboard_html(leaderboard.sorted_rows(), leaderboard.sort_metric, sortable=False),
     ]
     if notes:
         sections += ["<h2>Notes</h2>", f'<div class="notes">{_esc(notes)}</div>']

@@ -7,9 +7,12 @@ Registering a taken name needs ``overwrite=True``; an unknown name raises
 :class:`~cvtoolkit.errors.UnknownNameError` (or the subclass the registry was
 made with) listing the known names and the closest one.
 
-Used by the feature descriptors (:data:`cvtoolkit.features.registry.REGISTRY`)
-and the learning-rate schedules (``cvtoolkit.train.schedules.factory.REGISTRY``);
-written so that the classifier, CNN and backbone registries can adopt it.
+The one registry class of cvtoolkit, used by the feature descriptors
+(:data:`cvtoolkit.features.registry.REGISTRY`), the classifiers
+(``cvtoolkit.classifiers.registry.REGISTRY``), the CNNs
+(``cvtoolkit.nn.names.REGISTRY``, Keras-free), the ImageNet backbones
+(``cvtoolkit.transfer.backbones.REGISTRY``) and the learning-rate schedules
+(``cvtoolkit.train.schedules.factory.REGISTRY``).
 
 Examples
 --------

@@ -145,3 +145,16 @@ def test_one_leaderboard_renderer_for_compare_and_evaluate_reports(tmp_path):
         SimpleNamespace(rows=rows, reports={}, files={}, settings={}, verdict="v", sort_metric="accuracy"), tmp_path)
     table = html_report.leaderboard_html(rows, "accuracy")
     assert table in compare_page and "0.900 [0.800, 0.950]" in table and "&lt; 0.001" in table
+
+
+def test_registry_docstring_names_every_registry_that_uses_it():
+    import importlib
+
+    import cvtoolkit.registry as registry
+
+    for module in ("cvtoolkit.features.registry", "cvtoolkit.classifiers.registry", "cvtoolkit.nn.names",
+                   "cvtoolkit.transfer.backbones", "cvtoolkit.train.schedules.factory"):
+        if module != "cvtoolkit.transfer.backbones":  # (imports Keras: its REGISTRY is checked by test_transfer)
+            assert isinstance(importlib.import_module(module).REGISTRY, registry.Registry)
+        assert f"{module}.REGISTRY" in registry.__doc__, module
+    assert "can adopt it" not in registry.__doc__

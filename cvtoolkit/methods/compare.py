@@ -450,5 +450,3 @@ def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset,
         logger.warning("%s: cannot measure the saved size: %s: %s", spec.name, type(err).__name__, err)
         return None
 
-
-_write_outputs = write_outputs  # the name folds and older code used

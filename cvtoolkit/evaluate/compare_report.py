@@ -39,7 +39,6 @@ True
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import os
 from pathlib import Path
@@ -47,10 +46,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cvtoolkit import __version__
 from cvtoolkit.evaluate.disagreement import GALLERY_CSS
 from cvtoolkit.evaluate.html_report import (  # the one leaderboard renderer, shared with evaluate's report
-    _CSS,
     _SORT_JS,
     _best_name,
     _cell,
@@ -64,6 +61,7 @@ from cvtoolkit.evaluate.html_report import (  # the one leaderboard renderer, sh
     format_size,
     has_tests,
     leaderboard_html,
+    page_html,
 )
 from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
 
@@ -179,14 +177,17 @@ def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool 
     return " ".join(parts)
 
 
+def _report_head(result: Any, out: str | os.PathLike) -> tuple[Path, list, str, str | None, str | None]:
+    """What both reports open with: the folder, the rows, the sort metric, the verdict and the leakage line."""
+    rows = list(getattr(result, "rows", []) or [])
+    sort_metric = getattr(result, "sort_metric", None) or "accuracy"
+    return Path(out), rows, sort_metric, getattr(result, "verdict", None), _leakage_text(result)
+
+
 def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cvtoolkit compare",
                         pareto_png: str | None = None, heatmap_png: str | None = None) -> str:
     """The ``report.html`` text for ``result`` (a :class:`~cvtoolkit.methods.compare.CompareResult`)."""
-    out = Path(out)
-    rows = list(getattr(result, "rows", []) or [])
-    sort_metric = getattr(result, "sort_metric", None) or "accuracy"
-    verdict = getattr(result, "verdict", None)
-    leak = _leakage_text(result)
+    out, rows, sort_metric, verdict, leak = _report_head(result, out)
     figures = _figure_paths(result, out)
     curve = _learning_curve_png(result, out)
     order = [str(r["method"]) for r in rows]
@@ -227,16 +228,7 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
         parts.append("</details>")
         sections.append("\n".join(parts))
     sections += ["<h2>Settings</h2>", _settings_table(getattr(result, "settings", None) or {})]
-    when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}{_EXTRA_CSS}{GALLERY_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(sections)
-        + f"\n<footer>Written by cvtoolkit {_esc(__version__)} on {_esc(when)}.</footer>\n"
-        f"<script>{_SORT_JS}</script>\n</body>\n</html>\n"
-    )
+    return page_html(title, "\n".join(sections), css=_EXTRA_CSS + GALLERY_CSS, script=_SORT_JS)
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -252,11 +244,7 @@ def _md_image(path: str, out: Path, alt: str) -> str:
 def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str = "cvtoolkit compare",
                             pareto_png: str | None = None, heatmap_png: str | None = None) -> str:
     """The ``report.md`` text: the same order as the HTML report."""
-    out = Path(out)
-    rows = list(getattr(result, "rows", []) or [])
-    sort_metric = getattr(result, "sort_metric", None) or "accuracy"
-    verdict = getattr(result, "verdict", None)
-    leak = _leakage_text(result)
+    out, rows, sort_metric, verdict, leak = _report_head(result, out)
     lines = [f"# {_md_cell(title)}", "", "## Verdict", "", f"**{_md_cell(verdict or 'no verdict was computed')}**",
              ""]
     if leak:

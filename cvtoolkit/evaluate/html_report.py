@@ -26,14 +26,12 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 import logging
 import os
 from typing import Any, Mapping, Sequence
 
 from cvtoolkit import __version__
-from cvtoolkit.evaluate.leaderboard import Leaderboard, finite_float as _float, format_p
-from cvtoolkit.evaluate.report import to_jsonable
+from cvtoolkit.evaluate.leaderboard import Leaderboard, _setting_text, finite_float as _float, format_p
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +108,11 @@ def _figure(path: str | os.PathLike, caption: str, base_dir: str | os.PathLike |
     )
 
 
-def _setting_value(value: Any) -> str:
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(to_jsonable(value), ensure_ascii=False)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def _settings_table(settings: Mapping[str, Any]) -> str:
     if not settings:
         return "<p>No settings recorded.</p>"
     rows = "\n".join(
-        f"<tr><th scope=\"row\">{_esc(k)}</th><td>{_esc(_setting_value(v))}</td></tr>" for k, v in settings.items()
+        f"<tr><th scope=\"row\">{_esc(k)}</th><td>{_esc(_setting_text(v))}</td></tr>" for k, v in settings.items()
     )
     return f'<table class="settings">\n{rows}\n</table>'
 
@@ -327,7 +317,6 @@ def render_html_report(
     from the current folder are looked up (the report's folder).
     """
     order = [r["method"] for r in leaderboard.sorted_rows()]
-    when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     sections = [
         f"<h1>{_esc(title)}</h1>",
         f'<p class="verdict"><strong>Verdict:</strong> {_esc(verdict)}</p>' if verdict else "",
@@ -342,15 +331,27 @@ def render_html_report(
     sections.append(_figure_section("Training curves", curves_pngs, order, base_dir))
     sections.append(_figure_section("Top losses", top_losses_pngs, order, base_dir))
     sections.append(_figure_section("Grad-CAM", grad_cam_pngs, order, base_dir))
-    body = "\n".join(s for s in sections if s)
+    return page_html(title, "\n".join(s for s in sections if s))
+
+
+def page_html(title: str, body: str, *, css: str = "", script: str = "") -> str:
+    """One self-contained HTML page: ``body`` (HTML) under ``title``, the report CSS (plus ``css``), a footer.
+
+    Examples
+    --------
+    >>> page_html("t <1>", "<p>x</p>").startswith("<!DOCTYPE html>")
+    True
+    """
+    when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{_esc(title)}</title>\n<style>{_CSS}{css}</style>\n</head>\n<body>\n"
         f"{body}\n"
         f"<footer>Written by cvtoolkit {_esc(__version__)} on {_esc(when)}.</footer>\n"
-        "</body>\n</html>\n"
+        + (f"<script>{script}</script>\n" if script else "")
+        + "</body>\n</html>\n"
     )
 
 
@@ -398,19 +399,9 @@ def write_html_report(
     >>> open(path, encoding="utf-8").read().startswith("<!DOCTYPE html>")
     True
     """
+    options = {k: v for k, v in locals().items() if k != "path"}  # the keywords, passed on as they came
     from cvtoolkit.io import write_text_atomic
 
-    text = render_html_report(
-        title=title,
-        settings=settings,
-        leaderboard=leaderboard,
-        confusion_pngs=confusion_pngs,
-        curves_pngs=curves_pngs,
-        top_losses_pngs=top_losses_pngs,
-        grad_cam_pngs=grad_cam_pngs,
-        notes=notes,
-        base_dir=os.path.dirname(os.path.abspath(path)),
-        verdict=verdict,
-    )
+    text = render_html_report(**options, base_dir=os.path.dirname(os.path.abspath(path)))
     write_text_atomic(path, text)
     log.debug("wrote HTML report %s", path)

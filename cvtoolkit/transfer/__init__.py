@@ -22,23 +22,12 @@ Examples
 from cvtoolkit._lazy import lazy_attributes
 
 # Lazy (PEP 562): ``import cvtoolkit.transfer.weights_files`` (file names only) does not import Keras.
-_LAZY = {
-    "BACKBONES": "cvtoolkit.transfer.backbones",
-    "BackbonePreprocessing": "cvtoolkit.transfer.backbones",
-    "BackboneSpec": "cvtoolkit.transfer.backbones",
-    "build_backbone": "cvtoolkit.transfer.backbones",
-    "build_feature_extractor": "cvtoolkit.transfer.backbones",
-    "get_backbone_spec": "cvtoolkit.transfer.backbones",
-    "imagenet_weights_file": "cvtoolkit.transfer.backbones",
-    "keras_cache_dir": "cvtoolkit.transfer.backbones",
-    "BackboneFeatures": "cvtoolkit.transfer.features",
-    "make_backbone_features": "cvtoolkit.transfer.features",
-    "resize_batch": "cvtoolkit.transfer.features",
-    "build_finetune_model": "cvtoolkit.transfer.finetune",
-    "fine_tune": "cvtoolkit.transfer.finetune",
-    "freeze_backbone": "cvtoolkit.transfer.finetune",
-    "unfreeze_top_layers": "cvtoolkit.transfer.finetune",
-}
+_LAZY = {name: f"cvtoolkit.transfer.{module}" for module, names in {
+    "backbones": ("BACKBONES", "BackbonePreprocessing", "BackboneSpec", "build_backbone", "build_feature_extractor",
+                  "get_backbone_spec", "imagenet_weights_file", "keras_cache_dir"),
+    "features": ("BackboneFeatures", "make_backbone_features", "resize_batch"),
+    "finetune": ("build_finetune_model", "fine_tune", "freeze_backbone", "unfreeze_top_layers"),
+}.items() for name in names}
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 

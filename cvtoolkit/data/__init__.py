@@ -33,12 +33,13 @@ from cvtoolkit.data.preprocessing import (
 from cvtoolkit.data.sizes import DEFAULT_IMAGE_SIZE, default_image_size
 
 __all__ = [
-    "AspectAwareResize", "BUILTIN_DATASETS", "Compose", "DEFAULT_IMAGE_SIZE", "DEFAULT_MAX_PIXELS", "Dataset", "FolderListing",
-    "IMAGE_EXTENSIONS", "KERAS_DATASETS", "MeanSubtract", "RandomPatch", "Resize", "Scale", "SkippedFile",
-    "TenCrop", "UnreadableImageError", "check_classification_data", "decode_image", "default_image_size", "describe_spec",
-    "list_by_filename", "list_image_folder", "list_unlabelled", "load_dataset", "load_digits", "load_images",
-    "load_keras_dataset", "load_npz", "load_pixel_csv", "read_image", "resize_images", "split_dataset",
-    "per_class_split", "stack_images", "stratified_split", "ten_crops", "to_rgb_uint8",
+    "AspectAwareResize", "BUILTIN_DATASETS", "Compose", "DEFAULT_IMAGE_SIZE", "DEFAULT_MAX_PIXELS", "Dataset",
+    "FolderListing", "IMAGE_EXTENSIONS", "KERAS_DATASETS", "MeanSubtract", "RandomPatch", "Resize", "Scale",
+    "SkippedFile", "TenCrop", "UnreadableImageError", "check_classification_data", "decode_image",
+    "default_image_size", "describe_spec", "list_by_filename", "list_image_folder", "list_unlabelled",
+    "load_dataset", "load_digits", "load_images", "load_keras_dataset", "load_npz", "load_pixel_csv", "read_image",
+    "resize_images", "split_dataset", "per_class_split", "stack_images", "stratified_split", "ten_crops",
+    "to_rgb_uint8",
 ]
 
 

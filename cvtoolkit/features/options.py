@@ -103,8 +103,9 @@ def check_values(transformer: Any, names: list[str]) -> None:
                 try:
                     getattr(part, check)()
                 except (TypeError, ValueError) as err:
+                    valid = ", ".join(option_names(names))
                     raise ExtractArgumentError(
-                        f"invalid --set value for {','.join(names)}: {err}; valid keys: {', '.join(option_names(names))}"
+                        f"invalid --set value for {','.join(names)}: {err}; valid keys: {valid}"
                     ) from err
 
 
@@ -172,7 +173,7 @@ def make_extractor(names: list[str], options: dict[str, Any], given: list[str] |
 
 
 def image_size_for(spec: str, image_size: int | None, *, features: str | None = None) -> int | None:
-    """The size to load ``spec`` at for the descriptor ``features`` (see :func:`~cvtoolkit.data.sizes.default_image_size`).
+    """The size to load ``spec`` at for the descriptor ``features`` (the rule: :func:`cvtoolkit.data.default_image_size`).
 
     The user's size wins; dense descriptors (``dsift_*``, ``osift_*``) read
     images at their natural size (``None``: they shrink images themselves); a
@@ -180,8 +181,10 @@ def image_size_for(spec: str, image_size: int | None, *, features: str | None = 
 
     Examples
     --------
-    >>> image_size_for("digits", None), image_size_for("digits", 48), image_size_for("digits", None, features="dsift_spm")
-    (32, 48, None)
+    >>> image_size_for("digits", None), image_size_for("digits", 48)
+    (32, 48)
+    >>> image_size_for("digits", None, features="dsift_spm") is None
+    True
     """
     from cvtoolkit.data.sizes import default_image_size
 

@@ -44,7 +44,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from cvtoolkit.evaluate.disagreement import GALLERY_CSS
 from cvtoolkit.evaluate.html_report import (  # the one leaderboard renderer, shared with evaluate's report
@@ -64,6 +63,7 @@ from cvtoolkit.evaluate.html_report import (  # the one leaderboard renderer, sh
     page_html,
 )
 from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
+from cvtoolkit.evaluate.plots import plot_f1_heatmap  # every plot lives in evaluate/plots.py
 
 log = logging.getLogger(__name__)
 
@@ -114,46 +114,6 @@ def _learning_curve_png(result: Any, out: Path) -> str | None:
 
 
 # --------------------------------------------------------------------------- figures
-def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: str | os.PathLike) -> bool:
-    """Methods (rows, leaderboard order) by classes (columns) heatmap of per-class F1; False when nothing to draw.
-
-    ``reports`` maps a method to its
-    :class:`~cvtoolkit.evaluate.ClassificationReport`; F1 is written in
-    each cell when there are at most 20 classes.
-    """
-    from cvtoolkit.evaluate.plots import new_figure, save_figure
-
-    names = [m for m in methods if m in reports] + [m for m in reports if m not in methods]
-    if not names:
-        return False
-    classes = list(reports[names[0]].class_names)
-    grid = np.full((len(names), len(classes)), np.nan)
-    for i, name in enumerate(names):
-        per_class = reports[name].per_class
-        for j, cls in enumerate(classes):
-            value = _float((per_class.get(cls) or {}).get("f1"))
-            if value is not None:
-                grid[i, j] = value
-    width = min(22.0, 3.0 + 0.45 * len(classes))
-    height = min(22.0, 1.5 + 0.35 * len(names))
-    fig = new_figure(width, height)
-    ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_yticks(range(len(names)), labels=names, fontsize=8)
-    ax.set_xticks(range(len(classes)), labels=classes, fontsize=8, rotation=60 if len(classes) > 6 else 0,
-                  ha="right" if len(classes) > 6 else "center")
-    if len(classes) <= 20 and len(names) <= 40:
-        for i in range(len(names)):
-            for j in range(len(classes)):
-                if not np.isnan(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if grid[i, j] < 0.6 else "black")
-    fig.colorbar(image, ax=ax, label="F1")
-    ax.set_title("per-class F1 (methods in leaderboard order)")
-    save_figure(fig, path)
-    return True
-
-
 # --------------------------------------------------------------------------- HTML
 def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool = True) -> str:
     parts = [f"Sorted by {METRIC_TITLES.get(sort_metric, sort_metric)}" + ("; click a header to sort by it."

@@ -1,4 +1,4 @@
-"""Figures for evaluation: confusion matrices, image grids, the Pareto front, learning curves.
+"""Figures for evaluation: confusion matrices, image grids, the Pareto front, learning curves, per-class F1.
 
 Presentation only: functions take arrays that :mod:`cvtoolkit.evaluate.metrics`
 computed and return a :class:`matplotlib.figure.Figure`. Figures are built
@@ -26,8 +26,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["normalize_confusion_matrix", "pareto_front", "plot_confusion_matrix", "plot_learning_curve",
-           "plot_pareto", "save_figure", "new_figure"]
+__all__ = ["normalize_confusion_matrix", "pareto_front", "plot_confusion_matrix", "plot_f1_heatmap",
+           "plot_learning_curve", "plot_pareto", "save_figure", "new_figure"]
 
 logger = logging.getLogger(__name__)
 
@@ -278,3 +278,41 @@ def plot_learning_curve(data: Mapping[str, Any], path: str | os.PathLike) -> Non
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     save_figure(fig, path)
+
+
+def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: str | os.PathLike) -> bool:
+    """Methods (rows, leaderboard order) by classes (columns) heatmap of per-class F1; False when nothing to draw.
+
+    ``reports`` maps a method to its
+    :class:`~cvtoolkit.evaluate.ClassificationReport`; F1 is written in
+    each cell when there are at most 20 classes.
+    """
+    names = [m for m in methods if m in reports] + [m for m in reports if m not in methods]
+    if not names:
+        return False
+    classes = list(reports[names[0]].class_names)
+    grid = np.full((len(names), len(classes)), np.nan)
+    for i, name in enumerate(names):
+        per_class = reports[name].per_class
+        for j, cls in enumerate(classes):
+            value = _value(per_class.get(cls) or {}, "f1")
+            if value is not None:
+                grid[i, j] = value
+    width = min(22.0, 3.0 + 0.45 * len(classes))
+    height = min(22.0, 1.5 + 0.35 * len(names))
+    fig = new_figure(width, height)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_yticks(range(len(names)), labels=names, fontsize=8)
+    ax.set_xticks(range(len(classes)), labels=classes, fontsize=8, rotation=60 if len(classes) > 6 else 0,
+                  ha="right" if len(classes) > 6 else "center")
+    if len(classes) <= 20 and len(names) <= 40:
+        for i in range(len(names)):
+            for j in range(len(classes)):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if grid[i, j] < 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="F1")
+    ax.set_title("per-class F1 (methods in leaderboard order)")
+    save_figure(fig, path)
+    return True

@@ -332,23 +332,3 @@ def test_leaderboard_load_rejects_other_json(tmp_path):
     path.write_text('{"method": "a"}')
     with pytest.raises(ValueError, match="x.json is not a leaderboard"):
         Leaderboard.load_json(path)
-
-
-def test_markdown_report(tmp_path):
-    board = _board()
-    path = tmp_path / "report.md"
-    board.save_markdown_report(
-        path,
-        title="animals, 3 classes",
-        settings={"dataset": "datasets/animals", "seed": 42, "test size": 0.25},
-        images={"hog+linear_svm": "cm/hog+linear_svm.png", "shallownet": "cm/shallownet.png"},
-    )
-    text = path.read_text()
-    assert text.startswith("# animals, 3 classes\n")
-    assert "| dataset | datasets/animals |" in text and "| seed | 42 |" in text
-    assert "| test size | 0.25 |" in text
-    assert "| 1 | shallownet |" in text
-    # images in leaderboard order
-    i_shallow = text.index("![shallownet](cm/shallownet.png)")
-    i_hog = text.index("![hog+linear_svm](cm/hog+linear_svm.png)")
-    assert text.index("## Settings") < text.index("## Leaderboard") < i_shallow < i_hog

@@ -75,10 +75,12 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def as_image_batch(X: Any, *, what: str = "X") -> np.ndarray:
-    """``X`` as an ``(N, H, W, C)`` array (a list of same-sized images is stacked).
+def cnn_image_batch(X: Any, *, what: str = "X") -> np.ndarray:
+    """``X`` as one ``(N, H, W, C)`` array for a CNN (a list of same-sized images is stacked).
 
-    Grey batches ``(N, H, W)`` get a channel axis.
+    Grey batches ``(N, H, W)`` get a channel axis; pixel types are kept (the
+    network scales them). Not :func:`cvtoolkit.features.base.as_image_batch`,
+    which lets descriptors take images of different sizes as ``uint8``.
 
     Raises
     ------
@@ -88,7 +90,7 @@ def as_image_batch(X: Any, *, what: str = "X") -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> as_image_batch(np.zeros((2, 4, 4), np.uint8)).shape
+    >>> cnn_image_batch(np.zeros((2, 4, 4), np.uint8)).shape
     (2, 4, 4, 1)
     """
     if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype == object):
@@ -365,7 +367,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
 
         self._check_params()
         start = time.perf_counter()
-        X = as_image_batch(X)
+        X = cnn_image_batch(X)
         y = np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
@@ -376,7 +378,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
 
         val = None
         if validation_data is not None:
-            Xv = as_image_batch(validation_data[0], what="validation X")
+            Xv = cnn_image_batch(validation_data[0], what="validation X")
             yv_raw = np.asarray(validation_data[1])
             unknown = np.setdiff1d(yv_raw, classes)
             if unknown.size:
@@ -566,7 +568,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(N, n_classes)``, columns in ``classes_`` order."""
         self._check_fitted()
-        X = as_image_batch(X)
+        X = cnn_image_batch(X)
         if tuple(X.shape[1:]) != tuple(self.input_shape_):
             raise ValueError(
                 f"images are {X.shape[1:]} but the network was trained on {self.input_shape_}; "

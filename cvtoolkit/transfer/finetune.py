@@ -455,12 +455,12 @@ class FineTuneClassifier(KerasImageClassifier):
 
         import numpy as np
 
-        from cvtoolkit.train.estimator import as_image_batch, scale_images
+        from cvtoolkit.train.estimator import cnn_image_batch, scale_images
 
         start = time.perf_counter()
         if self._epochs() < 0 or int(self.warmup_epochs) < 0 or self._epochs() + int(self.warmup_epochs) < 1:
             raise ValueError(f"need at least one epoch, got warmup_epochs={self.warmup_epochs}, epochs={self.epochs}")
-        X = as_image_batch(X)
+        X = cnn_image_batch(X)
         classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"need at least 2 classes to train a classifier; y has {len(classes)}")

@@ -1,0 +1,201 @@
+"""Issue 20 (round two of "nothing lost, nobody in"): cases 2, 5-12, 16 and 20.
+
+Each test fails on 80f7e15 and passes now; CLI cases check exit code 2, one
+line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cvtoolkit.cli import main
+from cvtoolkit.errors import ModelError
+from cvtoolkit.methods import make_method
+from cvtoolkit.methods.artifact import MANIFEST, PIPELINE_FILE, load_pipeline, save_pipeline
+
+
+def one_line_error(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in err, err
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture()
+def knn_model(tmp_path) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
+    est = make_method("raw+knn").fit(X, np.arange(12) % 2)
+    model = save_pipeline(est, tmp_path / "model", method="raw+knn", class_names=["a", "b"], image_size=8,
+                          channels=3)
+    return model, X
+
+
+@pytest.fixture()
+def image_file(tmp_path) -> Path:
+    import cv2
+
+    path = tmp_path / "x.png"
+    cv2.imwrite(str(path), np.full((8, 8, 3), 90, np.uint8))
+    return path
+
+
+# ---- case 2: fit --out never wipes a folder it did not write ------------------------------------------------
+
+def test_fit_refuses_a_web_app_folder_with_a_manifest(tmp_path, capsys):
+    from conftest import write_image_folder
+
+    data = write_image_folder(tmp_path / "shapes", n_per_class=4, size=16)
+    app = tmp_path / "app"
+    (app / "src").mkdir(parents=True)
+    (app / MANIFEST).write_text(json.dumps({"name": "my extension", "manifest_version": 3}))
+    (app / "index.html").write_text("<html></html>")
+    (app / "src" / "main.js").write_text("console.log(1)")
+    assert main(["fit", "--dataset", str(data), "--method", "raw+knn", "--out", str(app), "--quiet"]) == 2
+    one_line_error(capsys, str(app), "--overwrite")
+    assert (app / "index.html").is_file() and (app / "src" / "main.js").is_file()
+    assert json.loads((app / MANIFEST).read_text())["name"] == "my extension"
+
+
+def test_a_saved_pipeline_with_a_users_file_added_is_not_replaced(knn_model):
+    from cvtoolkit.io.outputs import is_pipeline_folder
+
+    model, X = knn_model
+    assert is_pipeline_folder(model)
+    (model / "notes.txt").write_text("mine")
+    assert not is_pipeline_folder(model)
+    est = load_pipeline(model).estimator
+    with pytest.raises(ModelError, match="notes.txt"):
+        save_pipeline(est, model, method="raw+knn", class_names=["a", "b"], image_size=8, channels=3)
+    assert (model / "notes.txt").read_text() == "mine"
+
+
+def test_refitting_into_a_saved_pipeline_still_replaces_it(knn_model):
+    model, X = knn_model
+    est = load_pipeline(model).estimator
+    save_pipeline(est, model, method="raw+knn", class_names=["c", "d"], image_size=8, channels=3)
+    assert load_pipeline(model).class_names == ["c", "d"]
+
+
+# ---- case 5: trust decided from type names, importing nothing the file names ----------------------------------
+
+def test_trust_check_does_not_import_modules_named_by_the_file():
+    from cvtoolkit.methods.trusted import is_trusted_type, untrusted_types
+
+    named = ["sklearn._build_utils.version.Anything", "sklearn.utils.tests.test_validation.Whatever",
+             "cvtoolkit.cli.ArgumentParser", "sklearn.externals.array_api_compat.Y"]
+    for name in named:
+        sys.modules.pop(name.rpartition(".")[0], None)
+    assert untrusted_types(named) == sorted(named)
+    for name in named:
+        assert name.rpartition(".")[0] not in sys.modules, name
+    # what the registries build is still trusted
+    assert is_trusted_type("sklearn.svm._classes.LinearSVC") and is_trusted_type("cvtoolkit.features.hog.HOG")
+    assert is_trusted_type("sklearn.metrics._dist_metrics.EuclideanDistance64")
+    assert not is_trusted_type("sklearn.metrics._dist_metrics.PyFuncDistance64")
+
+
+# ---- cases 6 and 7: a damaged manifest is one line naming the file and the field -------------------------------
+
+@pytest.mark.parametrize("change, field", [
+    (lambda m: m.pop("kind"), "kind"),
+    (lambda m: m.pop("class_names"), "class_names"),
+    (lambda m: m.update(class_names=None), "class_names"),
+    (lambda m: m.update(class_names=["a"]), "class_names"),
+    (lambda m: m.update(image_size=-5), "image_size"),
+    (lambda m: m.update(image_size=200000), "image_size"),
+    (lambda m: m.update(image_size="32"), "image_size"),
+    (lambda m: m.update(channels="rgb"), "channels"),
+    ("[1, 2, 3]", "JSON object"),
+    ("{not json", "unreadable manifest"),
+])
+def test_a_damaged_manifest_is_one_line_naming_the_file_and_field(knn_model, image_file, change, field, capsys):
+    model, _ = knn_model
+    manifest = json.loads((model / MANIFEST).read_text())
+    if isinstance(change, str):
+        (model / MANIFEST).write_text(change)
+    else:
+        change(manifest)
+        (model / MANIFEST).write_text(json.dumps(manifest))
+    assert main(["predict", "--model", str(model), "--images", str(image_file)]) == 2
+    one_line_error(capsys, str(model / MANIFEST) if field != "unreadable manifest" else MANIFEST, field)
+
+
+def test_a_string_image_size_is_refused_not_read_as_two_sides(knn_model):
+    model, _ = knn_model
+    manifest = json.loads((model / MANIFEST).read_text())
+    manifest["image_size"] = "32"
+    (model / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=r"field 'image_size' is the string '32'"):
+        load_pipeline(model)
+
+
+# ---- case 8: a trusted class in a bad state ----------------------------------------------------------------------
+
+def test_an_unfitted_estimator_in_pipeline_skops_is_one_line(knn_model, image_file, capsys):
+    import skops.io as sio
+
+    model, _ = knn_model
+    sio.dump(make_method("raw+knn"), model / PIPELINE_FILE)  # trusted types, never fitted
+    assert main(["predict", "--model", str(model), "--images", str(image_file)]) == 2
+    one_line_error(capsys, PIPELINE_FILE, "unfitted")
+
+
+# ---- cases 6 and 16: the .keras sidecar and Keras's safe_mode ------------------------------------------------------
+
+def _keras_file(folder: Path, *, lambda_layer: bool = False) -> Path:
+    import keras
+
+    from cvtoolkit.train import KerasImageClassifier
+
+    layers = [keras.Input((8, 8, 3)), keras.layers.Flatten()]
+    if lambda_layer:
+        layers.append(keras.layers.Lambda(lambda x: x * 1.0))
+    net = keras.Sequential(layers + [keras.layers.Dense(2, activation="softmax")])
+    path = folder / "net.keras"
+    KerasImageClassifier.from_model(net, [0, 1], class_names=["a", "b"], model="tiny").save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, field", [
+    ("{oops", "unreadable sidecar"),
+    ("[1]", "JSON object"),
+    ({"class_names": None, "classes": None}, None),  # allowed: classes 0..K-1
+    ({"class_names": ["only-one"]}, "class_names"),
+    ({"class_names": 5}, "class_names"),
+    ({"input_shape": [8, 8]}, "input_shape"),
+    ({"input_shape": "8,8,3"}, "input_shape"),
+    ({"image_size": "32"}, "image_size"),
+    ({"image_size": 200000}, "image_size"),
+])
+def test_a_damaged_keras_sidecar_is_one_line(tmp_path, image_file, change, field, capsys):
+    path = _keras_file(tmp_path)
+    side = path.with_suffix(".json")
+    if isinstance(change, str):
+        side.write_text(change)
+    else:
+        side.write_text(json.dumps(json.loads(side.read_text()) | change))
+    code = main(["predict", "--model", str(path), "--images", str(image_file)])
+    if field is None:
+        assert code == 0
+        return
+    assert code == 2
+    one_line_error(capsys, str(side), field)
+
+
+@pytest.mark.slow
+def test_trust_model_lifts_keras_safe_mode(tmp_path, image_file, capsys):
+    path = _keras_file(tmp_path, lambda_layer=True)
+    assert main(["predict", "--model", str(path), "--images", str(image_file)]) == 2
+    one_line_error(capsys, "--trust-model")
+    assert main(["predict", "--model", str(path), "--images", str(image_file), "--trust-model"]) == 0
+    assert "Traceback" not in capsys.readouterr().err

@@ -199,3 +199,65 @@ def test_trust_model_lifts_keras_safe_mode(tmp_path, image_file, capsys):
     one_line_error(capsys, "--trust-model")
     assert main(["predict", "--model", str(path), "--images", str(image_file), "--trust-model"]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+# ---- case 11: a class too small for a classifier's internal folds is named --------------------------------------
+
+def _folder_with_a_tiny_class(root: Path) -> Path:
+    import cv2
+
+    from conftest import write_image_folder
+
+    data = write_image_folder(root / "shapes", n_per_class=8, size=16, classes=("circle", "square"))
+    (data / "tiny").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(data / "tiny" / f"{i}.png"), np.full((16, 16, 3), 40 + 80 * i, np.uint8))
+    return data
+
+
+def test_fit_names_the_class_too_small_for_the_svm_calibration(tmp_path, capsys):
+    data = _folder_with_a_tiny_class(tmp_path)
+    argv = ["fit", "--dataset", str(data), "--method", "raw+linear_svm", "--out", str(tmp_path / "m"), "--quiet"]
+    assert main(argv) == 2
+    one_line_error(capsys, "'tiny'", "linear_svm", "3 internal folds", "Add images")
+    assert not (tmp_path / "m").exists()
+
+
+def test_compare_svm_rows_name_the_small_class(tmp_path, capsys):
+    data = _folder_with_a_tiny_class(tmp_path)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--dataset", str(data), "--methods", "raw+knn,raw+rbf_svm", "--out", str(out),
+                 "--quiet", "--no-cache"]) == 1  # 1: a row failed (and is named)
+    rows = {r["method"]: r for r in json.loads((out / "leaderboard.json").read_text())["rows"]}
+    assert "error" not in rows["raw+knn"]
+    error = rows["raw+rbf_svm"]["error"]
+    assert "'tiny'" in error and "rbf_svm" in error and "Requesting" not in error
+
+
+def test_check_class_sizes_covers_searches_and_gradient_boosting():
+    from cvtoolkit.classifiers import check_class_sizes
+    from cvtoolkit.errors import DatasetError
+
+    check_class_sizes("knn", [0, 1])  # nothing inside k-NN splits the classes
+    with pytest.raises(DatasetError, match=r"class 'b' has 2 images.*3-fold search"):
+        check_class_sizes("logreg", [0, 0, 0, 1, 1], ["a", "b"], search_folds=3)
+    with pytest.raises(DatasetError, match="early stopping"):
+        check_class_sizes("gradient_boosting", [0, 0, 1, 1, 2, 2], ["a", "b", "c"])
+
+
+# ---- case 20: a store with NaN or Inf features is refused once, naming the first bad row ------------------------
+
+def test_a_store_with_nan_features_is_refused_when_it_loads(tmp_path, capsys):
+    from cvtoolkit.io import HDF5Writer
+
+    store = tmp_path / "feats.h5"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 4)).astype(np.float32)
+    X[5, 2] = np.nan
+    X[9, 0] = np.inf
+    with HDF5Writer(store, kind="features", sample_shape=(4,), dtype="float32", class_names=["a", "b"],
+                    attrs={"extractor": "hog", "extractor_params": {}}, with_paths=True) as w:
+        w.add(X, np.arange(12) % 2, paths=[f"img{i}.png" for i in range(12)])
+    assert main(["fit", "--dataset", str(store), "--method", "hog+knn", "--out", str(tmp_path / "m"),
+                 "--quiet"]) == 2
+    one_line_error(capsys, str(store), "row 5", "img5.png", "2 such rows")

@@ -261,3 +261,27 @@ def test_a_store_with_nan_features_is_refused_when_it_loads(tmp_path, capsys):
     assert main(["fit", "--dataset", str(store), "--method", "hog+knn", "--out", str(tmp_path / "m"),
                  "--quiet"]) == 2
     one_line_error(capsys, str(store), "row 5", "img5.png", "2 such rows")
+
+
+# ---- case 12: a tracking server that is not there is one line, not a hang --------------------------------------
+
+@pytest.mark.slow
+def test_track_with_no_server_fails_in_one_line_instead_of_hanging(tmp_path):
+    import socket
+    import subprocess
+
+    pytest.importorskip("mlflow")  # an optional extra; installed in the project's environment
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "cvtoolkit", "fit", "--dataset", "digits", "--method", "raw+knn",
+           "--out", str(tmp_path / "m"), "--track", f"mlflow:http://127.0.0.1:{port}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("--track with no server still hangs after 60 s")
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and "no MLflow tracking server" in lines[0]
+    assert not (tmp_path / "m").exists()

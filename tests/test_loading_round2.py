@@ -285,3 +285,88 @@ def test_track_with_no_server_fails_in_one_line_instead_of_hanging(tmp_path):
     assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
     assert f"127.0.0.1:{port}" in lines[0] and "no MLflow tracking server" in lines[0]
     assert not (tmp_path / "m").exists()
+
+
+# ---- case 9: damaged cache entries are discarded, recomputed and named once --------------------------------------
+
+def _small_dataset():
+    from conftest import make_class_images
+
+    from cvtoolkit.data import Dataset
+
+    X, y, names = make_class_images(4, size=16)
+    return Dataset(X, y, names, source="shapes")
+
+
+def _damage_npy(path: Path, note: Path) -> None:
+    path.write_bytes(b"PK\x03\x04 not numpy at all")
+
+
+def _nan_npy(path: Path, note: Path) -> None:
+    X = np.load(path)
+    np.save(path, np.full_like(X, np.nan))
+
+
+def _wrong_width(path: Path, note: Path) -> None:
+    X = np.load(path)
+    np.save(path, np.zeros((X.shape[0], X.shape[1] + 3), np.float32))
+
+
+def _bad_note(path: Path, note: Path) -> None:
+    note.write_text("[1, 2")
+
+
+@pytest.mark.parametrize("damage", [_damage_npy, _nan_npy, _wrong_width, _bad_note])
+def test_a_damaged_feature_cache_entry_is_discarded_and_recomputed(tmp_path, damage, caplog):
+    from cvtoolkit.features import LBP
+    from cvtoolkit.features.cache import cached_features
+
+    ds = _small_dataset()
+    info: dict = {}
+    fresh = cached_features(LBP(P=8, R=1), ds, cache_dir=tmp_path, info=info)
+    path = Path(info["path"])
+    damage(path, path.with_suffix(".json"))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        again = cached_features(LBP(P=8, R=1), ds, cache_dir=tmp_path, info=info)
+    np.testing.assert_array_equal(again, fresh)
+    assert info["hit"] is False
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(path) in warnings[0], warnings
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # rewritten whole: the next run is a clean hit
+        np.testing.assert_array_equal(cached_features(LBP(P=8, R=1), ds, cache_dir=tmp_path, info=info), fresh)
+    assert info["hit"] is True and not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _wrong_dtype(path: Path) -> None:
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["phash"] = arrays["phash"].astype(np.float64) + 0.5
+    arrays["pixel"] = np.zeros(len(arrays["pixel"]), np.float32)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+@pytest.mark.parametrize("damage", [_truncate, _wrong_dtype])
+def test_a_damaged_audit_hash_cache_is_discarded_and_recomputed(tmp_path, damage, caplog):
+    from cvtoolkit.audit.hashing import compute_hashes
+
+    ds = _small_dataset()
+    fresh = compute_hashes(ds, cache_dir=tmp_path, progress=False)
+    [cache_file] = (tmp_path / "audit").glob("*.npz")
+    damage(cache_file)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        again = compute_hashes(ds, cache_dir=tmp_path, progress=False)
+    for key, value in fresh.to_arrays().items():
+        np.testing.assert_array_equal(getattr(again, key), value)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(cache_file) in warnings[0], warnings
+    with np.load(cache_file) as z:  # written again, whole
+        assert z["phash"].dtype == np.uint64

@@ -204,7 +204,7 @@ def cached_features(
             log.debug("feature cache hit: %s (%s, %d x %d)", path, slug, *X.shape)
             return X
         except Exception as err:  # any damage: discard the entry, compute again, say so once
-            log.warning("feature cache entry %s is damaged (%s); discarded, computing the features again",
+            log.warning("feature cache entry %s is damaged or unreadable (%s); discarded, computing the features again",
                         path, err)
             for stale in (path, note):
                 try:

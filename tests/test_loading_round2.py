@@ -370,3 +370,35 @@ def test_a_damaged_audit_hash_cache_is_discarded_and_recomputed(tmp_path, damage
     assert len(warnings) == 1 and str(cache_file) in warnings[0], warnings
     with np.load(cache_file) as z:  # written again, whole
         assert z["phash"].dtype == np.uint64
+
+
+# ---- case 10: huge sizes are refused from an estimate, before allocating ------------------------------------------
+
+def test_a_huge_image_size_is_refused_before_allocating(tmp_path, capsys):
+    from conftest import write_image_folder
+
+    data = write_image_folder(tmp_path / "shapes", n_per_class=2, size=16)
+    argv = ["fit", "--dataset", str(data), "--method", "raw+knn", "--image-size", "1000000",
+            "--out", str(tmp_path / "m"), "--quiet"]
+    assert main(argv) == 2
+    one_line_error(capsys, str(data), "--image-size 1000000", "of memory", "Use a smaller --image-size")
+
+
+def test_a_huge_descriptor_setting_is_refused_before_allocating(tmp_path, capsys):
+    from conftest import write_image_folder
+
+    data = write_image_folder(tmp_path / "shapes", n_per_class=2, size=16)
+    out = tmp_path / "hog.h5"
+    assert main(["extract", "--dataset", str(data), "--features", "hog", "--set", "orientations=99999999",
+                 "--out", str(out), "--quiet"]) == 2
+    one_line_error(capsys, "HOG gives 9999999900 features per image", "of memory", "--set")
+    assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+def test_check_memory_compares_the_estimate_with_what_is_available():
+    from cvtoolkit.memory import MemoryBudgetError, available_bytes, check_memory
+
+    assert available_bytes() is None or available_bytes() > 0
+    check_memory(10, "ten bytes", available=100)
+    with pytest.raises(MemoryBudgetError, match=r"x needs about 1\.0 KiB of memory; this machine has 100 B"):
+        check_memory(1024, "x", "Fix it.", available=100)

@@ -15,7 +15,9 @@ examples:
 
 Pretrained-backbone rows (mobilenet+logreg, ...) join the default rows by
 themselves when their weights file is in Keras's cache ($KERAS_HOME/models,
-default ~/.keras/models) or given with --weights; the MobileNet width comes
+default ~/.keras/models) or given with --weights; with neither, compare
+downloads MobileNet 0.25's ImageNet weights there (keras.utils.get_file)
+when the network answers, unless --offline; the MobileNet width comes
 from Keras's file name (mobilenet_2_5_224_tf_no_top.h5: alpha 0.25).
 <backbone>+finetune fine-tunes the backbone (frozen warm-up, then its top
 layers at a lower learning rate, with augmentation) on the same split.
@@ -48,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file of a CNN backbone for backbone and +finetune rows (default: Keras's "
                              "cache); with no --methods it adds the backbone row its name says")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download backbone weights (also CVTOOLKIT_OFFLINE=1); by default, with no "
+                             "--methods and no weights in Keras's cache, the MobileNet 0.25 ImageNet weights "
+                             "(2.1 MB) are downloaded there when the network answers within 5 s")
     parser.add_argument("--alpha", type=float, default=None,
                         help="width of a MobileNet backbone (default: from the weights file's name, else 1.0)")
     parser.add_argument("--search", choices=["grid", "random"], default=None,

@@ -71,6 +71,10 @@ class CompareJob:
         Tracker spec (``"mlflow[:URI]"``) or ``None``.
     dedupe
         Drop test images duplicated in train before fitting.
+    offline
+        Never download backbone weights (also ``CVTOOLKIT_OFFLINE=1``); without it, default rows
+        download :data:`~cvtoolkit.methods.backbone_weights.DEFAULT_DOWNLOAD` into Keras's cache
+        when no weights are there and the network answers.
     """
 
     dataset: str = "digits"
@@ -99,6 +103,7 @@ class CompareJob:
     track: Any = None
     tensorboard: str | None = None
     dedupe: bool = False
+    offline: bool = False
 
     @classmethod
     def from_args(cls, args: Any, **overrides: Any) -> CompareJob:
@@ -161,7 +166,12 @@ def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
 def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], None]):
     """The rows to run and the feature options they take (default rows gain a backbone row when weights exist)."""
     from cvtoolkit.methods import default_methods
-    from cvtoolkit.methods.backbone_weights import default_backbone_rows
+    from cvtoolkit.methods.backbone_weights import (
+        default_backbone_rows,
+        download_default_weights,
+        find_backbone_weights,
+        offline_requested,
+    )
 
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
     methods = list(requested or []) or default_methods(stored_features=stored)
@@ -169,8 +179,14 @@ def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], N
     if job.weights is not None:
         feature_options["weights"] = None if job.weights.lower() == "none" else job.weights
     if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
+        failed_download = False
+        if job.weights is None and not find_backbone_weights() and not offline_requested(job.offline):
+            got, note = download_default_weights()  # into Keras's cache, then found there like any file
+            say(note)
+            failed_download = got is None
         rows, options, note = default_backbone_rows(job.weights)
-        say(note)
+        if not failed_download:  # its line already said which file to put where
+            say(note)
         methods += [r for r in rows if r not in methods]
         for key, value in options.items():
             feature_options.setdefault(key, value)

@@ -149,6 +149,86 @@ class CompareJobResult:
     """Wall time from the output check to the end of tracking."""
 
 
+_NOT_A_FILE = ("none", "imagenet", "random")
+
+
+def _missing_path_message(what: str, path: str, expected: str) -> str:
+    """``what PATH: no such file or folder``, with the closest name in its folder, if any."""
+    import difflib
+
+    parent = Path(path).expanduser().parent
+    try:
+        siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(Path(path).name, siblings, n=1, cutoff=0.6)
+    hint = f" did you mean {str(Path(path).parent / close[0])!r}?" if close else ""
+    return f"{what} {path}: no such file or folder;{hint} expected {expected}"
+
+
+def check_job(job: CompareJob, requested: list[str] | None) -> None:
+    """Check names, options and paths before any image is read (errors say what was meant).
+
+    Rows (against a feature store's extractor when the dataset is one), the
+    learning curve's rows and fractions, the dataset and ``--weights`` paths,
+    ``--label-pattern`` and ``--cache-dir``: a mistake is one
+    :class:`~cvtoolkit.errors.CvToolkitError`, with "did you mean" for a near
+    miss, before the dataset is loaded.
+
+    Raises
+    ------
+    CvToolkitError
+        The first problem found.
+
+    Examples
+    --------
+    >>> check_job(CompareJob(methods="raw+knn"), ["raw+knn"])
+    >>> check_job(CompareJob(), ["hog+linear_svn"])
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.MethodError: unknown method(s): 'hog+linear_svn' (unknown classifier 'linear_svn'; did you mean 'linear_svm'? ...
+    """
+    import re
+
+    from cvtoolkit.data.loaders import BUILTIN_DATASETS, describe_spec
+    from cvtoolkit.errors import DatasetError, ModelError, UsageError
+    from cvtoolkit.methods.spec import did_you_mean, validate_methods
+
+    dataset = str(job.dataset)
+    kind = describe_spec(dataset)
+    if kind == "unknown" and not Path(dataset).exists():
+        if "/" in dataset or os.sep in dataset or "." in Path(dataset).name:
+            raise DatasetError(_missing_path_message(
+                "--dataset", dataset, "a class-per-folder directory, an .h5, .npz or .csv file"))
+        raise DatasetError(f"--dataset {dataset}: no such folder and not a dataset name;"
+                           f"{did_you_mean(dataset, list(BUILTIN_DATASETS))} dataset names: "
+                           f"{', '.join(BUILTIN_DATASETS)}; or pass a folder or file")
+    stored = None
+    if kind == "hdf5":
+        from cvtoolkit.io.hdf5_reader import store_info
+
+        info = store_info(dataset)  # its attributes only: a broken store is one line now
+        if info.get("kind") == "features":
+            stored = info.get("extractor") or "features"
+    for rows in (requested, job.learning_curve_methods and
+                 [m.strip() for m in job.learning_curve_methods.split(",") if m.strip()]):
+        if rows:
+            validate_methods(rows, stored_features=stored, source=dataset)
+    _learning_curve(job)  # bad fractions, or --learning-curve with --folds
+    weights = job.weights
+    if weights is not None and str(weights).lower() not in _NOT_A_FILE and not Path(weights).is_file():
+        raise ModelError(_missing_path_message("--weights", str(weights), "a Keras weights file (.h5), "
+                                               "'imagenet' or 'none'"))
+    if job.label_pattern is not None:
+        try:
+            re.compile(job.label_pattern)
+        except re.error as err:
+            raise UsageError(f"--label-pattern {job.label_pattern!r} is not a regular expression ({err}); "
+                             "expected e.g. '^(cat|dog)\\.'") from None
+    if job.cache_dir and Path(job.cache_dir).exists() and not Path(job.cache_dir).is_dir():
+        raise UsageError(f"--cache-dir {job.cache_dir}: is a file; expected a folder (or leave it out)")
+
+
 def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
     from cvtoolkit.commands._common import default_image_size
     from cvtoolkit.data import describe_spec, load_dataset
@@ -250,6 +330,7 @@ def run_compare_job(
     from cvtoolkit.tracking import make_tracker
 
     requested = split_methods(job.methods)  # empty or repeated rows: one line, before any work
+    check_job(job, requested)  # names, options and paths, before any image is read
     out = job.out_dir()
     check_output_location(out, kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
                           what="a compare report")

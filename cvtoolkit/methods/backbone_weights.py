@@ -272,8 +272,8 @@ def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | Non
     target = folder / DEFAULT_DOWNLOAD
     why = _reachable(url, timeout)
     if why is not None:
-        return None, (f"offline ({url}: {why}): no pretrained backbone row; put {DEFAULT_DOWNLOAD} in "
-                      f"{folder}{os.sep} (or pass --weights PATH) to add one; --offline skips this check")
+        return None, (f"offline ({why}): no pretrained backbone row; put {url} in {folder}{os.sep} or pass "
+                      "--weights (--offline skips this check)")
     import socket
 
     import keras
@@ -303,8 +303,7 @@ def missing_weights_hint() -> str:
     >>> "mobilenet_2_5_224_tf_no_top.h5" in missing_weights_hint()
     True
     """
-    return (f"no pretrained backbone row: no weights in {keras_models_dir()}{os.sep}; put {DEFAULT_DOWNLOAD} "
-            f"there ({default_weights_url()}) or pass --weights PATH")
+    return f"no pretrained backbone row: put {default_weights_url()} in {keras_models_dir()}{os.sep} or pass --weights"
 
 
 def default_backbone_rows(weights: str | os.PathLike | None = None,

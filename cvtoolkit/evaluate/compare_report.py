@@ -33,7 +33,7 @@ Examples
 >>> files = write_compare_reports(result, out)
 >>> sorted(files)  # no per-class reports given: no heatmap
 ['pareto.png', 'report.html', 'report.md']
->>> "0.800 [0.750, 0.850]" in open(files["report.html"], encoding="utf-8").read()
+>>> '0.800<span class="ci"> [0.750, 0.850]</span>' in open(files["report.html"], encoding="utf-8").read()
 True
 """
 
@@ -73,6 +73,11 @@ _COLUMNS = (
 _ALWAYS = ("accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 
 _EXTRA_CSS = """
+body { max-width: 1400px; }
+table.leaderboard { font-size: .85em; }
+table.leaderboard td.num { white-space: nowrap; }
+table.leaderboard .ci { font-size: .8em; color: #555; }
+.table-scroll { overflow-x: auto; }
 .verdict { font-size: 1.15em; background: #eef6ee; border-left: 4px solid #3a8a3a; padding: .6em 1em; }
 .leakage { background: #fff8e6; border-left: 4px solid #c90; padding: .4em 1em; }
 table.sortable th { cursor: pointer; user-select: none; }
@@ -281,21 +286,23 @@ def _leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str) -> st
         mark = _tie_mark(row, best)
         cells = [
             f'<td class="num" data-value="{"" if failed else rank}">{"-" if failed else rank}</td>',
-            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"])}</td>',
+            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"]).replace("+", "+<wbr>")}</td>',
             f'<td class="tie" data-value="{ {"best": 0, "tied": 1}.get(mark, "") }">{_esc(mark)}</td>',
         ]
         if has_kind:
             cells.append(f'<td data-value="{_esc(_kind(row))}">{_esc(_kind(row))}</td>')
         for key, _, kind in columns:
             text, sort = ("-", "") if failed else _cell(row, key, kind)
-            cells.append(f'<td class="num" data-value="{_esc(sort)}">{_esc(text)}</td>')
+            value, bracket, ci = text.partition(" [")  # the CI smaller, on the value's line
+            shown = f'{_esc(value)}<span class="ci"> [{_esc(ci)}</span>' if bracket else _esc(text)
+            cells.append(f'<td class="num" data-value="{_esc(sort)}">{shown}</td>')
         if failed_any:
             note = f"error: {row['error']}" if failed else ""
             cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
         css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
         body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
-    return ('<table class="leaderboard sortable" id="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body)
-            + "\n</tbody>\n</table>")
+    return ('<div class="table-scroll"><table class="leaderboard sortable" id="leaderboard">\n' + head
+            + "\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>")
 
 
 def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool = True) -> str:

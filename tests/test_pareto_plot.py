@@ -1,0 +1,67 @@
+"""Issue 22, item 8: Pareto labels that do not collide, and deep and classical rows told apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cvtoolkit.evaluate.plots as plots
+from cvtoolkit.methods.cost import plot_pareto
+
+
+def _digits_like_rows():
+    """Rows as crowded as the default compare on digits: many rows of similar score and speed."""
+    rng = np.random.default_rng(0)
+    names = ["raw+knn", "raw+logreg", "raw+linear_svm", "raw+random_forest", "color_stats+random_forest",
+             "hsv_hist+random_forest", "hog+linear_svm", "lbp+rbf_svm", "hu+random_forest",
+             "haralick+random_forest", "sift_bovw+linear_svm", "combined+random_forest", "combined+rbf_svm",
+             "shallownet", "mobilenet+logreg"]
+    rows = []
+    for i, name in enumerate(names):
+        rows.append({"method": name, "accuracy": 0.95 + rng.uniform(0, 0.04), "deep": name in ("shallownet", "mobilenet+logreg"),
+                     "predict_ms_per_image": float(0.05 * (1.3 ** rng.uniform(0, 4)))})
+    return rows
+
+
+@pytest.fixture
+def drawn(monkeypatch, tmp_path):
+    figures = []
+    real = plots.save_figure
+
+    def keep(fig, path, **kw):
+        figures.append(fig)
+        real(fig, path, **kw)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    rows = _digits_like_rows()
+    plot_pareto(rows, tmp_path / "pareto.png")
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    return rows, figures[0]
+
+
+def test_labels_do_not_overlap(drawn):
+    rows, fig = drawn
+    ax = fig.axes[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_text() in {r["method"] for r in rows}]
+    assert sorted(t.get_text() for t in labels) == sorted(r["method"] for r in rows)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())
+
+
+def test_deep_and_classical_have_their_own_markers(drawn):
+    rows, fig = drawn
+    ax = fig.axes[0]
+    paths = {}
+    for collection, row in zip(ax.collections, rows):  # one scatter per row, in row order
+        vertices = collection.get_paths()[0].vertices
+        paths.setdefault(row["deep"], set()).add(len(vertices))
+    assert len(paths[True]) == 1 and len(paths[False]) == 1 and paths[True] != paths[False]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("deep") for t in legend) and "classical" in legend

@@ -65,3 +65,29 @@ def test_deep_and_classical_have_their_own_markers(drawn):
     assert len(paths[True]) == 1 and len(paths[False]) == 1 and paths[True] != paths[False]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(t.startswith("deep") for t in legend) and "classical" in legend
+
+
+def test_f1_heatmap_title_is_whole_with_three_classes(monkeypatch, tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from cvtoolkit.evaluate import ClassificationReport
+    from cvtoolkit.evaluate.compare_report import plot_f1_heatmap
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: figures.append(fig))
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    reports = {r["method"]: ClassificationReport.from_predictions(y, rng.dirichlet(np.ones(3), 30),
+                                                                   ["cats", "dogs", "panda"], method=r["method"])
+               for r in _digits_like_rows()}
+    assert plot_f1_heatmap(reports, list(reports), tmp_path / "f1.png")
+    fig = figures[0]
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [t for t in [fig._suptitle, *(ax.title for ax in fig.axes)] if t is not None and t.get_text()]
+    assert titles and "per-class F1" in titles[0].get_text()
+    page = fig.bbox
+    for title in titles:
+        box = title.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, (box, page)

@@ -242,7 +242,8 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
             value = _float((per_class.get(cls) or {}).get("f1"))
             if value is not None:
                 grid[i, j] = value
-    width = min(22.0, 3.0 + 0.45 * len(classes))
+    longest = max(len(n) for n in names)  # the method names take room beside the cells
+    width = min(22.0, max(6.0, 1.5 + 0.07 * longest + 0.45 * len(classes)))
     height = min(22.0, 1.5 + 0.35 * len(names))
     fig = new_figure(width, height)
     ax = fig.add_subplot(1, 1, 1)
@@ -257,7 +258,7 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
                     ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if grid[i, j] < 0.6 else "black")
     fig.colorbar(image, ax=ax, label="F1")
-    ax.set_title("per-class F1 (methods in leaderboard order)")
+    fig.suptitle("per-class F1 (methods in leaderboard order)", fontsize=11)  # laid out with the figure: whole
     save_figure(fig, path)
     return True
 

@@ -62,7 +62,7 @@ class CompareJob:
     out, overwrite
         Output folder (``None``: ``runs/compare-<dataset>``) and whether to replace a foreign one.
     quiet
-        No progress bars, CNN rows silent.
+        No progress bars, CNN rows silent (without it, bars are drawn only when stderr is a terminal).
     metric
         Ranking metric (``None``: from the class balance).
     learning_curve, learning_curve_methods
@@ -229,6 +229,14 @@ def check_job(job: CompareJob, requested: list[str] | None) -> None:
         raise UsageError(f"--cache-dir {job.cache_dir}: is a file; expected a folder (or leave it out)")
 
 
+def _bars(job: CompareJob) -> bool:
+    """Progress bars only when stderr is a terminal and not ``quiet``: a log file gets no carriage-return runs."""
+    import sys
+
+    isatty = getattr(sys.stderr, "isatty", None)
+    return not job.quiet and bool(isatty and isatty())
+
+
 def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
     from cvtoolkit.commands._common import default_image_size
     from cvtoolkit.data import describe_spec, load_dataset
@@ -240,7 +248,7 @@ def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
         image_size = default_image_size(job.dataset, None, features=backbone)
         say(f"images loaded at {image_size}x{image_size}, {backbone}'s input size (set --image-size to change)")
     return load_dataset(job.dataset, image_size=default_image_size(job.dataset, image_size),
-                        label_pattern=job.label_pattern, max_pixels=job.max_pixels, progress=not job.quiet)
+                        label_pattern=job.label_pattern, max_pixels=job.max_pixels, progress=_bars(job))
 
 
 def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], None]):
@@ -341,10 +349,10 @@ def run_compare_job(
         on_dataset(dataset)
     check_classification_data(dataset, min_per_class=2)
     methods, feature_options = _rows(job, requested, dataset, say)
-    progress = not job.quiet
+    progress = _bars(job)  # bars on a terminal only; CNN rows still print one line per epoch unless quiet
     cnn_options: dict[str, Any] = {k: v for k, v in {"epochs": job.epochs, "batch_size": job.batch_size}.items()
                                    if v is not None}
-    cnn_options["verbose"] = 2 if progress else 0
+    cnn_options["verbose"] = 0 if job.quiet else 2
     cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=job.tensorboard)  # history.csv per CNN row
     say(f"methods ({len(methods)}): {', '.join(methods)}")
     test_size = resolve_test_size(dataset, job.test_size)

@@ -79,3 +79,13 @@ def test_no_progress_bars_in_a_log_file(image_folder, tmp_path, capfd):
     captured = capfd.readouterr()
     assert rc == 0 and "verdict" in captured.out
     assert "\r" not in captured.err and "\r" not in captured.out
+
+
+def test_leakage_line_names_the_source_size_not_the_loaded_one(tmp_path, capsys):
+    """Issue 22, item 8: digits are loaded at 32x32, but hashed at their source 8x8: say so."""
+    rc = main(["compare", "--methods", "raw+knn", "--out", str(tmp_path / "o"), "--quiet",
+               "--cache-dir", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "(32x32x1)" in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("leakage:"))
+    assert "450 of them are 8x8 in the source data" in line and "under 32 px" not in line.split("need")[0]

@@ -45,6 +45,18 @@ _COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("predict_ms_per_image", "predict ms/img", lambda v: format_value(_as_float(v), 3)),
 )
 
+def _size_cell(value: Any) -> str:
+    from cvtoolkit.evaluate.compare_report import format_size  # lazy: compare_report imports this module
+
+    return format_size(value)
+
+
+_COST_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("feature_ms_per_image", "features ms/img", lambda v: format_value(_as_float(v), 3)),
+    ("size_bytes", "size", _size_cell),
+)
+"""Shown when a row has them (``compare``'s rows do)."""
+
 SORT_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc", "f1_macro": "macro F1",
                 "log_loss": "log loss"}
 """Metrics a leaderboard can be ranked by (``log_loss``: lower is better), with their column titles."""
@@ -240,6 +252,8 @@ class Leaderboard:
             title = SORT_METRICS[m] + (" [95% CI]" if ci else "")
             cols.append((m, title, lambda row, m=m, ci=ci: _metric_cell(row, m, ci)))
         cols += [(k, t, lambda row, k=k, f=f: f(row.get(k))) for k, t, f in _COLUMNS if k not in metrics]
+        # what fit s hides: the descriptor's (a backbone's) cost per image, and the saved model's size
+        cols += [(k, t, lambda row, k=k, f=f: f(row.get(k))) for k, t, f in _COST_COLUMNS if k in has]
         if "p_vs_best" in has or "tied_with_best" in has:
             cols.append(("p_vs_best", "vs best", _vs_best_cell))
         return cols

@@ -1,4 +1,4 @@
-"""Issue 22, item 8: Pareto labels that do not collide, and deep and classical rows told apart."""
+"""Issue 22, item 8 (polish): Pareto labels that do not collide, deep and classical told apart, the heatmap title whole, the cost columns in the terminal table."""
 
 from __future__ import annotations
 
@@ -91,3 +91,20 @@ def test_f1_heatmap_title_is_whole_with_three_classes(monkeypatch, tmp_path):
     for title in titles:
         box = title.get_window_extent(renderer)
         assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, (box, page)
+
+
+def test_terminal_table_shows_feature_cost_and_size():
+    from cvtoolkit.evaluate import Leaderboard
+
+    board = Leaderboard([
+        {"method": "mobilenet+logreg", "accuracy": 0.94, "f1_macro": 0.94, "fit_seconds": 0.04,
+         "predict_ms_per_image": 4.7, "feature_ms_per_image": 4.6, "size_bytes": 2_700_000},
+        {"method": "raw+knn", "accuracy": 0.45, "f1_macro": 0.44, "fit_seconds": 0.01,
+         "predict_ms_per_image": 0.05, "feature_ms_per_image": 0.001, "size_bytes": 9_000_000},
+    ])
+    header, _, first, _ = board.to_text().splitlines()
+    assert "features ms/img" in header and header.split()[-1] == "size"
+    assert first.split()[-3:] == ["4.600", "2.6", "MB"]
+    # rows without them (an older leaderboard.json) keep the old table
+    assert "size" not in Leaderboard([{"method": "a", "accuracy": 1, "f1_macro": 1, "fit_seconds": 1,
+                                       "predict_ms_per_image": 1}]).to_text()

@@ -108,3 +108,32 @@ def test_terminal_table_shows_feature_cost_and_size():
     # rows without them (an older leaderboard.json) keep the old table
     assert "size" not in Leaderboard([{"method": "a", "accuracy": 1, "f1_macro": 1, "fit_seconds": 1,
                                        "predict_ms_per_image": 1}]).to_text()
+
+
+def test_summary_lists_every_file_written(image_folder, tmp_path, capsys):
+    import os
+
+    from cvtoolkit.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "leaderboard.json").write_text("[]")  # an earlier run's file: replaced, so listed
+    old = out / "notes_from_before.txt"
+    old.write_text("x")
+    os.utime(old, (1_000_000_000, 1_000_000_000))  # not written by this run: not listed
+    rc = main(["compare", "--dataset", str(image_folder), "--image-size", "16", "--methods", "raw+knn,hog+knn",
+               "--out", str(out), "--quiet", "--no-cache"])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    summary = printed[printed.index(f"files in {out.as_posix()}/:"):]
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p != old]
+    assert "settings.json" in files and len(files) > 8
+    for name in files:
+        row_kind = next((k for k in ("confusion_", "top_losses_", "curves_") if name.startswith(k)), None)
+        if row_kind:
+            stem = os.path.splitext(name[len(row_kind):])[0]
+            assert f"{row_kind}<row>" in summary and stem in summary, name
+        else:
+            assert name in summary, name
+    assert "notes_from_before.txt" not in summary
+    assert f"wrote {len(files)} files" in printed

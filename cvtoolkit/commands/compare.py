@@ -117,6 +117,49 @@ def _print_row(row) -> None:
               f"fit {row['fit_seconds']:.2f}s", flush=True)
 
 
+_PER_ROW = ("confusion_", "top_losses_", "curves_")
+
+
+def files_summary(out, written) -> list[str]:
+    """Lines naming every file written: one line per kind, per-row figures counted by kind.
+
+    Examples
+    --------
+    >>> for line in files_summary("runs/x", ["report.html", "leaderboard.json", "confusion_a.png",
+    ...                                      "confusion_b.png", "logs/shallownet/history.csv"]):
+    ...     print(line)
+    wrote 5 files in runs/x/:
+      leaderboard.json, report.html
+      confusion_<row>.png: 2 (a, b)
+      logs/shallownet/history.csv
+    """
+    import os
+    from pathlib import Path
+
+    names = sorted(os.path.relpath(str(p), str(out)) if os.path.isabs(str(p)) else str(p) for p in written)
+    top = [n for n in names if "/" not in n and not n.startswith(_PER_ROW)]
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        for prefix in _PER_ROW:
+            if "/" not in n and n.startswith(prefix):
+                stem, ext = os.path.splitext(n[len(prefix):])
+                groups.setdefault(f"{prefix}<row>{ext}", []).append(stem)
+    nested = [n for n in names if "/" in n]
+    lines = [f"wrote {len(names)} files in {Path(out).as_posix().rstrip('/')}/:"]
+    if top:
+        import textwrap
+
+        lines += textwrap.wrap(", ".join(top), 100, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    for pattern, rows in groups.items():
+        shown = ", ".join(rows[:8]) + (", ..." if len(rows) > 8 else "")
+        lines.append(f"  {pattern}: {len(rows)} ({shown})")
+    lines += [f"  {n}" for n in nested[:20]]
+    if len(nested) > 20:
+        lines.append(f"  ... and {len(nested) - 20} more under {Path(out).as_posix()}/")
+    return lines
+
+
 def _print_outcome(outcome) -> None:
     """The verdict first, then the table, the legend, the files written and the skipped files."""
     result = outcome.result
@@ -133,13 +176,8 @@ def _print_outcome(outcome) -> None:
         print("[95% CI]: stratified bootstrap of the test set; 'vs best': exact McNemar test, Holm over rows, "
               "tied = not significantly different at 0.05")
     print()
-    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
-                "learning_curve.png", "learning_curve.json"):
-        if key in result.files:
-            print(f"wrote {result.files[key]}")
-    n_png = sum(1 for k in result.files if k.startswith("confusion:"))
-    if n_png or not result.folds:
-        print(f"wrote {n_png} confusion matrices in {outcome.out}")
+    for line in files_summary(outcome.out, getattr(outcome, "written", None) or list(result.files.values())):
+        print(line)
     if outcome.dataset.skipped:
         print(f"skipped {len(outcome.dataset.skipped)} file(s) (see warnings above)")
 

@@ -147,6 +147,36 @@ class CompareJobResult:
     """The tracker's line for the user (run id, where to browse it), or ``None`` without ``track``."""
     seconds: float = 0.0
     """Wall time from the output check to the end of tracking."""
+    written: list[str] = field(default_factory=list)
+    """Every file this run wrote under ``out`` (relative paths, sorted): what the summary lists."""
+
+
+def files_written(folder: str | os.PathLike, since: float) -> list[str]:
+    """Files under ``folder`` modified at or after ``since`` (a ``time.time()``), relative and sorted.
+
+    The output folder is this run's (checked before any work), so what
+    changed in it since the start is what the run wrote; older files of an
+    earlier run in the same folder are left out.
+
+    Examples
+    --------
+    >>> import tempfile, time
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "a.txt"), "w").write("x")
+    >>> files_written(folder, time.time() - 5)
+    ['a.txt']
+    """
+    root = Path(folder)
+    found = []
+    for base, _, names in os.walk(root):
+        for name in names:
+            path = Path(base) / name
+            try:
+                if path.stat().st_mtime >= since - 1.0:  # coarse file-system clocks
+                    found.append(path.relative_to(root).as_posix())
+            except OSError:
+                continue
+    return sorted(found)
 
 
 _NOT_A_FILE = ("none", "imagenet", "random")
@@ -343,6 +373,7 @@ def run_compare_job(
     check_output_location(out, kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
                           what="a compare report")
     started = time.perf_counter()
+    started_wall = time.time()
     tracker = make_tracker(job.track)  # MLflow missing: one line now, not after the run
     dataset = _load(job, requested, say)
     if on_dataset is not None:
@@ -376,4 +407,4 @@ def run_compare_job(
     if tracker is not None:
         tracking = tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out)
     return CompareJobResult(result, dataset, out, methods, feature_options, cnn_options, tracking,
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, files_written(out, started_wall))

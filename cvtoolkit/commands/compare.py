@@ -152,7 +152,7 @@ def files_summary(out, written) -> list[str]:
         lines += textwrap.wrap(", ".join(top), 100, initial_indent="  ", subsequent_indent="  ",
                                break_on_hyphens=False)
     for pattern, rows in groups.items():
-        shown = ", ".join(rows[:8]) + (", ..." if len(rows) > 8 else "")
+        shown = ", ".join(rows) if len(rows) <= 4 else "one per row"
         lines.append(f"  {pattern}: {len(rows)} ({shown})")
     lines += [f"  {n}" for n in nested[:20]]
     if len(nested) > 20:

@@ -71,10 +71,12 @@ def test_the_url_is_keras_own():
     assert bw.parse_weights_file(bw.DEFAULT_DOWNLOAD).backbone == "mobilenet"
 
 
-def test_download_lands_in_keras_cache_and_adds_the_row(server, keras_home, monkeypatch):
+def test_download_lands_in_keras_cache_and_adds_the_row(server, keras_home, monkeypatch, capfd):
     url, hits = server
     monkeypatch.setenv(bw.WEIGHTS_URL_ENV, url)
     info, line = bw.download_default_weights(timeout=5)
+    printed = capfd.readouterr()
+    assert "\x1b[" not in printed.out + printed.err  # not a terminal: no progress bar escapes
     target = keras_home / bw.DEFAULT_DOWNLOAD
     assert info is not None and info.path == str(target) and info.alpha == 0.25, line
     assert target.read_bytes() == PAYLOAD and "downloaded" in line and str(target) in line

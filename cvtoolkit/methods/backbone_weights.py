@@ -251,6 +251,13 @@ def _reachable(url: str, timeout: float) -> str | None:
     return outcome[0]
 
 
+def _on_terminal() -> bool:
+    import sys
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | None, str]:
     """Download :data:`DEFAULT_DOWNLOAD` into Keras's cache with ``keras.utils.get_file``, if the network answers.
 
@@ -284,7 +291,15 @@ def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | Non
     try:
         folder.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras on a fresh machine
         part.unlink(missing_ok=True)  # a download killed earlier: get_file would take it as cached
-        got = keras.utils.get_file(part.name, origin=url, cache_subdir="models", cache_dir=str(folder.parent))
+        quiet = not _on_terminal() and keras.config.is_interactive_logging_enabled()
+        if quiet:  # Keras's download bar only on a terminal, not as escape codes in a log file
+            keras.config.disable_interactive_logging()
+        try:
+            got = keras.utils.get_file(part.name, origin=url, cache_subdir="models",
+                                       cache_dir=str(folder.parent))
+        finally:
+            if quiet:
+                keras.config.enable_interactive_logging()
         os.replace(got, target)
     except Exception as err:  # noqa: BLE001 - the run goes on without the row
         return None, (f"could not download {url} to {target}: {err}; no pretrained backbone row (put "

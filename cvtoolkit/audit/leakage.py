@@ -133,9 +133,9 @@ def leakage_line(info: dict | None) -> str:
     n, total = info["test_with_duplicate_in_train"], info["n_test"]
     line = f"leakage: {n} of {total} test images have a near-duplicate in train"
     if info.get("near_checked", total) < total:
-        size = info.get("near_unchecked_size") or f"under {MIN_NEAR_SIDE} px"
-        line += (f" ({total - info['near_checked']} of them are {size} in the source data, whatever the loaded "
-                 f"size: under the {MIN_NEAR_SIDE} px a perceptual hash needs, so exact copies only)")
+        size = info.get("near_unchecked_size") or "smaller"
+        line += (f" ({total - info['near_checked']} of them are {size} in the source data, under {MIN_NEAR_SIDE} px "
+                 "whatever the loaded size: too small for a perceptual hash, exact copies only)")
     if n:
         line += f" ({info.get('exact', 0)} exact)"
     if info.get("dedupe"):

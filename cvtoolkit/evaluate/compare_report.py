@@ -49,7 +49,7 @@ import numpy as np
 
 from cvtoolkit import __version__
 from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
-from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float, format_size
 
 log = logging.getLogger(__name__)
 
@@ -116,24 +116,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 # --------------------------------------------------------------------------- helpers
-def format_size(n: Any) -> str:
-    """Bytes as a short readable size.
-
-    Examples
-    --------
-    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
-    ('512 B', '2.0 KB', '5.3 MB', '-')
-    """
-    n = _float(n)
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024.0
-    return "-"  # pragma: no cover
-
-
 def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
     value = _float(row.get(key))
     if value is None:

@@ -32,7 +32,7 @@ from cvtoolkit.evaluate.report import format_value, to_jsonable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "csv_text", "format_p", "write_csv_atomic"]
+__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "csv_text", "format_p", "format_size", "write_csv_atomic"]
 
 REQUIRED_KEYS = ("method", "accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 """Keys every non-error row carries (missing ones show as ``-``)."""
@@ -45,15 +45,27 @@ _COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("predict_ms_per_image", "predict ms/img", lambda v: format_value(_as_float(v), 3)),
 )
 
-def _size_cell(value: Any) -> str:
-    from cvtoolkit.evaluate.compare_report import format_size  # lazy: compare_report imports this module
+def format_size(n: Any) -> str:
+    """Bytes as a short readable size.
 
-    return format_size(value)
+    Examples
+    --------
+    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
+    ('512 B', '2.0 KB', '5.3 MB', '-')
+    """
+    n = _as_float(n)
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return "-"  # pragma: no cover
 
 
 _COST_COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("feature_ms_per_image", "features ms/img", lambda v: format_value(_as_float(v), 3)),
-    ("size_bytes", "size", _size_cell),
+    ("size_bytes", "size", format_size),
 )
 """Shown when a row has them (``compare``'s rows do)."""
 

@@ -89,3 +89,18 @@ def test_leakage_line_names_the_source_size_not_the_loaded_one(tmp_path, capsys)
     assert rc == 0 and "(32x32x1)" in out
     line = next(ln for ln in out.splitlines() if ln.startswith("leakage:"))
     assert "(450 of them are 8x8 in the source data, under 32 px whatever the loaded size" in line
+
+
+@pytest.mark.parametrize("command", ["compare", "train"])
+def test_tensorboard_without_the_extra_is_one_line_before_work(image_folder, tmp_path, capsys, monkeypatch,
+                                                               no_loading, command):
+    """Issue 22, item 1: TensorBoard is an optional extra now; without it --tensorboard says so at once."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    extra = ["--methods", "shallownet"] if command == "compare" else ["--model", "shallownet"]
+    rc = main([command, "--dataset", str(image_folder), *extra, "--tensorboard", str(tmp_path / "tb"),
+               "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs TensorBoard, which is not installed" in err and "[tensorboard]" in err

@@ -120,8 +120,10 @@ TRAIN_OPTIONS = ("epochs", "batch_size", "image_size", "label_pattern", "optimiz
 
 def run(args: argparse.Namespace) -> int:
     from cvtoolkit.commands._common import print_dataset_summary
+    from cvtoolkit.tracking import check_tensorboard
     from cvtoolkit.train.workflow import run_training
 
+    check_tensorboard(args.tensorboard)  # the [tensorboard] extra: one line before any work
     result = run_training(args.dataset, args.model, out=args.out, max_pixels=max_pixels_from_args(args),
                           verbose=getattr(args, "verbose", False), echo=print, on_dataset=print_dataset_summary,
                           **{name: getattr(args, name) for name in TRAIN_OPTIONS})

@@ -255,6 +255,9 @@ def check_job(job: CompareJob, requested: list[str] | None) -> None:
         except re.error as err:
             raise UsageError(f"--label-pattern {job.label_pattern!r} is not a regular expression ({err}); "
                              "expected e.g. '^(cat|dog)\\.'") from None
+    from cvtoolkit.tracking import check_tensorboard
+
+    check_tensorboard(job.tensorboard)  # an optional extra: say so now, not once per CNN row
     if job.cache_dir and Path(job.cache_dir).exists() and not Path(job.cache_dir).is_dir():
         raise UsageError(f"--cache-dir {job.cache_dir}: is a file; expected a folder (or leave it out)")
 

@@ -24,15 +24,16 @@ PAYLOAD = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8  # a small stand-in: only
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     hits: list = []
+    body = PAYLOAD
 
     def _serve(self, body: bool) -> None:
         type(self).hits.append((self.command, self.path))
         if self.path.rstrip("/").endswith(bw.DEFAULT_DOWNLOAD):
             self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.send_header("Content-Length", str(len(type(self).body)))
             self.end_headers()
             if body:
-                self.wfile.write(PAYLOAD)
+                self.wfile.write(type(self).body)
         else:
             self.send_error(404)
 
@@ -49,6 +50,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     _Handler.hits = []
+    _Handler.body = PAYLOAD
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -104,6 +106,17 @@ def test_compare_job_downloads_for_default_rows_only(server, keras_home, monkeyp
     methods, options = _rows(CompareJob(), [], digits, said.append)
     assert methods[-1] == "mobilenet+logreg" and options["alpha"] == 0.25
     assert said[0].startswith("downloaded ") and "mobilenet+logreg" in said[1]
+
+
+def test_a_page_that_is_not_weights_is_refused(server, keras_home, monkeypatch):
+    """A captive portal answers 200 with HTML: it must not land in the cache as weights."""
+    url, hits = server
+    _Handler.body = b"<html><body>Please log in to the hotel Wi-Fi</body></html>"
+    monkeypatch.setenv(bw.WEIGHTS_URL_ENV, url)
+    info, line = bw.download_default_weights(timeout=5)
+    assert info is None and "not an HDF5 weights file" in line and ("GET", "/mirror/" + bw.DEFAULT_DOWNLOAD) in hits
+    assert not keras_home.exists() or not list(keras_home.iterdir())
+    assert bw.default_backbone_rows()[0] == []
 
 
 def _closed_port() -> int:

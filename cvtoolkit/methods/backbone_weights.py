@@ -251,6 +251,9 @@ def _reachable(url: str, timeout: float) -> str | None:
     return outcome[0]
 
 
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
 def _on_terminal() -> bool:
     import sys
 
@@ -264,8 +267,9 @@ def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | Non
     The server is asked first (a ``HEAD`` request, at most ``timeout``
     seconds, name lookup included), so an offline machine loses a fraction
     of a second, never a hang. The file is fetched by Keras's own downloader
-    under a temporary name (``.part``) and renamed into place, so an
-    interrupted download never looks like weights.
+    under a temporary name (``.<pid>.part``), checked to be an HDF5 file (a
+    captive portal's page is not) and renamed into place, so an interrupted
+    or wrong download never looks like weights.
 
     Returns
     -------
@@ -285,7 +289,7 @@ def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | Non
 
     import keras
 
-    part = folder / (DEFAULT_DOWNLOAD + ".part")
+    part = folder / f"{DEFAULT_DOWNLOAD}.{os.getpid()}.part"  # two runs at once never share a partial file
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(max(timeout, 30.0))  # a stalled transfer fails instead of hanging
     try:
@@ -300,6 +304,11 @@ def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | Non
         finally:
             if quiet:
                 keras.config.enable_interactive_logging()
+        with open(got, "rb") as f:
+            magic = f.read(8)
+        if magic != _HDF5_MAGIC:  # a captive portal's page, an error page: never let it pass as weights
+            os.unlink(got)
+            raise ValueError("the server's answer is not an HDF5 weights file")
         os.replace(got, target)
     except Exception as err:  # noqa: BLE001 - the run goes on without the row
         return None, (f"could not download {url} to {target}: {err}; no pretrained backbone row (put "

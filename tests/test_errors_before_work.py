@@ -104,3 +104,13 @@ def test_tensorboard_without_the_extra_is_one_line_before_work(image_folder, tmp
                "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "needs TensorBoard, which is not installed" in err and "[tensorboard]" in err
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch-size", "0"), ("--folds", "1"),
+                                         ("--repeats", "0"), ("--n-jobs", "0"), ("--alpha", "-1"),
+                                         ("--epochs", "ten")])
+def test_numbers_out_of_range_stop_while_parsing(capsys, flag, value):
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", flag, value])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("usage: cvtoolkit compare ") and f"argument {flag}" in err

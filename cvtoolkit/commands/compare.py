@@ -37,6 +37,31 @@ from cvtoolkit.commands._common import (
 )
 
 
+def _at_least(low: int, example: str):
+    """An argparse type: a whole number >= ``low`` (checked while parsing, before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, e.g. {example}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at least {low}, e.g. {example}")
+        return value
+
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number such as 0.25") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be above 0, e.g. 0.25")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(parser)
     parser.add_argument("--methods", default=None,
@@ -45,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
     add_test_size_argument(parser, what="every method")
     parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
+    parser.add_argument("--epochs", type=_at_least(1, "10"), default=None, help="epochs for CNN rows (default: the model's)")
+    parser.add_argument("--batch-size", type=_at_least(1, "32"), default=None, help="batch size for CNN rows")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file of a CNN backbone for backbone and +finetune rows (default: Keras's "
                              "cache); with no --methods it adds the backbone row its name says")
@@ -54,11 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="never download backbone weights (also CVTOOLKIT_OFFLINE=1); by default, with no "
                              "--methods and no weights in Keras's cache, the MobileNet 0.25 ImageNet weights "
                              "(2.1 MB) are downloaded there when the network answers within 5 s")
-    parser.add_argument("--alpha", type=float, default=None,
+    parser.add_argument("--alpha", type=_positive_float, default=None,
                         help="width of a MobileNet backbone (default: from the weights file's name, else 1.0)")
     parser.add_argument("--search", choices=["grid", "random"], default=None,
                         help="cross-validated hyper-parameter search of each classifier on the training split")
-    parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers (default: all cores)")
+    parser.add_argument("--n-jobs", type=_at_least(1, "2"), default=None, help="processes for descriptors/classifiers (default: all cores)")
     parser.add_argument("--cache-dir", default=None,
                         help="feature cache (default: $CVTOOLKIT_CACHE_DIR or ~/.cache/cvtoolkit/features)")
     parser.add_argument("--no-cache", action="store_true", help="compute features without the cache")
@@ -70,10 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=["accuracy", "balanced_accuracy", "f1_macro", "log_loss"], default=None,
                         help="ranking metric (default: balanced_accuracy when the largest class has more than 1.5x "
                              "the samples of the smallest, else accuracy)")
-    parser.add_argument("--folds", type=int, default=None, metavar="K",
+    parser.add_argument("--folds", type=_at_least(2, "5"), default=None, metavar="K",
                         help="repeated stratified K-fold instead of one split: mean +- std per row and the "
                              "corrected resampled t-test (default: one split)")
-    parser.add_argument("--repeats", type=int, default=1, metavar="R", help="repeats of --folds (default 1)")
+    parser.add_argument("--repeats", type=_at_least(1, "2"), default=1, metavar="R", help="repeats of --folds (default 1)")
     parser.add_argument("--learning-curve", nargs="?", const="0.1,0.25,0.5,1.0", default=None, metavar="FRACTIONS",
                         help="after the run, refit the best classical and best deep rows on nested stratified "
                              "fractions of the training split (default 0.1,0.25,0.5,1.0): learning_curve.png/.json")

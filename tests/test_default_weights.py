@@ -66,6 +66,7 @@ def keras_home(tmp_path, monkeypatch):
     return tmp_path / "keras_home" / "models"
 
 
+@pytest.mark.slow  # imports Keras
 def test_the_url_is_keras_own():
     from keras.src.applications import mobilenet  # the public module re-exports only the builders
 
@@ -73,6 +74,7 @@ def test_the_url_is_keras_own():
     assert bw.parse_weights_file(bw.DEFAULT_DOWNLOAD).backbone == "mobilenet"
 
 
+@pytest.mark.slow  # keras.utils.get_file imports Keras (about 3 s)
 def test_download_lands_in_keras_cache_and_adds_the_row(server, keras_home, monkeypatch, capfd):
     url, hits = server
     monkeypatch.setenv(bw.WEIGHTS_URL_ENV, url)
@@ -89,6 +91,7 @@ def test_download_lands_in_keras_cache_and_adds_the_row(server, keras_home, monk
     assert rows == ["mobilenet+logreg"] and options == {"weights": str(target), "alpha": 0.25}
 
 
+@pytest.mark.slow  # keras.utils.get_file imports Keras (about 3 s)
 def test_compare_job_downloads_for_default_rows_only(server, keras_home, monkeypatch):
     from cvtoolkit.data import load_dataset
     from cvtoolkit.methods.compare_job import CompareJob, _rows
@@ -108,6 +111,7 @@ def test_compare_job_downloads_for_default_rows_only(server, keras_home, monkeyp
     assert said[0].startswith("downloaded ") and "mobilenet+logreg" in said[1]
 
 
+@pytest.mark.slow  # keras.utils.get_file imports Keras (about 3 s)
 def test_a_page_that_is_not_weights_is_refused(server, keras_home, monkeypatch):
     """A captive portal answers 200 with HTML: it must not land in the cache as weights."""
     url, hits = server

@@ -64,13 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
     parser.add_argument("--augment", action="store_true", help="random flips, zooms and shifts while training")
     parser.add_argument("--out", default=None, metavar="DIR", help="save the fine-tuned model as a pipeline folder")
+    parser.add_argument("--log-dir", default=None, metavar="DIR",
+                        help="write DIR/<backbone>_finetuned/history.csv, one row per epoch of both phases")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="TensorBoard logs of both phases in DIR/<backbone>_finetuned (tensorboard --logdir DIR)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     import keras
 
-    from cvtoolkit.train.augmentation import TRAINING_AUGMENTATION, make_augmentation, with_augmentation
     from cvtoolkit.train.data import ArrayBatches
     from cvtoolkit.transfer import build_finetune_model, fine_tune, get_backbone_spec
 
@@ -94,19 +97,18 @@ def run(args: argparse.Namespace) -> int:
     inputs = keras.Input((size, size, 3), name="image")
     network = keras.Model(inputs, model(keras.layers.Rescaling(255.0, name="to_pixels")(inputs)),
                           name=f"{spec.name}_finetuned")
-    trainer = network
-    if args.augment:
-        trainer = with_augmentation(network, make_augmentation(**dict(TRAINING_AUGMENTATION, seed=args.seed)))
     train_data = ArrayBatches(train.images, train.labels, args.batch_size, shuffle=True, seed=args.seed)
     val_data = ArrayBatches(test.images, test.labels, max(args.batch_size, 64), shuffle=False)
     unfreeze = None if args.unfreeze_top < 0 else args.unfreeze_top
     print(f"fine-tuning {spec.name} ({base.count_params():,} base parameters, weights: {args.weights}) on "
           f"{len(train)} images at {size}x{size}: {args.warmup_epochs} warm-up + {args.finetune_epochs} epochs")
     started = time.perf_counter()
+    # Both phases build, compile and fit through KerasImageClassifier.build_trainer/fit_data (the one CNN path).
     histories = fine_tune(
-        trainer, base, train_data, val_data, warmup_epochs=args.warmup_epochs, finetune_epochs=args.finetune_epochs,
-        unfreeze_top=unfreeze, warmup_lr=args.warmup_lr, finetune_lr=args.finetune_lr,
-        verbose=0 if args.quiet else 2,
+        network, base, train_data, val_data, warmup_epochs=args.warmup_epochs, finetune_epochs=args.finetune_epochs,
+        unfreeze_top=unfreeze, warmup_lr=args.warmup_lr, finetune_lr=args.finetune_lr, augment=args.augment,
+        batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 2, log_dir=args.log_dir,
+        tensorboard_dir=args.tensorboard,
     )
     proba = network.predict(ArrayBatches(test.images, test.labels, 64, shuffle=False), verbose=0)
     proba = full_proba(proba, range(dataset.n_classes), dataset.n_classes)

@@ -92,6 +92,8 @@ def bench_flip(args) -> dict:
         "features": result.features, "options": {k: str(v) for k, v in result.options.items()},
         "image_size": size, "cv_accuracy": result.cv_accuracy, "folds": result.folds,
         "label_step_seconds": round(result.seconds, 1), "load_seconds": round(load_s, 1),
+        # a list from a weak model, or flagging too much, is withheld (listed: 0) with the reasons
+        "reliable": result.reliable, "flagged_by_cleanlab": result.flagged, "unreliable_because": result.unreliable,
     }
     for k in (50, 100, 150):
         top = {i["path"] for i in result.issues[:k]}

@@ -28,32 +28,37 @@ False
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
 import os
-import re
 import sys
-import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
-_NOISE = re.compile(
+# re, tempfile and importlib.util are imported when used: ``import cvtoolkit`` installs the hook, and stays cheap.
+_NOISE_PATTERN = (
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|I\d{4} [\d:.]+\s+\d+ \S+\] .*"
     r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow .*"  # absl INFO lines (I0000 ...): oneDNN, cuda stubs, cpu features
     r"|E\d{4} [\d:.]+\s+\d+ cuda_\w+\.cc:\d+\] failed call to cuInit: .*)$"  # no GPU driver: CPU it is
 )
+_NOISE = None
 
 _ENV_DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def is_startup_noise(line: str) -> bool:
     """Whether a line TensorFlow's native code wrote at import is informational only."""
+    global _NOISE
+    if _NOISE is None:
+        import re
+
+        _NOISE = re.compile(_NOISE_PATTERN)
     return bool(_NOISE.match(line.rstrip("\r\n")))
 
 
 @contextlib.contextmanager
 def filtered_native_stderr() -> Iterator[None]:
     """Send file descriptor 2 to a temporary file; write back its non-noise lines on exit."""
+    import tempfile
+
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -78,12 +83,14 @@ def filtered_native_stderr() -> Iterator[None]:
                     sys.stderr.flush()
 
 
-class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+class _QuietTensorFlowFinder:  # an importlib.abc.MetaPathFinder (duck-typed: importlib.abc costs 5 ms)
     """Wraps the loading of the top-level ``tensorflow`` package in :func:`filtered_native_stderr`."""
 
     def find_spec(self, fullname, path=None, target=None):  # noqa: D401 - importlib protocol
         if fullname != "tensorflow":
             return None
+        import importlib.util
+
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self)  # once: let the normal finders locate the package
         spec = importlib.util.find_spec(fullname)

@@ -34,6 +34,7 @@ Not run as a doctest (it needs a trained model folder)::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -229,7 +230,114 @@ def _onnx_io(path: Path) -> dict:
     return {"input_name": graph.input[0].name, "output_name": graph.output[0].name}
 
 
-def export_pipeline(model: str | os.PathLike, fmt: str, out: str | os.PathLike) -> ExportResult:
+SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "fingerprint.pb",
+                                 "keras_metadata.pb"})
+"""What a SavedModel folder holds: an existing ``--out`` folder with anything else is not an export."""
+
+
+def _read_preprocessing(target: Path) -> dict | None:
+    try:
+        meta = json.loads(preprocessing_path(target).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _is_preprocessing_json(path: Path) -> bool:
+    """A ``.preprocessing.json`` this module wrote (``exported_from`` and ``model_file`` in it)."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "exported_from" in meta and "model_file" in meta
+
+
+def is_export(target: Path) -> bool:
+    """Whether ``target`` is an export :func:`export_pipeline` wrote (or an empty folder).
+
+    A ``.tflite``/``.onnx`` file or a SavedModel folder counts only with its
+    preprocessing JSON beside it naming it, and a folder only when it holds
+    nothing but SavedModel's own entries: ``export`` replaces nothing else
+    without ``--overwrite``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> is_export(folder)
+    True
+    >>> _ = (folder / "thesis.tex").write_text("precious")
+    >>> is_export(folder)
+    False
+    """
+    if target.is_dir():
+        entries = {p.name for p in target.iterdir()}
+        if not entries:
+            return True
+        if not entries <= SAVEDMODEL_ENTRIES:
+            return False
+    meta = _read_preprocessing(target)
+    return meta is not None and "exported_from" in meta and meta.get("model_file") == target.name
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def export_target(model: str | os.PathLike, fmt: str, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """The path :func:`export_pipeline` writes, checked before anything is loaded.
+
+    Adds the format's suffix when missing (``exported/vgg`` -> ``exported/vgg.tflite``).
+
+    Raises
+    ------
+    OutputError
+        ``out`` is the folder holding the model (or the model itself), the
+        current folder or one above it, a folder where a file is expected, an
+        unwritable place, or an output (or preprocessing JSON) cvtoolkit did
+        not write and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> export_target("models/vgg.keras", "tflite", Path(tempfile.mkdtemp()) / "vgg").suffix
+    '.tflite'
+    """
+    from cvtoolkit.errors import OutputError
+    from cvtoolkit.io.outputs import check_output_location
+
+    raw = Path(out)
+    if str(out) == "":
+        raise OutputError("--out is empty; give a path.")
+    suffix = SUFFIXES[fmt]
+    if suffix and (raw.is_dir() or raw.name in ("", ".", "..")):
+        raise OutputError(f"--out {out}: a folder, not a file; --format {fmt} writes one file. Give a file path "
+                          f"such as {raw / ('model' + suffix)}.")
+    target = raw if not suffix or raw.suffix == suffix else raw.with_name(raw.name + suffix)
+    where = Path(os.path.realpath(target))
+    source = Path(os.path.realpath(model))
+    if _within(source, where):
+        raise OutputError(
+            f"--out {out}: {'is' if source == where else 'holds'} the model being exported ({model}); writing "
+            f"there would replace it. Choose another --out, e.g. {where.parent / ('exported' + suffix)}."
+        )
+    if not suffix and _within(Path.cwd(), where):
+        raise OutputError(
+            f"--out {out}: the current folder{'' if where == Path.cwd() else ' or one holding it'}; a SavedModel "
+            f"export replaces the whole folder. Give a new folder, e.g. {raw / 'model_savedmodel'}."
+        )
+    check_output_location(target, kind="file" if suffix else "folder", overwrite=overwrite, ours=is_export,
+                          what=f"a {fmt} export")
+    pre = preprocessing_path(target)
+    if Path(os.path.realpath(pre)) == source:
+        raise OutputError(f"--out {out}: its preprocessing JSON {pre} would replace the model; choose another --out.")
+    check_output_location(pre, kind="file", overwrite=overwrite, ours=_is_preprocessing_json,
+                          what="the preprocessing JSON of an export")
+    return target
+
+
+def export_pipeline(model: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
+                    overwrite: bool = False) -> ExportResult:
     """Export a saved CNN/backbone pipeline and write its preprocessing JSON beside it.
 
     Parameters
@@ -240,8 +348,13 @@ def export_pipeline(model: str | os.PathLike, fmt: str, out: str | os.PathLike) 
     fmt : {"savedmodel", "tflite", "onnx"}
     out : path
         A folder for ``savedmodel``, a ``.tflite`` or ``.onnx`` file
-        otherwise (the suffix is added when missing). Written atomically,
-        replacing what is there.
+        otherwise (the suffix is added when missing). Checked before the
+        model is loaded (:func:`export_target`), locked while written
+        (:func:`cvtoolkit.io.lock.output_lock`), and written atomically.
+    overwrite : bool
+        Replace an ``out`` (or preprocessing JSON) that cvtoolkit did not
+        write (``--overwrite``). Never the model itself, nor a folder holding
+        it.
 
     Returns
     -------
@@ -251,6 +364,10 @@ def export_pipeline(model: str | os.PathLike, fmt: str, out: str | os.PathLike) 
     ------
     ExportError
         Unknown format, a model that cannot be exported, a missing converter.
+    OutputError
+        An ``out`` that must not be written (see :func:`export_target`).
+    StoreError
+        Another cvtoolkit process is writing ``out``.
 
     Examples
     --------
@@ -259,13 +376,18 @@ def export_pipeline(model: str | os.PathLike, fmt: str, out: str | os.PathLike) 
         res = export_pipeline("models/vgg", "tflite", "exported/vgg")
         res.path, res.input_shape  # ('exported/vgg.tflite', (32, 32, 3))
     """
+    from cvtoolkit.io.lock import output_lock
+
     fmt = str(fmt).lower()
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    target = export_target(model, fmt, out, overwrite=overwrite)
+    with output_lock(target):  # before any work: a second export to the same --out stops here
+        return _export_locked(model, fmt, target)
+
+
+def _export_locked(model: str | os.PathLike, fmt: str, target: Path) -> ExportResult:
     _check_converters(fmt)
-    target = Path(out)
-    if SUFFIXES[fmt] and target.suffix != SUFFIXES[fmt]:
-        target = target.with_name(target.name + SUFFIXES[fmt])
     spec = exportable_model(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))

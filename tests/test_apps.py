@@ -270,11 +270,16 @@ def test_finetune_two_phases_and_saves_a_pipeline(image_folder, tmp_path, capsys
     out = tmp_path / "ft"
     argv = ["--dataset", str(image_folder), "--weights", "none", "--alpha", "0.25", "--image-size", "32",
             "--warmup-epochs", "1", "--finetune-epochs", "1", "--unfreeze-top", "3", "--head-units", "8",
-            "--batch-size", "8", "--out", str(out), "--quiet"]
+            "--batch-size", "8", "--out", str(out), "--quiet", "--augment",
+            "--log-dir", str(tmp_path / "logs"), "--tensorboard", str(tmp_path / "tb")]
     assert app("finetune").main(argv) == 0
     assert "mobilenet fine-tuned: 6 samples, 3 classes" in capsys.readouterr().out
     saved = load_pipeline(out)
     assert len(saved.estimator.history_["loss"]) == 2  # warm-up epoch + fine-tuning epoch
+    # both phases went through the one CNN path: one history.csv of both epochs, TensorBoard events
+    with open(tmp_path / "logs" / "mobilenet_finetuned" / "history.csv", newline="") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+    assert list((tmp_path / "tb" / "mobilenet_finetuned").rglob("events.out.tfevents.*"))
     images, _, _ = make_class_images(1, size=32)
     assert saved.predict_proba(images).shape == (3, 3)
 

@@ -365,3 +365,37 @@ def test_cli_audit_refuses_a_folder_it_did_not_write(tmp_path, capsys):
     assert main(["audit", "--dataset", "digits", "--no-label-issues", "--no-cache", "--out", str(mine),
                  "--overwrite", "--quiet"]) == 0
     assert (mine / "audit.json").is_file()
+
+
+def test_a_weak_label_model_withholds_its_list_and_says_why(tmp_path, capsys):
+    """Labels that images cannot predict (noise in 3 folders): the list would be noise, so it is not shown."""
+    from cvtoolkit.cli import main
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "noise"
+    for c in ("ant", "bee", "cow"):
+        for i in range(20):
+            _write(root / c / f"{i:02d}.png", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    rc = main(["audit", "--dataset", str(root), "--out", str(out), "--quiet", "--label-features", "color_stats",
+               "--folds", "3", "--no-cache", "--n-jobs", "1"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    line = next(t for t in text.splitlines() if t.startswith("label issues:"))
+    assert "withheld as unreliable" in line and "the model is weak" in line and "--weights" in line
+    data = json.loads((out / "audit.json").read_text())
+    model = data["label_model"]
+    assert data["label_issues"] == [] and model["reliable"] is False and model["flagged"] > 0
+    assert model["cv_accuracy"] < 0.5 and model["chance_accuracy"] == pytest.approx(1 / 3, abs=1e-3)
+    html_text = (out / "audit.html").read_text()
+    assert 'id="label-issues-unreliable"' in html_text and "withheld as unreliable" in html_text
+
+
+def test_reliability_rules():
+    from cvtoolkit.audit.label_issues import MAX_FLAGGED_FRACTION, reliability
+
+    assert reliability(0.92, 0.34, 230, 3000) == []                     # MobileNet on flipped Animals
+    too_many = reliability(0.64, 0.34, 1071, 3000)                       # combined descriptors on it
+    assert len(too_many) == 1 and "1071 of 3000" in too_many[0]
+    assert len(reliability(0.33, 0.25, 2083, 3589)) == 2                 # 7 emotions: weak and too many
+    assert reliability(0.9, 0.5, int(MAX_FLAGGED_FRACTION * 1000), 1000) == []

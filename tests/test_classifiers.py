@@ -49,6 +49,12 @@ def problem():
     return X.astype(np.float32), names[y]
 
 
+def test_chi2_svm_refuses_negative_features(problem):
+    X, y = problem
+    with pytest.raises(ValueError, match="Negative values"):
+        make_classifier("chi2_svm").fit(X, y)
+
+
 def test_names_are_the_documented_ones():
     assert set(CLASSIFIERS) >= {"knn", "linear_svm", "rbf_svm", "logreg",
                                 "random_forest", "gradient_boosting"}
@@ -57,6 +63,8 @@ def test_names_are_the_documented_ones():
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_fit_predict_proba(name, problem):
     X, y = problem
+    if name == "chi2_svm":  # a chi-squared kernel is for histograms: non-negative inputs
+        X = X - X.min()
     model = _small(name)
     assert [step for step, _ in model.steps] == ["scale", "clf"]
     model.fit(X[:90], y[:90])

@@ -232,3 +232,23 @@ def test_backbone_rows_reread_small_loads_at_their_size(tmp_path):
     # already large enough, or no files to read again: the loaded images are used
     assert backbone_images(train, test, size=16) is None
     assert backbone_images(replace(train, paths=None), test, size=40) is None
+
+
+@pytest.mark.slow
+def test_a_kept_backbone_row_whose_width_came_from_the_file_name_loads_and_predicts_the_same(tmp_path):
+    """compare passes weights=<file> and no alpha (the name says 0.25): the saved pipeline must rebuild that width."""
+    import numpy as np
+
+    from cvtoolkit.methods import make_method
+    from cvtoolkit.methods.artifact import load_pipeline, save_pipeline
+
+    path = _random_mobilenet_file(tmp_path, 0.25)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(12) % 2
+    est = make_method("mobilenet+logreg", feature_options={"weights": str(path), "image_size": 32,
+                                                           "flip_average": False}).fit(X, y)
+    assert est.named_steps["features"].alpha is None
+    saved = save_pipeline(est, tmp_path / "kept", method="mobilenet+logreg", class_names=["a", "b"],
+                          image_size=[32, 32], channels=3)
+    np.testing.assert_allclose(load_pipeline(saved).predict_proba(X), est.predict_proba(X), atol=1e-6)

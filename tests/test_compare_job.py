@@ -56,3 +56,58 @@ def test_bad_rows_fail_before_any_work(tmp_path):
     with pytest.raises(CvToolkitError):
         run_compare_job(_job(["--methods", "raw+knn,raw+knn", "--out", str(tmp_path / "o")]))
     assert not (tmp_path / "o").exists()
+
+
+def test_cnn_row_options_weight_classes_under_balanced_accuracy_and_hold_out_a_validation_split():
+    import numpy as np
+
+    from cvtoolkit.methods.compare_job import cnn_row_options
+
+    options, note = cnn_row_options(np.repeat([0, 1], [80, 30]), "balanced_accuracy")
+    assert options == {"class_weight": "auto", "validation_fraction": 0.1, "early_stopping": 5}
+    assert "balanced class weights" in note and "hold out 10%" in note
+    options, note = cnn_row_options(np.repeat([0, 1], [80, 10]), "accuracy")
+    assert options == {} and "no validation split" in note
+
+
+@pytest.mark.slow
+def test_cnn_rows_of_an_imbalanced_compare_get_class_weights_and_a_validation_curve(tmp_path, monkeypatch):
+    from tests.conftest import write_image_folder
+
+    data = write_image_folder(tmp_path / "shapes", n_per_class=40, size=16, classes=("circle", "square"))
+    for extra in sorted((data / "square").iterdir())[:20]:
+        extra.unlink()
+    for i, src in enumerate(sorted((data / "circle").iterdir())[:20]):  # 60 circles against 20 squares: 3:1
+        (data / "circle" / f"copy{i}.png").write_bytes(src.read_bytes())
+    seen = {}
+    from cvtoolkit.train import estimator
+
+    original = estimator.KerasImageClassifier.fit
+
+    def spy(self, X, y, **kw):
+        seen.update(self.get_params())
+        return original(self, X, y, **kw)
+
+    monkeypatch.setattr(estimator.KerasImageClassifier, "fit", spy)
+    said = []
+    outcome = run_compare_job(_job(["--dataset", str(data), "--methods", "raw+logreg,shallownet", "--epochs", "3",
+                                    "--quiet", "--no-cache", "--out", str(tmp_path / "run")], max_pixels=None),
+                              say=said.append)
+    assert outcome.result.sort_metric == "balanced_accuracy"
+    assert seen["class_weight"] == "auto"
+    assert any(line.startswith("CNN rows: balanced class weights") for line in said)
+    history = outcome.result.histories["shallownet"]
+    assert len(history["val_loss"]) == len(history["val_accuracy"]) == 3
+
+
+def test_finetune_rows_take_compares_class_weights():
+    import numpy as np
+
+    from cvtoolkit.methods.build import make_method
+
+    est = make_method("mobilenet+finetune", cnn_options={"class_weight": "auto", "validation_fraction": 0.1,
+                                                           "early_stopping": 5})
+    assert est.class_weight == "auto"
+    weights = est._class_weights(np.array(["cat", "dog"]), np.array([0, 0, 0, 1]))
+    assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1)})
+    assert make_method("mobilenet+finetune")._class_weights(np.array([0, 1]), np.array([0, 0, 1])) is None

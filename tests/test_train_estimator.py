@@ -143,3 +143,50 @@ def test_from_model_wraps_a_network_trained_elsewhere(tmp_path):
     np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
     with pytest.raises(ValueError, match="2 classes given for a network with 3 outputs"):
         KerasImageClassifier.from_model(net, ["a", "b"])
+
+
+class _WeightsPerEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
+@pytest.mark.slow
+def test_early_stopping_restores_the_best_validation_epoch():
+    def wide(input_shape, classes):  # memorises random labels: the validation loss climbs after a few epochs
+        return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                                 keras.layers.Dense(64, activation="relu"),
+                                 keras.layers.Dense(classes, activation="softmax")])
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8)
+    y = rng.integers(0, 2, 60)
+    seen = _WeightsPerEpoch()
+    clf = KerasImageClassifier(wide, epochs=12, batch_size=8, learning_rate=0.01, schedule="constant",
+                               validation_fraction=0.25, early_stopping=12, verbose=0)
+    clf.fit(X, y, callbacks=[seen])
+    losses = clf.history_["val_loss"]
+    assert len(losses) == 12  # patience 12: no stop, but the best epoch's weights are kept
+    assert clf.best_epoch_ == int(np.argmin(losses)) + 1 < 12
+    for got, want in zip(clf.model_.get_weights(), seen.weights[clf.best_epoch_ - 1]):
+        np.testing.assert_array_equal(got, want)
+    assert not all(np.array_equal(a, b) for a, b in zip(clf.model_.get_weights(), seen.weights[-1]))
+
+
+def test_early_stopping_needs_a_validation_split():
+    X, y = make_data()
+    with pytest.raises(ValueError, match="validation_fraction"):
+        KerasImageClassifier(tiny_cnn, epochs=1, early_stopping=2, verbose=0).fit(X, y)
+    with pytest.raises(ValueError, match="patience"):
+        KerasImageClassifier(tiny_cnn, epochs=1, early_stopping=0, validation_fraction=0.2, verbose=0).fit(X, y)
+
+
+def test_early_stopping_on_a_part_too_small_to_split_trains_on_all_of_it(caplog):
+    X, y = make_data(n=6, classes=3)  # 2 per class: a 10% stratified hold-out is impossible
+    clf = KerasImageClassifier(tiny_cnn, epochs=1, batch_size=4, validation_fraction=0.1, early_stopping=3, verbose=0)
+    clf.fit(X, y)
+    assert "val_loss" not in clf.history_ and not hasattr(clf, "best_epoch_")
+    assert any("no validation split" in r.getMessage() for r in caplog.records)

@@ -40,6 +40,7 @@ figure{display:inline-block;margin:2px;text-align:center;font-size:11px;max-widt
 img.thumb{max-width:96px;max-height:96px;image-rendering:auto;display:block;margin:auto}
 .bar{background:#4a7ebb;height:12px;display:inline-block}
 .note{color:#666;font-size:0.9em}
+.unreliable{background:#fff3e0;border-left:4px solid #d9822b;padding:.4em 1em}
 """
 
 
@@ -76,16 +77,26 @@ def _image_getter(dataset: Dataset) -> Callable[[int], np.ndarray | None]:
     return get
 
 
-def _figure(get, index: int, caption: str) -> str:
+def _figure(get, index: int, caption: str, alt: str) -> str:
+    """A thumbnail with ``caption`` (HTML, already escaped) under it and ``alt`` (plain text, escaped here)."""
     image = get(index)
     uri = _thumb_uri(image) if image is not None else ""
-    img = f'<img class="thumb" src="{uri}" alt="{html.escape(caption)}">' if uri else "(unreadable)"
+    img = f'<img class="thumb" src="{uri}" alt="{html.escape(alt)}">' if uri else "(unreadable)"
     return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
 def _short(path: str) -> str:
     parts = str(path).replace("\\", "/").split("/")
     return "/".join(parts[-2:])
+
+
+def _issues_cell(data: dict) -> str:
+    model = data["label_model"]
+    if not model:
+        return "not run"
+    if model.get("reliable") is False:
+        return f"{model.get('flagged')} flagged, withheld as unreliable (see below)"
+    return str(len(data["label_issues"]))
 
 
 def _bars(labels: list[str], counts: list[int]) -> str:
@@ -117,7 +128,7 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
                  ("test images with a duplicate in train",
                   f"{leak.get('test_with_duplicate_in_train')} of {leak.get('n_test')} "
                   f"(split test_size={leak.get('test_size')}, seed={leak.get('seed')})"),
-                 ("suspected label issues", len(data["label_issues"]) if data["label_model"] else "not run"),
+                 ("suspected label issues", _issues_cell(data)),
                  ("skipped files", len(data["skipped"]))]:
         out.append(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>")
     out.append("</table>")
@@ -132,7 +143,7 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
     for g in groups[:MAX_GROUPS]:
         cls = " conflict" if g["conflicting"] else ""
         title = f"{g['kind']}{' &middot; different classes' if g['conflicting'] else ''} &middot; distance &le; {g['max_distance']}"
-        figs = "".join(_figure(get, i, f"{e(_short(p))}<br><b>{e(str(c))}</b>")
+        figs = "".join(_figure(get, i, f"{e(_short(p))}<br><b>{e(str(c))}</b>", f"{_short(p)}: {c}")
                        for i, p, c in list(zip(g["indices"], g["paths"], g["classes"]))[:8])
         out.append(f'<div class="group{cls}"><div class="note">{title}</div>{figs}</div>')
     if len(groups) > MAX_GROUPS:
@@ -144,6 +155,9 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
         out.append("<p>Not run (--no-label-issues).</p>")
     elif model.get("error"):
         out.append(f"<p>Not run: {e(model['error'])}</p>")
+    elif model.get("reliable") is False:
+        out.append(f'<p class="unreliable" id="label-issues-unreliable"><b>Unreliable, not listed:</b> '
+                   f'{e(model.get("verdict", ""))}</p>')
     else:
         out.append(f"<p class=\"note\">{e(model['features'])} features + logistic regression, {model['folds']}-fold "
                    f"out-of-fold probabilities (accuracy {model['cv_accuracy']}), ranked by cleanlab "
@@ -151,7 +165,8 @@ def render_audit_html(result: Any, dataset: Dataset) -> str:
         for item in data["label_issues"][:MAX_ISSUES]:
             cap = (f"{e(_short(item['path']))}<br>given <b>{e(item['given'])}</b><br>"
                    f"suggested <b>{e(item['suggested'])}</b><br>score {item['score']:.3f}")
-            out.append(_figure(get, item["index"], cap))
+            alt = f"{_short(item['path'])}: given {item['given']}, suggested {item['suggested']}"
+            out.append(_figure(get, item["index"], cap, alt))
 
     out.append("<h2>Class counts</h2>")
     out.append(_bars(list(data["class_counts"]), list(data["class_counts"].values())))

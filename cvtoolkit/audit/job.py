@@ -126,3 +126,49 @@ def audit_dataset(
     write_audit_html(result, dataset, out / "audit.html")
     return AuditJobResult(result, data, {"audit.json": str(out / "audit.json"), "audit.html": str(out / "audit.html")},
                           time.perf_counter() - started)
+
+
+def audit_data(dataset: Any, *, image_size: int | None = None, out: str | os.PathLike | None = None,
+               progress: bool = False, **options: Any) -> Any:
+    """Audit a dataset spec or a loaded dataset from Python (``cvtoolkit.audit(...)``, ``cvtoolkit.api.audit``).
+
+    Parameters
+    ----------
+    dataset : str, path or Dataset
+        A dataset spec (folder, ``digits``, ``.h5``, ...) or a loaded :class:`~cvtoolkit.data.Dataset`.
+    image_size : int, optional
+        Load size of a spec (hashes come from the files at their own size).
+    out : path, optional
+        Also write ``audit.json`` and ``audit.html`` there (a spec only: :func:`audit_dataset`).
+    progress : bool
+        Progress bars (off by default).
+    **options
+        Keywords of :func:`cvtoolkit.audit.run_audit` (``test_size``, ``seed``,
+        ``label_issues``, ``threshold``, ``cache_dir``, ...).
+
+    Returns
+    -------
+    cvtoolkit.audit.AuditResult
+        ``to_dict()`` is ``audit.json``.
+
+    Raises
+    ------
+    TypeError
+        ``out`` with a loaded dataset (write its report with :func:`cvtoolkit.audit.write_audit_html`).
+    """
+    from cvtoolkit.audit.core import run_audit
+    from cvtoolkit.data import Dataset, load_dataset
+
+    if out is not None:
+        if isinstance(dataset, Dataset):
+            raise TypeError("audit(out=...) writes the report of a dataset spec (a path or a name); for a "
+                            "loaded Dataset, pass the result to cvtoolkit.audit.write_audit_html")
+        from cvtoolkit.io.outputs import folder_has, locked_output
+
+        with locked_output(out, kind="folder", overwrite=options.get("overwrite", False),
+                           ours=folder_has("audit.json"), what="an audit report"):  # as the command does
+            return audit_dataset(os.fspath(dataset), out=out, image_size=image_size, progress=progress,
+                                 **options).result
+    if not isinstance(dataset, Dataset):
+        dataset = load_dataset(os.fspath(dataset), image_size=image_size, progress=progress)
+    return run_audit(dataset, progress=progress, **options)

@@ -44,6 +44,21 @@ BACKBONE_PREFERENCE = ("mobilenet", "mobilenetv2", "efficientnetb0", "resnet50",
 FALLBACK_FEATURES = "combined"
 """Descriptors used when no backbone weights are on disk."""
 
+MAX_FLAGGED_FRACTION = 0.2
+"""A list flagging more than this share of the samples is withheld as unreliable.
+
+Measured on Animals with 5% of the labels flipped (``bench/bench_audit.py --flip``): MobileNet 0.25
+features flag 7.7% (precision 0.60), the ``combined`` descriptors 36% (precision 0.11); Flowers-17 with
+``combined``: 28% flagged; a 7-emotion face set: 58%. Real label noise above 20% is a dataset to relabel,
+not a list to read."""
+
+MIN_SKILL = 0.25
+"""Least share of the way from chance to perfect the cross-validated accuracy must cover.
+
+Skill is ``(accuracy - chance) / (1 - chance)``, chance being the largest class's share (the accuracy
+of always answering it): a model below it (the 7-emotion set: accuracy 0.33 against chance 0.25, skill
+0.11) cannot tell a wrong label from a hard image."""
+
 
 @dataclass
 class LabelIssues:
@@ -54,7 +69,8 @@ class LabelIssues:
     issues : list of dict
         ``{"index", "path", "given", "suggested", "score"}``, most suspicious
         first; ``score`` is cleanlab's label quality (self-confidence: the
-        out-of-fold probability of the given label), lower is worse.
+        out-of-fold probability of the given label), lower is worse. Empty
+        when the list is not ``reliable`` (``flagged`` still counts them).
     features : str
         The features of the model (``"mobilenet"``, ``"combined"``, ...).
     options : dict
@@ -64,6 +80,14 @@ class LabelIssues:
     folds : int
     seconds : float
         Wall time of the step (features included).
+    flagged : int
+        Samples cleanlab flagged (listed in ``issues`` only when reliable).
+    samples : int
+        Labelled samples the model saw.
+    chance_accuracy : float
+        The largest class's share: the accuracy of always answering it.
+    unreliable : list of str
+        Why the list is withheld (a weak model, too many flagged); empty: reliable.
     """
 
     issues: list[dict[str, Any]]
@@ -72,11 +96,56 @@ class LabelIssues:
     cv_accuracy: float = float("nan")
     folds: int = 0
     seconds: float = 0.0
+    flagged: int = 0
+    samples: int = 0
+    chance_accuracy: float = float("nan")
+    unreliable: list[str] = field(default_factory=list)
+
+    @property
+    def reliable(self) -> bool:
+        return not self.unreliable
+
+    def verdict(self) -> str:
+        """One line: what was flagged and whether the list can be trusted (the terminal and the reports print it)."""
+        model = f"{self.features} + logistic regression, {self.folds}-fold out-of-fold accuracy {self.cv_accuracy:.3f}"
+        if self.reliable:
+            return f"{self.flagged} suspected ({model}; chance {self.chance_accuracy:.3f})"
+        return (f"list withheld as unreliable: {'; '.join(self.unreliable)} ({model}). "
+                f"{UNRELIABLE_FIX}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features, "options": {k: str(v) for k, v in self.options.items()},
                 "classifier": "logistic_regression", "cv_accuracy": self.cv_accuracy, "folds": self.folds,
-                "seconds": round(self.seconds, 2), "count": len(self.issues)}
+                "seconds": round(self.seconds, 2), "count": len(self.issues), "flagged": self.flagged,
+                "samples": self.samples, "chance_accuracy": self.chance_accuracy, "reliable": self.reliable,
+                "unreliable_because": list(self.unreliable), "verdict": self.verdict(),
+                "max_flagged_fraction": MAX_FLAGGED_FRACTION, "min_skill": MIN_SKILL}
+
+
+UNRELIABLE_FIX = ("A stronger model makes a list worth reading: put ImageNet backbone weights in Keras's cache "
+                  "or pass --weights (e.g. mobilenet_2_5_224_tf_no_top.h5).")
+
+
+def reliability(cv_accuracy: float, chance: float, flagged: int, samples: int) -> list[str]:
+    """Why a label-issue list cannot be trusted (empty: it can), from the model's skill and the share flagged.
+
+    Examples
+    --------
+    >>> reliability(0.95, 0.34, 150, 3000)
+    []
+    >>> reliability(0.33, 0.25, 2083, 3589)  # doctest: +NORMALIZE_WHITESPACE
+    ['the model is weak: cross-validated accuracy 0.330 against 0.250 by always answering the largest class
+      (skill 0.11, below 0.25)', 'it flags 2083 of 3589 samples (58%), more than the 20% a list can stand behind']
+    """
+    reasons = []
+    skill = (cv_accuracy - chance) / (1.0 - chance) if chance < 1.0 else 0.0
+    if not skill >= MIN_SKILL:
+        reasons.append(f"the model is weak: cross-validated accuracy {cv_accuracy:.3f} against {chance:.3f} by "
+                       f"always answering the largest class (skill {skill:.2f}, below {MIN_SKILL:.2f})")
+    if samples and flagged > MAX_FLAGGED_FRACTION * samples:
+        reasons.append(f"it flags {flagged} of {samples} samples ({flagged / samples:.0%}), more than the "
+                       f"{MAX_FLAGGED_FRACTION:.0%} a list can stand behind")
+    return reasons
 
 
 def _keras_models_dir() -> Path:
@@ -240,4 +309,10 @@ def find_label_issues(
         "score": round(float(quality[i]), 6),
     } for i in ranked]
     acc = float(np.mean(np.argmax(proba, axis=1) == y_dense))
-    return LabelIssues(issues, features, options, round(acc, 4), k, time.perf_counter() - started)
+    chance = float(counts.max() / counts.sum())
+    unreliable = reliability(acc, chance, len(issues), len(y_dense))
+    if unreliable:
+        logger.warning("label issues: %d flagged, list withheld as unreliable: %s", len(issues), "; ".join(unreliable))
+    return LabelIssues([] if unreliable else issues, features, options, round(acc, 4), k,
+                       time.perf_counter() - started, flagged=len(issues), samples=len(y_dense),
+                       chance_accuracy=round(chance, 4), unreliable=unreliable)

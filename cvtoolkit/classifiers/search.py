@@ -54,6 +54,12 @@ _GRIDS: dict[str, dict[str, list]] = {
     "logreg": {
         "clf__C": [0.001, 0.01, 0.1, 1.0, 10.0],
     },
+    "ridge": {
+        "clf__estimator__alpha": [0.01, 0.1, 1.0],
+    },
+    "chi2_svm": {
+        "clf__estimator__C": [0.1, 1.0, 10.0],
+    },
     "random_forest": {
         "clf__n_estimators": [100, 300],
         "clf__max_features": ["sqrt", "log2"],
@@ -77,6 +83,10 @@ def _distributions(name: str) -> dict[str, Any]:
                 "clf__estimator__gamma": loguniform(1e-5, 1e-1)}
     if name == "logreg":
         return {"clf__C": loguniform(1e-4, 1e2)}
+    if name == "ridge":
+        return {"clf__estimator__alpha": loguniform(1e-3, 1e1)}
+    if name == "chi2_svm":
+        return {"clf__estimator__C": loguniform(1e-2, 1e2)}
     if name == "random_forest":
         return {"clf__n_estimators": randint(100, 501),
                 "clf__max_features": ["sqrt", "log2", 0.1, 0.2],

@@ -26,6 +26,45 @@ def positive_int(text: str) -> int:
     return value
 
 
+SEED_MAX = 2**32 - 1
+"""The largest seed NumPy and scikit-learn take."""
+
+
+def seed_arg(text: str) -> int:
+    """An argparse type: ``--seed``, a whole number from 0 to 2**32 - 1, else a one-line usage error.
+
+    Examples
+    --------
+    >>> seed_arg("42")
+    42
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, e.g. 42") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed must be between 0 and {SEED_MAX}, e.g. 42")
+    return value
+
+
+def fold_count(text: str) -> int:
+    """An argparse type: ``--folds`` K of a K-fold, at least 2, else a one-line usage error.
+
+    Examples
+    --------
+    >>> fold_count("5")
+    5
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of folds, e.g. 5") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: K-fold needs at least 2 folds (leave --folds out for one "
+                                         "train/test split)")
+    return value
+
+
 def add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels``: the decompression-bomb limit on decoded images (read with :func:`max_pixels_from_args`)."""
     from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
@@ -110,7 +149,8 @@ def default_image_size(spec: str, image_size: int | None, *, features: str | Non
     """The size to load at.
 
     The user's ``--image-size`` wins; then a backbone's input size when the
-    features are a CNN backbone; then :data:`DEFAULT_IMAGE_SIZE` for folders
+    features are a CNN backbone; the natural size (``None``) for dense
+    descriptors (``dsift_*``, ``osift_*``: they shrink images themselves); then :data:`DEFAULT_IMAGE_SIZE` for folders
     and ``digits`` (8x8 is too small for most descriptors); else ``None``
     (native size).
     """
@@ -119,6 +159,10 @@ def default_image_size(spec: str, image_size: int | None, *, features: str | Non
     if image_size is not None:
         return image_size
     if features:
+        from cvtoolkit.features.registry import DENSE_FEATURES  # names only: no scikit-learn
+
+        if features in DENSE_FEATURES:  # dense descriptors read images at their natural size (max_side)
+            return None
         try:
             from cvtoolkit.transfer.backbones import BACKBONES
 

@@ -22,15 +22,17 @@ from cvtoolkit.commands._common import (
     add_dataset_arguments,
     add_test_size_argument,
     default_image_size,
+    fold_count,
     max_pixels_from_args,
     print_dataset_summary,
+    seed_arg,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(parser)
     add_test_size_argument(parser, what="compare")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split (as compare's; default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split (as compare's; default 42)")
     parser.add_argument("--threshold", type=int, default=None, metavar="BITS",
                         help="largest phash Hamming distance of near duplicates (default 6 of 64)")
     parser.add_argument("--no-label-issues", action="store_true",
@@ -41,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="backbone weights file for the label-issue model (e.g. mobilenet_2_5_224_tf_no_top.h5)")
     parser.add_argument("--alpha", type=float, default=None, help="MobileNet width with --label-features mobilenet")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the label-issue model")
+    parser.add_argument("--folds", type=fold_count, default=5, help="cross-validation folds of the label-issue model")
     parser.add_argument("--n-jobs", type=int, default=None, help="threads/processes (default: all cores)")
     parser.add_argument("--cache-dir", default=None,
                         help="feature cache, also for hashes (default: $CVTOOLKIT_CACHE_DIR or ~/.cache/cvtoolkit/features)")
@@ -54,17 +56,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cvtoolkit.audit.job import audit_dataset
+    from cvtoolkit.io.outputs import folder_has, locked_output
 
     name = Path(str(args.dataset).rstrip("/\\")).stem or "dataset"
-    job = audit_dataset(
-        args.dataset, out=Path(args.out) if args.out else Path("runs") / f"audit-{name}",
-        size_for=lambda features: default_image_size(args.dataset, args.image_size, features=features),
-        label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), test_size=args.test_size,
-        seed=args.seed, threshold=args.threshold, label_issues=not args.no_label_issues,
-        label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
-        cache_dir=None if args.no_cache else (args.cache_dir or "default"), n_jobs=args.n_jobs,
-        overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), on_dataset=print_dataset_summary,
-    )
+    out = Path(args.out) if args.out else Path("runs") / f"audit-{name}"
+    # checked and locked before any work: a second run on the same --out stops here
+    with locked_output(out, kind="folder", overwrite=args.overwrite, ours=folder_has("audit.json"),
+                       what="an audit report"):
+        job = audit_dataset(
+            args.dataset, out=out,
+            size_for=lambda features: default_image_size(args.dataset, args.image_size, features=features),
+            label_pattern=args.label_pattern, max_pixels=max_pixels_from_args(args), test_size=args.test_size,
+            seed=args.seed, threshold=args.threshold, label_issues=not args.no_label_issues,
+            label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
+            cache_dir=None if args.no_cache else (args.cache_dir or "default"), n_jobs=args.n_jobs,
+            overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), on_dataset=print_dataset_summary,
+        )
     _print_summary(job.result, job.data)
     for path in job.files.values():
         print(f"wrote {path}")
@@ -87,8 +94,11 @@ def _print_summary(result, data: dict) -> None:
               "images have a near-duplicate in train")
     if result.label_model and not result.label_model.get("error"):
         m = result.label_model
-        print(f"label issues: {len(result.label_issues)} suspected ({m['features']} + logistic regression, "
-              f"{m['folds']}-fold out-of-fold accuracy {m['cv_accuracy']:.3f}, {m['seconds']:.1f}s)")
+        if "verdict" in m:  # reliable: "N suspected (model ...)"; else why the list is withheld
+            print(f"label issues: {m['verdict']} [{m['seconds']:.1f}s]")
+        else:
+            print(f"label issues: {len(result.label_issues)} suspected ({m['features']} + logistic regression, "
+                  f"{m['folds']}-fold out-of-fold accuracy {m['cv_accuracy']:.3f}, {m['seconds']:.1f}s)")
         for item in result.label_issues[:5]:
             print(f"    {item['path']}: given {item['given']}, suggested {item['suggested']} (score {item['score']:.3f})")
     elif result.label_model:

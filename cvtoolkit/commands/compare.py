@@ -32,8 +32,10 @@ from cvtoolkit.commands._common import (
     add_dataset_arguments,
     add_test_size_argument,
     fmt_number,
+    fold_count,
     max_pixels_from_args,
     print_dataset_summary,
+    seed_arg,
 )
 
 
@@ -69,7 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "descriptor family, and shallownet); see --list-methods")
     parser.add_argument("--list-methods", action="store_true", help="list features, classifiers and CNNs, then exit")
     add_test_size_argument(parser, what="every method")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split and of every model (default 42)")
+    parser.add_argument("--train-per-class", type=int, default=None, metavar="N",
+                        help="a published protocol instead of --test-size: N training images per class "
+                             "(Caltech-101: 30, Flowers-17: 40), the rest (or --test-per-class) for testing; "
+                             "balanced accuracy is then the papers' mean per-class accuracy")
+    parser.add_argument("--test-per-class", type=int, default=None, metavar="M",
+                        help="with --train-per-class: M test images per class (Caltech-101: 50; default: all the rest)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split and of every model (default 42)")
     parser.add_argument("--epochs", type=_at_least(1, "10"), default=None, help="epochs for CNN rows (default: the model's)")
     parser.add_argument("--batch-size", type=_at_least(1, "32"), default=None, help="batch size for CNN rows")
     parser.add_argument("--weights", default=None, metavar="PATH",
@@ -95,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=["accuracy", "balanced_accuracy", "f1_macro", "log_loss"], default=None,
                         help="ranking metric (default: balanced_accuracy when the largest class has more than 1.5x "
                              "the samples of the smallest, else accuracy)")
-    parser.add_argument("--folds", type=_at_least(2, "5"), default=None, metavar="K",
+    parser.add_argument("--folds", type=fold_count, default=None, metavar="K",
                         help="repeated stratified K-fold instead of one split: mean +- std per row and the "
                              "corrected resampled t-test (default: one split)")
     parser.add_argument("--repeats", type=_at_least(1, "2"), default=1, metavar="R", help="repeats of --folds (default 1)")
@@ -109,6 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="TensorBoard logs of CNN rows in DIR/<network> (view: tensorboard --logdir DIR)")
+    parser.add_argument("--keep", choices=["none", "best", "all"], default="none",
+                        help="keep the best row's fitted pipeline (or every row's) in OUT/models/<row>, fitted on "
+                             "the split the leaderboard scored; 'cvtoolkit predict --model' takes it (default: none)")
     parser.add_argument("--dedupe", action="store_true",
                         help="drop test images with an exact or near duplicate in train (and exact duplicates "
                              "within train) before fitting; see 'cvtoolkit audit'")
@@ -125,6 +136,9 @@ def _list_methods() -> int:
     print("rows are <features>+<classifier> or a CNN name, e.g. hog+linear_svm,shallownet")
     print("pretrained backbones: <backbone>+<classifier> (mobilenet+logreg) or <backbone>+finetune "
           "(mobilenet+finetune); weights from Keras's cache or --weights PATH")
+    print("strongest classical rows (images at their natural size): osift_fisher+ridge, dsift_fisher+ridge, "
+          "dsift_spm+chi2_svm")
+    print("late fusion of one side's rows: classical_ensemble, deep_ensemble (weights from the training split only)")
     return 0
 
 
@@ -156,7 +170,7 @@ def files_summary(out, written) -> list[str]:
     wrote 5 files in runs/x/:
       leaderboard.json, report.html
       confusion_<row>.png: 2 (a, b)
-      logs/shallownet/history.csv
+      logs/shallownet/: history.csv
     """
     import os
     from pathlib import Path
@@ -179,9 +193,14 @@ def files_summary(out, written) -> list[str]:
     for pattern, rows in groups.items():
         shown = ", ".join(rows) if len(rows) <= 4 else "one per row"
         lines.append(f"  {pattern}: {len(rows)} ({shown})")
-    lines += [f"  {n}" for n in nested[:20]]
-    if len(nested) > 20:
-        lines.append(f"  ... and {len(nested) - 20} more under {Path(out).as_posix()}/")
+    folders: dict[str, list[str]] = {}  # logs/<row>/history.csv, models/<row>/manifest.json, ...
+    for n in nested:
+        folder, _, name = n.rpartition("/")
+        folders.setdefault(folder, []).append(name)
+    for folder, files in list(folders.items())[:30]:
+        lines.append(f"  {folder}/: {', '.join(files[:6])}" + (f", ... ({len(files)} files)" if len(files) > 6 else ""))
+    if len(folders) > 30:
+        lines.append(f"  ... and {len(folders) - 30} more folders under {Path(out).as_posix()}/")
     return lines
 
 
@@ -203,8 +222,17 @@ def _print_outcome(outcome) -> None:
     print()
     for line in files_summary(outcome.out, getattr(outcome, "written", None) or list(result.files.values())):
         print(line)
+    for i, (name, folder) in enumerate(outcome.models.items()):
+        label = "best model" if i == 0 and name == _first_ok(result) else "model"
+        print(f"kept {label} {name} in {folder} (cvtoolkit predict --model {folder} --images ...)")
+    if outcome.models_note:
+        print(f"--keep: {outcome.models_note}")
     if outcome.dataset.skipped:
         print(f"skipped {len(outcome.dataset.skipped)} file(s) (see warnings above)")
+
+
+def _first_ok(result) -> str | None:
+    return next((r["method"] for r in result.rows if not r.get("error")), None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,9 +240,14 @@ def run(args: argparse.Namespace) -> int:
         return _list_methods()
     from cvtoolkit.methods.compare_job import CompareJob, run_compare_job
 
+    from cvtoolkit.io.outputs import folder_has, locked_output
+
     job = CompareJob.from_args(args, max_pixels=max_pixels_from_args(args))
-    outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
-                              on_leakage=_print_leakage)
+    # checked and locked before any work: a second run on the same --out stops here
+    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+                       what="a compare report"):
+        outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
+                                  on_leakage=_print_leakage)
     _print_outcome(outcome)
     if outcome.tracking is not None:
         print(outcome.tracking)

@@ -36,11 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cvtoolkit.methods.evaluate import run_evaluate
+    from cvtoolkit.io.outputs import folder_has, locked_output
+    from cvtoolkit.methods.evaluate import default_report_dir, run_evaluate
 
-    result = run_evaluate(args.model, args.dataset, out=args.out, label_pattern=args.label_pattern,
-                          top_losses=args.top_losses, grad_cam=args.grad_cam, overwrite=args.overwrite,
-                          trust=args.trust_model, progress=not args.quiet and sys.stderr.isatty())
+    out = args.out or default_report_dir(args.model)
+    with locked_output(out, kind="folder", overwrite=args.overwrite, ours=folder_has("errors.json"),
+                       what="an evaluate report"):  # before any work: a second run on the same --out stops here
+        result = run_evaluate(args.model, args.dataset, out=out, label_pattern=args.label_pattern,
+                              top_losses=args.top_losses, grad_cam=args.grad_cam, overwrite=args.overwrite,
+                              trust=args.trust_model, progress=not args.quiet and sys.stderr.isatty())
     print(result.report.to_text())
     if result.most_confused:
         print("most confused (true -> predicted: count):")

@@ -3,6 +3,8 @@
 --model is a pipeline folder from 'cvtoolkit fit' (a CNN, or <backbone>+logreg)
 or a .keras file from 'cvtoolkit train'. Beside the export goes
 <out>.preprocessing.json: input size, channels, scaling and class names.
+An existing --out is replaced only when it is an earlier export (or with
+--overwrite); the folder holding --model never is.
 Classical pipelines (hog+linear_svm, ...) cannot be exported: their
 descriptors are Python code; the message says what can be.
 
@@ -27,7 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="savedmodel (a folder, TensorFlow Serving), tflite (LiteRT), onnx (onnxruntime; "
                              "needs the [export] extra)")
     parser.add_argument("--out", required=True, metavar="PATH",
-                        help="the folder (savedmodel) or file (.tflite, .onnx) to write")
+                        help="the folder (savedmodel) or file (.tflite, .onnx) to write; never the folder "
+                             "holding --model")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out (and its .preprocessing.json) even if cvtoolkit did not write it "
+                             "(default: refuse)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):  # the converters' INFO lines are not for the user
         for name in ("tensorflow", "tf2onnx", "absl"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    result = export_pipeline(args.model, args.format, args.out)
+    result = export_pipeline(args.model, args.format, args.out, overwrite=args.overwrite)
     h, w, c = result.input_shape
     print(f"exported {args.model} as {result.format} to {result.path}: input {h}x{w}x{c} float32, "
           f"{len(result.class_names)} classes")

@@ -29,7 +29,13 @@ import ast
 import time
 from typing import Any
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, print_skipped
+from cvtoolkit.commands._common import (
+    add_max_pixels_argument,
+    max_pixels_from_args,
+    positive_int,
+    print_skipped,
+    seed_arg,
+)
 from cvtoolkit.errors import CvToolkitError, ExtractArgumentError  # noqa: F401  (defined in cvtoolkit.errors)
 
 
@@ -50,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=128, metavar="B", help="images per chunk (default 128)")
     parser.add_argument("--max-images", type=int, default=None, metavar="M",
                         help="describe a seeded random subset of M images (quick runs)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of --max-images and of fitting samples (default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of --max-images and of fitting samples (default 42)")
     parser.add_argument("--alpha", type=float, default=None, help="width multiplier of a MobileNet backbone")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file of a CNN backbone (instead of downloading ImageNet weights)")

@@ -22,6 +22,7 @@ from cvtoolkit.commands._common import (
     default_image_size,
     max_pixels_from_args,
     print_dataset_summary,
+    seed_arg,
 )
 
 
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cross-validated search of the classifier's hyper-parameters on the training part")
     parser.add_argument("--val-size", type=float, default=0.2,
                         help="validation fraction held out and scored (default 0.2; 0 fits on everything)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the split and the model (default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split and the model (default 42)")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers")
     parser.add_argument("--out", required=True, metavar="DIR", help="the pipeline folder to write, e.g. models/NAME")
     parser.add_argument("--overwrite", action="store_true",
@@ -71,6 +72,15 @@ def feature_options_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cvtoolkit.io.outputs import is_pipeline_folder, locked_output
+
+    # before any work: a second run on the same --out stops here
+    with locked_output(args.out, kind="folder", overwrite=args.overwrite, ours=is_pipeline_folder,
+                       what="a saved pipeline"):
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     from cvtoolkit.methods.fitting import run_fit
 
     started = time.perf_counter()

@@ -9,7 +9,7 @@ one .keras file plus NAME.json (class names, settings) instead, which they
 take too. Beside --out it writes NAME.history.json, NAME.history.csv and
 NAME.history.png (updated every epoch), NAME.best.keras, and NAME.last.keras
 + NAME.last.json (for --resume). The workflow is
-cvtoolkit.train.workflow.run_training.
+cvtoolkit.methods.train_job.run_train_job (options: TrainJob).
 
 Folders are loaded into memory at --image-size unless --stream is given
 (decoded batch by batch in worker threads); .h5 stores are always streamed.
@@ -38,8 +38,9 @@ examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int
+from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args, positive_int, seed_arg
 
 
 SCHEDULE_NAMES = ("constant", "step", "polynomial", "one_cycle", "cosine")
@@ -101,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-replicas", type=int, default=None, metavar="N",
                         help="with --strategy mirrored and no GPU: split the CPU into N logical devices and "
                              "mirror over them (to try distributed training or test it; no speed-up)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the splits and the training (default 42)")
+    parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the splits and the training (default 42)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if cvtoolkit did not write it (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
@@ -112,21 +113,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", type=track_arg, default=None, metavar="mlflow[:URI]", help=TRACK_HELP)
 
 
-TRAIN_OPTIONS = ("epochs", "batch_size", "image_size", "label_pattern", "optimizer", "lr", "schedule", "lr_find",
-                 "augment", "class_weight", "mixed_precision", "test_size", "val_size", "early_stopping", "resume",
-                 "stream", "workers", "strategy", "cpu_replicas", "seed", "overwrite", "quiet", "tensorboard", "track")
-"""Flags passed unchanged to :func:`cvtoolkit.train.workflow.run_training` (same names)."""
-
-
 def run(args: argparse.Namespace) -> int:
-    from cvtoolkit.commands._common import print_dataset_summary
+    from cvtoolkit.io.outputs import is_keras_file, is_pipeline_folder, locked_output
     from cvtoolkit.tracking import check_tensorboard
-    from cvtoolkit.train.workflow import run_training
+    from cvtoolkit.train.distribute import is_chief
+    from cvtoolkit.train.workflow import check_out
 
     check_tensorboard(args.tensorboard)  # the [tensorboard] extra: one line before any work
-    result = run_training(args.dataset, args.model, out=args.out, max_pixels=max_pixels_from_args(args),
-                          verbose=getattr(args, "verbose", False), echo=print, on_dataset=print_dataset_summary,
-                          **{name: getattr(args, name) for name in TRAIN_OPTIONS})
+    if not is_chief():  # another worker of a multi-worker run writes to a temporary folder, not --out
+        return _run(args)
+    out = check_out(Path(args.out or f"models/{args.model}"))
+    if out.suffix == ".keras":
+        check = dict(kind="file", ours=is_keras_file, what="a .keras model")
+    else:
+        check = dict(kind="folder", ours=is_pipeline_folder, what="a saved pipeline")
+    with locked_output(out, overwrite=args.overwrite, **check):  # before any work: a second run stops here
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cvtoolkit.commands._common import print_dataset_summary
+    from cvtoolkit.methods.train_job import TrainJob, run_train_job
+
+    job = TrainJob.from_args(args, max_pixels=max_pixels_from_args(args), verbose=getattr(args, "verbose", False))
+    result = run_train_job(job, echo=print, on_dataset=print_dataset_summary)
     if result.tracked:
         print(result.tracked)
     print(f"done in {result.seconds:.1f} s")

@@ -37,13 +37,14 @@ __all__ = [
     "TenCrop", "UnreadableImageError", "check_classification_data", "decode_image", "describe_spec",
     "list_by_filename", "list_image_folder", "list_unlabelled", "load_dataset", "load_digits", "load_images",
     "load_keras_dataset", "load_npz", "load_pixel_csv", "read_image", "resize_images", "split_dataset",
-    "stack_images", "stratified_split", "ten_crops", "to_rgb_uint8",
+    "per_class_split", "stack_images", "stratified_split", "ten_crops", "to_rgb_uint8",
 ]
 
 
 # Splitting imports scikit-learn (about a second): load it on first use, so that
 # decoding images (extraction workers, ``cvtoolkit --help``) does not wait for it.
 __getattr__, __dir__ = lazy_attributes(__name__, {
-    name: "cvtoolkit.data.split" for name in ("check_classification_data", "split_dataset", "stratified_split")
+    name: "cvtoolkit.data.split" for name in ("check_classification_data", "per_class_split", "split_dataset",
+                                            "stratified_split")
 })
 

@@ -32,11 +32,31 @@ logger = logging.getLogger(__name__)
 
 
 def label_from_name(name: str, pattern: re.Pattern) -> str | None:
-    """The class a file name encodes (first group, else the whole match), or None."""
+    """The class a file name encodes (first group, else the whole match), or None.
+
+    Raises
+    ------
+    DatasetError
+        The pattern matches ``name`` but its first group (the label) takes
+        no part in the match, as in ``'(cat)|(dog)'`` on ``dog.1.jpg``.
+
+    Examples
+    --------
+    >>> label_from_name("dog.7.jpg", re.compile(r"^(cat|dog)\\.")), label_from_name("x.jpg", re.compile("cat"))
+    ('dog', None)
+    """
     m = pattern.search(name)
     if not m:
         return None
-    return m.group(1) if m.groups() else m.group(0)
+    if not m.groups():
+        return m.group(0)
+    if m.group(1) is None:
+        raise DatasetError(
+            f"--label-pattern '{pattern.pattern}' matches {name!r} but its first group, which is the label, takes "
+            f"no part in that match (group {m.lastindex} does). Put the alternatives in one group, e.g. "
+            "'^(cat|dog)\\.', and make other groups non-capturing: (?:...)."
+        )
+    return m.group(1)
 
 
 def numeric_id_key(name: str) -> tuple:
@@ -50,6 +70,13 @@ def list_by_filename(root: str | os.PathLike, label_pattern: str) -> FolderListi
 
     Files that do not match are skipped and counted (named in the warning
     log). Classes are the sorted distinct labels.
+
+    Raises
+    ------
+    DatasetError
+        ``root`` is not a folder, the pattern is not a regular expression,
+        matches none of the image file names, or matches one without its
+        first group (see :func:`label_from_name`).
     """
     root_path = Path(root)
     if not root_path.is_dir():
@@ -69,6 +96,14 @@ def list_by_filename(root: str | os.PathLike, label_pattern: str) -> FolderListi
             skipped.append(SkippedFile(str(f), f"file name does not match {label_pattern!r}"))
             continue
         found.append((str(f), label))
+    n_images = sum(1 for s in skipped if s.reason.startswith("file name does not match"))
+    if not found and n_images:
+        example = next((Path(s.path).name for s in skipped if s.reason.startswith("file name does not match")), "")
+        raise DatasetError(
+            f"{root}: --label-pattern '{label_pattern}' matched none of the {n_images} image file names"
+            + (f" (e.g. {example!r})" if example else "")
+            + ". Its first group is the class, searched in each file name, e.g. '^(cat|dog)\\.' for cat.1.jpg."
+        )
     for s in skipped:
         logger.warning("skipped %s", s)
     class_names = sorted({label for _, label in found})

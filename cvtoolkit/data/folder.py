@@ -57,21 +57,33 @@ def _unreadable(err: OSError) -> SkippedFile:
     return SkippedFile(str(err.filename), f"unreadable folder ({err.strerror or err}); its files were not listed")
 
 
-def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None) -> list[Path]:
+def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None,
+                seen: dict[tuple[int, int], tuple[str, str]] | None = None, owner: str = "") -> list[Path]:
     """Files under ``folder`` (links followed, each real folder listed once), sorted, hidden ones left out.
 
     Folders that cannot be listed (permissions, I/O errors) are appended to
-    ``unreadable`` as :class:`SkippedFile` entries naming the reason (and
-    logged), never silently dropped.
+    ``unreadable`` as :class:`SkippedFile` entries naming the reason (the
+    caller logs them once), never silently dropped; without ``unreadable``
+    they are logged here. ``seen`` maps each real folder already listed
+    (device, inode) to ``(owner, path)``: shared by the class folders of
+    one dataset, it finds a folder reached from two classes.
+
+    Raises
+    ------
+    DatasetError
+        A folder under ``folder`` is one already listed for another
+        ``owner`` (a symbolic link to another class's folder): its images
+        would count in both classes.
     """
     files = []
-    seen: set[tuple[int, int]] = set()
+    seen = {} if seen is None else seen
 
     def onerror(err: OSError) -> None:
         item = _unreadable(err)
-        logger.warning("skipped %s", item)
         if unreadable is not None:
             unreadable.append(item)
+        else:
+            logger.warning("skipped %s", item)
 
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=onerror):
         try:
@@ -80,11 +92,18 @@ def _walk_files(folder: Path, unreadable: list[SkippedFile] | None = None) -> li
         except OSError:
             key = None
         if key is not None and key in seen:  # a link loop, or a second link to a folder already listed
+            first_owner, first_path = seen[key]
+            if first_owner != owner:
+                raise DatasetError(
+                    f"{dirpath}: the same folder as {first_path} (a symbolic link), so its images would count "
+                    f"in both class {first_owner!r} and class {owner!r}. Remove the link, or copy the images "
+                    "that belong to each class into its own folder."
+                )
             logger.warning("%s: folder already listed through another path (symbolic link); ignored", dirpath)
             dirnames[:] = []
             continue
         if key is not None:
-            seen.add(key)
+            seen[key] = (owner, dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
     return files
@@ -122,9 +141,10 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
     class_names: list[str] = []
     skipped: list[SkippedFile] = []
     empty: list[str] = []
+    seen: dict[tuple[int, int], tuple[str, str]] = {}  # shared: a folder linked into two classes is refused
     for class_dir in class_dirs:
         unreadable: list[SkippedFile] = []
-        files = _walk_files(class_dir, unreadable)
+        files = _walk_files(class_dir, unreadable, seen, class_dir.name)
         images = [f for f in files if is_image_file(f)]
         skipped.extend(unreadable)
         skipped.extend(SkippedFile(str(f), "not an image file extension") for f in files if not is_image_file(f))
@@ -145,9 +165,9 @@ def list_image_folder(root: str | os.PathLike) -> FolderListing:
 
 
 def _load_one(path: str, preprocess: Sequence[Preprocessor], max_pixels: int | None,
-              size: tuple[int, int] | None = None):
+              size: tuple[int, int] | None = None, max_side: int | None = None):
     try:
-        image = read_image(path, max_pixels=max_pixels, size=size)
+        image = read_image(path, max_pixels=max_pixels, size=size, max_side=max_side)
     except UnreadableImageError as err:
         return None, str(err)
     try:
@@ -163,8 +183,8 @@ _BLOCK = 16
 
 
 def _load_block(paths: Sequence[str], preprocess: Sequence[Preprocessor], max_pixels: int | None,
-                size: tuple[int, int] | None) -> list:
-    return [_load_one(p, preprocess, max_pixels, size) for p in paths]
+                size: tuple[int, int] | None, max_side: int | None = None) -> list:
+    return [_load_one(p, preprocess, max_pixels, size, max_side) for p in paths]
 
 
 def load_images(
@@ -176,6 +196,7 @@ def load_images(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = True,
     desc: str = "loading images",
+    max_side: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[SkippedFile]]:
     """Decode image files in parallel, skipping (and naming) unreadable ones.
 
@@ -196,6 +217,10 @@ def load_images(
         Decompression-bomb limit passed to :func:`read_image`.
     progress : bool
         Show a tqdm progress bar on stderr.
+    max_side : int, optional
+        Without ``image_size``: shrink each image (never enlarge) so its longer
+        side is at most this, keeping its aspect ratio (the natural-size view
+        of dense descriptors).
 
     Returns
     -------
@@ -221,7 +246,7 @@ def load_images(
     with ThreadPoolExecutor(max_workers=n_jobs) as pool, tqdm(
         total=len(paths), desc=desc, unit="img", disable=not progress, leave=False
     ) as bar:
-        futures = [pool.submit(_load_block, paths[i:i + block], steps, max_pixels, size)
+        futures = [pool.submit(_load_block, paths[i:i + block], steps, max_pixels, size, max_side)
                    for i in range(0, len(paths), block)]
         for fut in futures:
             done = fut.result()

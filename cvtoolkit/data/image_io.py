@@ -276,6 +276,7 @@ def decode_image(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     size: int | tuple[int, int] | None = None,
+    max_side: int | None = None,
 ) -> np.ndarray:
     """Decode encoded image bytes to ``uint8`` RGB ``(H, W, 3)``, upright.
 
@@ -298,6 +299,10 @@ def decode_image(
         Refuse images with more pixels than this (decompression bombs).
     size : int or (height, width), optional
         Return the image resized to this size (height and width of the upright image).
+    max_side : int, optional
+        Without ``size``: shrink (never enlarge) the image, keeping its aspect
+        ratio, so its longer side is at most this many pixels (JPEGs are then
+        decoded at a reduced DCT scale too). Dense descriptors read images so.
 
     Raises
     ------
@@ -311,6 +316,8 @@ def decode_image(
     >>> ok, png = cv2.imencode(".png", np.zeros((40, 60, 3), np.uint8))
     >>> decode_image(png.tobytes(), size=(10, 15)).shape
     (10, 15, 3)
+    >>> decode_image(png.tobytes(), max_side=30).shape
+    (20, 30, 3)
     >>> try:
     ...     decode_image(png.tobytes(), max_pixels=100)
     ... except UnreadableImageError as err:
@@ -350,6 +357,10 @@ def decode_image(
         )
     if orientation not in _ORIENT:
         orientation = 1
+    if hw is None and max_side is not None and jpeg_hw is not None:
+        hw = _shrunk_hw(jpeg_hw, max_side)  # the stored frame's; upright below (the longer side is the same)
+        if orientation >= 5 and hw is not None:
+            hw = (hw[1], hw[0])
     # the target in the stored frame: transposed for orientations that swap the sides
     stored_hw = hw if hw is None or orientation < 5 else (hw[1], hw[0])
     img = _decode_jpeg(data, stored_hw, jpeg_hw) if jpeg_hw is not None else None
@@ -367,7 +378,18 @@ def decode_image(
         img = _to_rgb(_resize(_as_uint8(img), stored_hw), bgr)
     if orientation != 1:
         img = np.ascontiguousarray(_ORIENT[orientation](img))
+    if size is None and max_side is not None:
+        img = _resize(img, _shrunk_hw(img.shape[:2], max_side))
     return img
+
+
+def _shrunk_hw(hw: tuple[int, int], max_side: int) -> tuple[int, int] | None:
+    """``hw`` scaled so its longer side is ``max_side`` (None when it already fits)."""
+    h, w = int(hw[0]), int(hw[1])
+    if max(h, w) <= max_side:
+        return None
+    scale = max_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def read_image(
@@ -375,6 +397,7 @@ def read_image(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     size: int | tuple[int, int] | None = None,
+    max_side: int | None = None,
 ) -> np.ndarray:
     """Read an image file as ``uint8`` RGB ``(H, W, 3)``, upright (EXIF orientation applied).
 
@@ -391,6 +414,8 @@ def read_image(
     size : int or (height, width), optional
         Resize to this size; JPEGs are then decoded at reduced scale (see
         :func:`decode_image`), several times faster for small targets.
+    max_side : int, optional
+        Without ``size``: shrink so the longer side is at most this (see :func:`decode_image`).
 
     Raises
     ------
@@ -401,7 +426,7 @@ def read_image(
         data = Path(path).read_bytes()
     except OSError as err:
         raise UnreadableImageError(f"cannot read file ({err.strerror or err})") from err
-    return decode_image(data, max_pixels=max_pixels, size=size)
+    return decode_image(data, max_pixels=max_pixels, size=size, max_side=max_side)
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

@@ -63,9 +63,11 @@ def stratified_split(
     Raises
     ------
     DatasetError
-        A class has fewer than 2 samples, or the test split would be smaller
-        than the number of classes.
+        A class has fewer than 2 samples, the test split would be smaller
+        than the number of classes, or ``seed`` is not in 0 .. 2**32 - 1.
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise DatasetError(f"seed {seed!r}: a seed must be a whole number from 0 to {2**32 - 1} (e.g. --seed 42)")
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if (counts < 2).any():
@@ -83,6 +85,54 @@ def stratified_split(
             "Add images, or change the test fraction so that each part gets every class."
         ) from err
     return np.sort(train), np.sort(test)
+
+
+def per_class_split(
+    labels: np.ndarray, *, train_per_class: int, test_per_class: int | None = None, seed: int = 42,
+    class_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, test)`` of a published protocol: ``train_per_class`` images of every class for
+    training, ``test_per_class`` (default: all the others) for testing.
+
+    Caltech-101's protocol is 30 training and up to 50 test images per class,
+    Flowers-17's 40 per class for training; the papers then report the mean
+    per-class accuracy (balanced accuracy). Images are drawn at random (seeded)
+    within each class.
+
+    Raises
+    ------
+    DatasetError
+        A class has fewer than ``train_per_class + 1`` images (or than
+        ``train_per_class + test_per_class``); the message names it.
+
+    Examples
+    --------
+    >>> train, test = per_class_split(np.repeat([0, 1], 10), train_per_class=3, test_per_class=5)
+    >>> len(train), len(test), np.bincount(np.repeat([0, 1], 10)[test]).tolist()
+    (6, 10, [5, 5])
+    """
+    labels = np.asarray(labels)
+    if train_per_class < 1 or (test_per_class is not None and test_per_class < 1):
+        raise DatasetError(f"--train-per-class {train_per_class} --test-per-class {test_per_class}: "
+                           "expected counts of at least 1")
+    rng = np.random.default_rng(seed)
+    need = train_per_class + (test_per_class or 1)
+    train, test, short = [], [], []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < need:
+            short.append(f"{_class_label(c, class_names)} ({len(members)})")
+            continue
+        members = rng.permutation(members)
+        train.append(members[:train_per_class])
+        rest = members[train_per_class:]
+        test.append(rest if test_per_class is None else rest[:test_per_class])
+    if short:
+        raise DatasetError(
+            f"{train_per_class} training + {test_per_class or 'at least 1'} test image(s) per class need {need} "
+            f"images in every class; too few in: {', '.join(short)}. Lower --train-per-class or remove those "
+            "classes.")
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
 DEFAULT_TEST_SIZE = 0.25

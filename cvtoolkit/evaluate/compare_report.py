@@ -48,6 +48,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from cvtoolkit import __version__
+from cvtoolkit.evaluate.disagreement import GALLERY_CSS
 from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
 from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float, format_size
 
@@ -298,6 +299,15 @@ def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool 
                      "Holm-corrected, 0.05).")
     if any(_float(r.get("size_bytes")) is not None for r in rows):
         parts.append("size: the fitted pipeline as cvtoolkit fit saves it.")
+    if any(_float(r.get("balanced_accuracy")) is not None for r in rows):
+        parts.append("Balanced accuracy is the mean per-class accuracy that the papers report (Caltech-101, "
+                     "Flowers-17 protocols).")
+    for r in rows:
+        members = r.get("members")
+        if isinstance(members, Mapping) and members:
+            mix = " + ".join(f"{float(w):.2f} {name}" for name, w in members.items())
+            parts.append(f"{r['method']} = {mix} (late fusion of probabilities; weights fitted on out-of-fold "
+                         "probabilities of the training split, never on the test split).")
     return " ".join(parts)
 
 
@@ -316,8 +326,12 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
     sections.append(f'<p class="verdict" id="verdict">{_esc(verdict or "no verdict was computed for this run")}</p>')
     if leak:
         sections.append(f'<p class="leakage" id="leakage">{_esc(leak)}</p>')
+    from cvtoolkit.evaluate.disagreement import gallery_html, most_confused_html
+
+    gallery = gallery_html(result)  # the verdict's discordant test images (McNemar's b and c), after the board
     sections += ["<h2>Leaderboard</h2>", f"<p>{_esc(_caption(sort_metric, rows))}</p>",
                  _leaderboard_html(rows, sort_metric)]
+    sections += [gallery] if gallery else []
     figs = []
     if pareto_png:
         figs.append(_figure(pareto_png, f"{METRIC_TITLES.get(sort_metric, sort_metric)} against predict ms/image "
@@ -328,7 +342,8 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
         figs.append(_figure(heatmap_png, "per-class F1 of every method", out))
     if figs:
         sections += ["<h2>Cost, data and classes</h2>"] + figs
-    methods = [m for m in order if any(m in g for g in figures.values())]
+    reports = getattr(result, "reports", None) or {}
+    methods = [m for m in order if any(m in g for g in figures.values()) or m in reports]
     if methods:
         sections.append("<h2>Methods</h2>")
     for method in methods:
@@ -340,6 +355,7 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
                               ("curves", "training curves")):
             if method in figures[kind]:
                 parts.append(_figure(figures[kind][method], f"{method}: {caption}", out))
+        parts.append(most_confused_html(reports.get(method), method))
         parts.append("</details>")
         sections.append("\n".join(parts))
     sections += ["<h2>Settings</h2>", _settings_table(getattr(result, "settings", None) or {})]
@@ -348,7 +364,7 @@ def render_compare_html(result: Any, out: str | os.PathLike, *, title: str = "cv
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{_esc(title)}</title>\n<style>{_CSS}{_EXTRA_CSS}{GALLERY_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(sections)
         + f"\n<footer>Written by cvtoolkit {_esc(__version__)} on {_esc(when)}.</footer>\n"
         f"<script>{_SORT_JS}</script>\n</body>\n</html>\n"
@@ -399,6 +415,9 @@ def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str =
                       if failed_any else [])
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         lines.append("")
+    from cvtoolkit.evaluate.disagreement import gallery_markdown
+
+    lines += gallery_markdown(result)
     curve = _learning_curve_png(result, out)
     figs = [(p, alt) for p, alt in ((pareto_png, "Pareto plot"), (curve, "learning curves"),
                                     (heatmap_png, "per-class F1 heatmap")) if p]

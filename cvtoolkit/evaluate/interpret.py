@@ -263,6 +263,12 @@ def plot_image_grid(
     return fig
 
 
+def _file_label(path: str, limit: int = 28) -> str:
+    """``class/file.jpg`` (the last two parts of a path), cut from the left to ``limit`` characters."""
+    text = "/".join(str(path).replace("\\", "/").split("/")[-2:])
+    return text if len(text) <= limit else "\u2026" + text[-(limit - 1):]
+
+
 def plot_top_losses(
     images: Sequence[np.ndarray] | np.ndarray,
     y_true: Sequence[int] | np.ndarray,
@@ -273,11 +279,13 @@ def plot_top_losses(
     path: str | os.PathLike | None = None,
     title: str | None = None,
     ncols: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> Any:
     """A grid of the ``k`` images with the largest loss, fastai style.
 
     Each cell is titled with the predicted class and its probability, the
-    true class and its probability, and the loss.
+    true class and its probability, and the loss; with ``names``, the
+    image's file name too (so the user can go and fix its label).
 
     Parameters
     ----------
@@ -297,6 +305,9 @@ def plot_top_losses(
         Figure title (default: "Top losses").
     ncols : int, optional
         Grid columns (default: about a square).
+    names : sequence of str, optional
+        Each image's file (or id), shown under its prediction as
+        ``class/file.jpg`` (the last two path parts, at most 28 characters).
 
     Returns
     -------
@@ -310,8 +321,11 @@ def plot_top_losses(
     >>> [ax.get_title().splitlines()[0] for ax in fig.axes]
     ['pred dog (0.70)', 'pred cat (0.60)']
     """
+    files = None if names is None else [str(n) for n in names]
     names = [str(c) for c in class_names]
     y, p = check_predictions(y_true, proba)
+    if files is not None and len(files) != len(y):
+        raise ValueError(f"{len(files)} names for {len(y)} images")
     if len(images) != len(y):
         raise ValueError(f"{len(images)} images but {len(y)} labels; pass the images the probabilities belong to")
     if len(names) != p.shape[1]:
@@ -322,7 +336,9 @@ def plot_top_losses(
         f"pred {names[pred[i]]} ({p[i, pred[i]]:.2f})\ntrue {names[y[i]]} ({p[i, y[i]]:.2f})\nloss {loss:.2f}"
         for i, loss in zip(idx, losses)
     ]
-    fig = plot_image_grid([images[int(i)] for i in idx], titles, ncols=ncols,
+    if files is not None:
+        titles = [f"{_file_label(files[int(i)])}\n{t}" for i, t in zip(idx, titles)]
+    fig = plot_image_grid([images[int(i)] for i in idx], titles, ncols=ncols, title_lines=3 if files is None else 4,
                           suptitle=title or "Top losses: prediction (prob), truth (prob), loss")
     if path is not None:
         from cvtoolkit.evaluate.plots import save_figure

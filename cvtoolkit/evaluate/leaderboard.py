@@ -162,7 +162,19 @@ def write_csv_atomic(path: str | os.PathLike, fieldnames: Sequence[str], rows: I
 
 
 def _md_cell(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown line or table cell: one line, ``|`` escaped, and no raw HTML.
+
+    ``&``, ``<`` and ``>`` become entities (which every Markdown flavour
+    shows as the characters), so a class or file name such as
+    ``<img src=x onerror=...>`` is shown, never rendered.
+
+    Examples
+    --------
+    >>> _md_cell("<b>cat</b> | dog")
+    '&lt;b&gt;cat&lt;/b&gt; \\\\| dog'
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 class Leaderboard:
@@ -202,7 +214,64 @@ class Leaderboard:
         return iter(self.sorted_rows())
 
     def __repr__(self) -> str:
-        return f"Leaderboard({len(self.rows)} rows)"
+        """The ranking as a table under one line of counts.
+
+        Examples
+        --------
+        >>> Leaderboard([{"method": "raw+knn", "accuracy": 0.9, "f1_macro": 0.9, "fit_seconds": 0.1,
+        ...               "predict_ms_per_image": 0.05}])
+        Leaderboard(1 row, ranked by accuracy)
+        rank  method   accuracy  macro F1  fit s  predict ms/img
+        ----  -------  --------  --------  -----  --------------
+           1  raw+knn    0.9000    0.9000   0.10           0.050
+        """
+        failed = sum(self._failed(r) for r in self.rows)
+        head = (f"Leaderboard({len(self.rows)} row{'' if len(self.rows) == 1 else 's'}, ranked by {self.sort_metric}"
+                + (f", {failed} failed" if failed else "") + ")")
+        return head + ("\n" + self.to_text().rstrip("\n") if self.rows else "")
+
+    def to_pandas(self):
+        """The sorted rows as a ``pandas.DataFrame`` indexed by rank (1 = best; failed rows last, rank ``<NA>``).
+
+        Every key of every row is a column (:meth:`columns` order; a key a
+        row lacks is ``NaN`` there).
+
+        Examples
+        --------
+        >>> df = Leaderboard([{"method": "a", "accuracy": 0.5, "f1_macro": 0.4, "fit_seconds": 1,
+        ...                    "predict_ms_per_image": 2}, {"method": "b", "error": "boom"}]).to_pandas()
+        >>> df.index.tolist()[:1], df["method"].tolist(), float(df.loc[1, "accuracy"])
+        ([1], ['a', 'b'], 0.5)
+        """
+        import pandas as pd
+
+        rows = self.sorted_rows()
+        columns = self.columns()
+        ranks = []
+        for row in rows:
+            ranks.append(None if self._failed(row) else len([r for r in ranks if r is not None]) + 1)
+        frame = pd.DataFrame([{k: row.get(k) for k in columns} for row in rows], columns=columns)
+        frame.index = pd.Index(pd.array(ranks, dtype="Int64"), name="rank")
+        return frame
+
+    def to_html(self) -> str:
+        """The text table's cells as an HTML ``<table>`` (escaped), for notebooks and reports.
+
+        Examples
+        --------
+        >>> Leaderboard([{"method": "a<b", "accuracy": 1, "f1_macro": 1, "fit_seconds": 1,
+        ...               "predict_ms_per_image": 1}]).to_html().count("a&lt;b")
+        1
+        """
+        from html import escape
+
+        header, body = self._table()
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in body)
+        return f'<table class="cvtoolkit-leaderboard"><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>'
+
+    def _repr_html_(self) -> str:
+        return f"<p>Leaderboard, ranked by {self.sort_metric}</p>" + self.to_html()
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Append one row (a copy); it must have a ``method`` name.

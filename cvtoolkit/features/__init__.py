@@ -14,6 +14,9 @@ long runs.
   OpenCV fast path).
 - Texture: :class:`LBP`, :class:`Haralick`.
 - Shape: :class:`HuMoments`.
+- Dense local descriptors and their encodings (the literature's strongest
+  classical pipelines; fitted on training images): :class:`DenseSIFT`,
+  :class:`SpatialPyramidBoW`, :class:`FisherVectors`.
 - By name: :data:`FEATURES`, :func:`make_features`, :func:`describe_features`
   (also the keypoint bag-of-words and CNN backbone features of other modules).
 - Caching and extraction to HDF5: :func:`cached_features`,
@@ -53,11 +56,14 @@ __all__ = [
     "LBP",
     "ColorHistogram",
     "ColorStats",
+    "DenseSIFT",
+    "FisherVectors",
     "Haralick",
     "HuMoments",
     "ImageTransformer",
     "REGISTRY",
     "RawPixels",
+    "SpatialPyramidBoW",
     "UnknownFeaturesError",
     "accepted_options",
     "as_image_batch",
@@ -90,6 +96,9 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     "Haralick": "cvtoolkit.features.texture",
     "glcm_batch": "cvtoolkit.features.texture",
     "lbp_codes": "cvtoolkit.features.texture",
+    "DenseSIFT": "cvtoolkit.features.dense",
+    "SpatialPyramidBoW": "cvtoolkit.features.encoding",
+    "FisherVectors": "cvtoolkit.features.encoding",
     "cached_features": "cvtoolkit.features.cache",
     "extract_to_store": "cvtoolkit.features.extraction",
 })

@@ -88,7 +88,7 @@ def unregister_features(name: str) -> None:
 
 
 _PRESET_NAMES = ("make_raw", "make_color_stats", "make_hsv_hist", "make_hog", "make_lbp", "make_hu", "make_haralick",
-                 "make_combined")
+                 "make_combined", "make_dsift_spm", "make_dsift_fisher", "make_osift_fisher")
 _P = "cvtoolkit.features.presets"  # imported on first use: the names stay cheap (no scikit-learn)
 _PRESETS = (
     ("raw", f"{_P}:make_raw", "Raw pixels: 32x32 RGB resized and flattened, scaled to [0, 1]"),
@@ -109,6 +109,21 @@ for _name, _factory, _description in _PRESETS:
 for _name, _desc in (("sift", "SIFT"), ("rootsift", "RootSIFT"), ("orb", "ORB")):
     register_features(f"{_name}_bovw", f"{_BOVW}:make_{_name}_bovw", f"{_desc} keypoints + bag of visual words",
                       common_options=("n_jobs", "progress"))
+# Dense descriptors + encodings: fitted on the training images (a vocabulary), read at their natural size.
+_DENSE = (
+    ("dsift_spm", "Dense RootSIFT (16-px patches every 8 px, longer side 300 px) + 400 visual words over a "
+     "1x1/2x2/4x4 spatial pyramid (Lazebnik et al. 2006); use with chi2_svm"),
+    ("dsift_fisher", "Dense multi-scale RootSIFT (16/24/32-px patches every 8 px, longer side 300 px) + improved "
+     "Fisher vectors (PCA 64, 64 Gaussians, 1x1 + 2x2 pyramid); use with ridge"),
+    ("osift_fisher", "Dense multi-scale opponent-colour RootSIFT + improved Fisher vectors (as dsift_fisher, three "
+     "colour channels); use with ridge"),
+)
+for _name, _desc in _DENSE:
+    register_features(_name, f"{_P}:make_{_name}", _desc, common_options=("n_jobs", "progress"))
+
+DENSE_FEATURES = tuple(name for name, _ in _DENSE)
+"""Names whose descriptor reads images at their natural size (``max_side``) and learns a vocabulary in ``fit``."""
+
 for _name, _desc in (("vgg16", "VGG16"), ("resnet50", "ResNet50"), ("mobilenet", "MobileNet"),
                      ("mobilenetv2", "MobileNetV2"), ("efficientnetb0", "EfficientNetB0")):
     register_features(_name, _BACKBONE, f"{_desc} ImageNet features (Keras, pooled)", pass_name=True)

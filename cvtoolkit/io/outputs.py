@@ -1,10 +1,11 @@
 """Check an output location before any work, and refuse to replace what cvtoolkit did not write.
 
 Every command that writes (``compare``, ``fit``, ``train``, ``predict``,
-``evaluate``, ``extract``, ``pack``) calls :func:`check_output_location` on
-its ``--out`` before loading data or training, so a typo'd, read-only or
-occupied location fails at once with one line instead of a traceback after
-all the work:
+``evaluate``, ``audit``, ``export``, ``extract``, ``pack``) calls
+:func:`check_output_location` on its ``--out`` before loading data or
+training, so a typo'd, read-only or occupied location fails at once with one
+line instead of a traceback after all the work (and all but ``predict`` then
+hold the output's write lock, :func:`locked_output`):
 
 - a file where a folder is expected (or a folder where a file is), or a
   parent path that is a file;
@@ -33,12 +34,13 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from cvtoolkit.errors import OutputError
 
@@ -141,6 +143,37 @@ def check_output_location(
     folder = target if (kind == "folder" and target.is_dir()) else _nearest_existing(target.parent if str(target.parent) else Path("."))
     _probe_writable(folder, target, option)
     return target
+
+
+@contextlib.contextmanager
+def locked_output(path: str | os.PathLike, **check) -> Iterator[Path]:
+    """Check ``path`` (:func:`check_output_location`, same keywords), then hold its write lock in the block.
+
+    What every command with ``--out`` does before any work: the check fails
+    with one line on a location it must not write, and the lock
+    (:func:`cvtoolkit.io.lock.output_lock`) makes a second run on the same
+    output stop at once instead of mixing its files with the first's.
+
+    Raises
+    ------
+    OutputError
+        As :func:`check_output_location`.
+    StoreError
+        Another cvtoolkit process is writing ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "report")
+    >>> with locked_output(out, kind="folder") as target:
+    ...     os.path.exists(os.path.join(os.path.dirname(out), ".report.lock"))
+    True
+    """
+    from cvtoolkit.io.lock import output_lock
+
+    target = check_output_location(path, **check)
+    with output_lock(target):
+        yield target
 
 
 def is_pipeline_folder(path: Path) -> bool:

@@ -32,6 +32,19 @@ from cvtoolkit.methods.spec import (
     validate_methods,
 )
 from cvtoolkit.methods.build import make_method
+from cvtoolkit._lazy import lazy_attributes
+
+# The workflows, loaded on first use (listing or checking rows imports none of them).
+_WORKFLOWS = {
+    "CompareJob": "cvtoolkit.methods.compare_job",
+    "CompareJobResult": "cvtoolkit.methods.compare_job",
+    "run_compare_job": "cvtoolkit.methods.compare_job",
+    "run_compare": "cvtoolkit.methods.compare",
+    "TrainJob": "cvtoolkit.methods.train_job",
+    "TrainResult": "cvtoolkit.methods.train_job",
+    "run_train_job": "cvtoolkit.methods.train_job",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _WORKFLOWS)
 
 __all__ = [
     "DEFAULT_CLASSICAL_ROWS",
@@ -42,4 +55,5 @@ __all__ = [
     "make_method",
     "parse_method",
     "validate_methods",
+    *_WORKFLOWS,
 ]

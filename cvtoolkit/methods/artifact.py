@@ -191,6 +191,7 @@ def save_pipeline(
     kind: str | None = None,
     extra: dict | None = None,
     overwrite: bool = False,
+    announce: bool = True,
 ) -> Path:
     """Save a fitted method (from :func:`cvtoolkit.methods.make_method`) as a folder.
 
@@ -211,6 +212,9 @@ def save_pipeline(
     overwrite : bool
         Replace ``path`` even if it is not a saved pipeline (by default an
         existing folder without a manifest, or a file, is refused).
+    announce : bool
+        Log the ``saved ... pipeline to ...`` line at INFO (False: DEBUG, for
+        a temporary folder nobody will look at).
 
     Raises
     ------
@@ -269,7 +273,7 @@ def save_pipeline(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info("saved %s pipeline to %s", method, path)
+    logger.log(logging.INFO if announce else logging.DEBUG, "saved %s pipeline to %s", method, path)
     return path
 
 
@@ -383,10 +387,14 @@ def read_manifest(path: str | os.PathLike) -> dict:
         raise ModelError(f"{mf}: unreadable manifest ({err}); re-run 'cvtoolkit fit'.") from err
     fmt = manifest.get("format")
     saved = str(manifest.get("cvtoolkit_version", "?"))
+    if fmt != ARTIFACT_FORMAT and str(fmt) == str(ARTIFACT_FORMAT):  # "1": edited by hand, not another format
+        raise ModelError(f"{mf}: \"format\" is {json.dumps(fmt)}, a {type(fmt).__name__}; cvtoolkit writes and "
+                         f"reads {json.dumps(ARTIFACT_FORMAT)}, a number. Set \"format\": "
+                         f"{json.dumps(ARTIFACT_FORMAT)}, or re-fit.")
     if fmt != ARTIFACT_FORMAT or _version_tuple(saved)[:1] != _version_tuple(__version__)[:1]:
         raise ModelError(
-            f"{path}: saved by cvtoolkit {saved} (artifact format {fmt}); this is cvtoolkit {__version__}, which "
-            f"reads format {ARTIFACT_FORMAT}. Re-fit it with this version, or install cvtoolkit=={saved} to use it."
+            f"{path}: saved by cvtoolkit {saved} (artifact format {fmt!r}); this is cvtoolkit {__version__}, which "
+            f"reads format {ARTIFACT_FORMAT!r}. Re-fit it with this version, or install cvtoolkit=={saved} to use it."
         )
     return manifest
 

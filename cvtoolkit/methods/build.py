@@ -118,6 +118,12 @@ def make_method(
     from sklearn.pipeline import Pipeline
 
     spec = parse_method(name) if isinstance(name, str) else name
+    if spec.kind == "ensemble":
+        from cvtoolkit.errors import MethodError
+
+        raise MethodError(f"{spec.name!r} is a compare row that fuses the other rows of one side (its weights come "
+                          "from those rows' out-of-fold probabilities); it has no estimator of its own: fit one of "
+                          "its members (e.g. osift_fisher+ridge), or keep it with compare")
     if spec.kind == "cnn" and spec.features is not None:  # <backbone>+finetune
         from cvtoolkit.transfer.finetune import FineTuneClassifier
 

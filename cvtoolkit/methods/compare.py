@@ -131,6 +131,7 @@ def run_compare(
     dedupe: bool = False,
     check_leakage: bool = True,
     on_leakage: Callable[[dict | None], None] | None = None,
+    models_dir: str | os.PathLike | None = None,
 ) -> CompareResult:
     """Fit and evaluate every method on one split.
 
@@ -191,6 +192,9 @@ def run_compare(
         its dict is ``result.leakage`` and ``settings["leakage"]``.
     on_leakage : callable, optional
         Called with that dict before the first row is fitted (the CLI prints it).
+    models_dir : path, optional
+        Keep every row's fitted pipeline in ``models_dir/<row>`` (the folder
+        its ``size_bytes`` is measured on; ``result.files["model:<row>"]``).
     """
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
     from cvtoolkit.methods.verdict import add_split_statistics, default_sort_metric, is_deep, split_verdict
@@ -214,7 +218,8 @@ def run_compare(
         train_idx, test_idx = (np.asarray(i, dtype=np.int64) for i in split)
         train, test = dataset.subset(train_idx), dataset.subset(test_idx)
         train.attrs["split_indices"], test.attrs["split_indices"] = train_idx, test_idx
-        test_size = "given"
+        # a protocol's description ("per class: 30 train, 50 test") stays in the settings; else "given"
+        test_size = test_size if isinstance(test_size, str) and test_size.startswith("per class") else "given"
     else:
         test_size = resolve_test_size(dataset, test_size)
         train, test = split_dataset(dataset, test_size=test_size, seed=seed)
@@ -254,11 +259,21 @@ def run_compare(
     # a single split needs just its train/test slices
     memo = feature_memo if feature_memo is not None else ({} if learning_curve else None)
     views: dict[str, Any] = {}
+    # late-fusion rows run last: they combine the rows before them (classifier, training features, deep?)
+    specs = [s for s in specs if s.kind != "ensemble"] + [s for s in specs if s.kind == "ensemble"]
+    members: dict[str, tuple[Any, np.ndarray, bool]] = {}
     for i, spec in enumerate(specs, start=1):
         logger.info("[%d/%d] %s", i, len(specs), spec.name)
         row: dict[str, Any] = {"method": spec.name, "deep": is_deep(spec)}
         try:
-            row_train, row_test = _row_images(spec, train, test, views, progress)
+            if spec.kind == "ensemble":
+                _fusion_row(spec, row, members, result, train, dataset.n_classes, seed)
+                _finish_row(spec, row, result, result.predictions[spec.name], test, dataset, out)
+                result.rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+                continue
+            row_train, row_test = _row_images(spec, train, test, views, progress, feature_options or {})
             if spec.kind == "cnn":
                 est = make_method(spec, feature_options=feature_options, cnn_options=cnn_options,
                                   random_state=seed, n_jobs=n_jobs)
@@ -311,19 +326,17 @@ def run_compare(
                 row["feature_ms_per_image"] = round(1000.0 * feats.seconds_per_image, 4)
                 row["feature_dim"] = int(feats.train.shape[1])
                 row["features_cached"] = feats.cached
+                members[spec.name] = (clf, feats.train, bool(row["deep"]))
             proba = full_proba(proba, getattr(est if spec.kind == "cnn" else clf, "classes_", None), dataset.n_classes)
-            report = ClassificationReport.from_predictions(test.labels, proba, dataset.class_names, method=spec.name)
-            result.reports[spec.name] = report
-            result.predictions[spec.name] = proba
-            row.update({k: v for k, v in report.metrics.items() if v is not None})
             row["fit_seconds"] = round(fit_s, 3)
             row["predict_ms_per_image"] = round(1000.0 * pred_s / max(1, len(test)), 4)
+            _finish_row(spec, row, result, proba, test, dataset, out)  # metrics first: a kept manifest records them
+            keep = Path(models_dir) / safe_filename(spec.name) if models_dir is not None else None
             row["size_bytes"] = _size_bytes(spec, est if spec.kind == "cnn" else clf,
-                                            None if spec.kind == "cnn" else feats.transformer, row_train, dataset)
-            if out is not None:
-                png = out / f"confusion_{safe_filename(spec.name)}.png"
-                report.save_confusion_matrix(png, title=spec.name)
-                result.files[f"confusion:{spec.name}"] = str(png)
+                                            None if spec.kind == "cnn" else feats.transformer, row_train, dataset,
+                                            path=keep, extra=_kept_manifest(row, settings) if keep else None)
+            if keep is not None and row["size_bytes"] is not None:
+                result.files[f"model:{spec.name}"] = str(keep)
         except Exception as err:  # one failing row must not lose the others
             logger.error("%s failed: %s: %s", spec.name, type(err).__name__, err)
             logger.debug("%s", traceback.format_exc())
@@ -352,10 +365,61 @@ def run_compare(
     return result
 
 
-def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, progress: bool):
-    """The images a row fits on: backbone rows get the files re-read at the backbone's size, when they can."""
+def _finish_row(spec: MethodSpec, row: dict, result: CompareResult, proba: np.ndarray, test: Dataset,
+                dataset: Dataset, out: Path | None) -> None:
+    """Score a row's test probabilities: its metrics, report, predictions and confusion matrix."""
+    from cvtoolkit.evaluate import ClassificationReport
+
+    report = ClassificationReport.from_predictions(test.labels, proba, dataset.class_names, method=spec.name)
+    result.reports[spec.name] = report
+    result.predictions[spec.name] = proba
+    row.update({k: v for k, v in report.metrics.items() if v is not None})
+    if out is not None:
+        png = out / f"confusion_{safe_filename(spec.name)}.png"
+        report.save_confusion_matrix(png, title=spec.name)
+        result.files[f"confusion:{spec.name}"] = str(png)
+
+
+def _fusion_row(spec: MethodSpec, row: dict, members: dict, result: CompareResult, train: Dataset, n_classes: int,
+                seed: int) -> None:
+    """A late-fusion row: weights from the training split's out-of-fold probabilities (see ``methods.ensemble``)."""
+    from cvtoolkit.methods.ensemble import ENSEMBLE_ROWS, fit_late_fusion
+
+    deep = ENSEMBLE_ROWS[spec.name]
+    side = {name: (clf, X) for name, (clf, X, is_deep_row) in members.items() if is_deep_row == deep}
+    with classical_fit_threads(None), still_running(f"{spec.name}: out-of-fold probabilities of {len(side)} rows"):
+        fused = fit_late_fusion(side, result.predictions, train.labels, n_classes=n_classes, seed=seed)
+    row["members"] = {name: w for name, w in fused.weights.items() if w > 0}
+    row["fit_seconds"] = round(fused.seconds, 3)
+    by_name = {r["method"]: r for r in result.rows}
+    row["predict_ms_per_image"] = round(sum(by_name[n].get("predict_ms_per_image", 0.0) or 0.0
+                                            for n in row["members"]), 4)
+    row["size_bytes"] = None
+    logger.info("%s: weights %s", spec.name, row["members"])
+    result.predictions[spec.name] = fused.proba
+
+
+def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, progress: bool,
+                options: dict | None = None):
+    """The images a row fits on.
+
+    Backbone rows get the files re-read at the backbone's size, dense-descriptor
+    rows (``dsift_*``, ``osift_*``) at their natural size (longer side at most
+    the descriptor's ``max_side``), when they can.
+    """
+    from cvtoolkit.features.registry import DENSE_FEATURES
     from cvtoolkit.methods.backbone_weights import BACKBONE_NAMES, backbone_images
 
+    if spec.kind == "classical" and spec.features in DENSE_FEATURES:
+        from cvtoolkit.data.views import natural_size_images
+
+        side = getattr(make_features_step(spec, dict(options or {})), "max_side", None)
+        key = f"natural:{side}"
+        if key not in views:
+            views[key] = natural_size_images(train, test, max_side=side, progress=progress)
+            if views[key] is not None:
+                logger.info("dense-descriptor rows see the image files at their own size (longer side <= %s)", side)
+        return views[key] or (train, test)
     if spec.features not in BACKBONE_NAMES or spec.kind == "stored":
         return train, test
     if "backbone" not in views:
@@ -365,12 +429,23 @@ def _row_images(spec: MethodSpec, train: Dataset, test: Dataset, views: dict, pr
     return views["backbone"] or (train, test)
 
 
-def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset) -> int | None:
-    """The row's pipeline size as ``cvtoolkit fit`` would save it (None, with a warning, if it cannot be saved)."""
+def _kept_manifest(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """What a kept pipeline's manifest says of where it came from: the split and the row's test metrics."""
+    return {"trained_by": "cvtoolkit compare", "dataset": settings.get("dataset"),
+            "split": {"test_size": settings.get("test_size"), "seed": settings.get("seed"),
+                      "train_samples": settings.get("train_samples"), "test_samples": settings.get("test_samples")},
+            "test_metrics": {k: row[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss") if k in row}}
+
+
+def _size_bytes(spec: MethodSpec, fitted: Any, transformer: Any, train: Dataset, dataset: Dataset,
+                path: Path | None = None, extra: dict | None = None) -> int | None:
+    """The row's pipeline size as ``cvtoolkit fit`` would save it (None, with a warning, if it cannot be saved);
+    with ``path`` the pipeline is kept there."""
     from cvtoolkit.methods.cost import row_size_bytes
 
     try:
-        return row_size_bytes(spec, fitted, transformer=transformer, train=train, class_names=dataset.class_names)
+        return row_size_bytes(spec, fitted, transformer=transformer, train=train, class_names=dataset.class_names,
+                              path=path, extra=extra)
     except Exception as err:  # a size is a nicety: never lose the row for it
         logger.warning("%s: cannot measure the saved size: %s: %s", spec.name, type(err).__name__, err)
         return None

@@ -71,6 +71,13 @@ class CompareJob:
         Tracker spec (``"mlflow[:URI]"``) or ``None``.
     dedupe
         Drop test images duplicated in train before fitting.
+    train_per_class, test_per_class
+        A published protocol instead of ``test_size``: so many training (and
+        test) images per class (:func:`cvtoolkit.data.split.per_class_split`).
+    keep : {"none", "best", "all"}
+        Fitted pipelines kept in ``<out>/models/<row>`` (the format ``predict``,
+        ``evaluate`` and ``export`` take), fitted on the split the leaderboard
+        scored: none, the best row's, or every row's.
     offline
         Never download backbone weights (also ``CVTOOLKIT_OFFLINE=1``); without it, default rows
         download :data:`~cvtoolkit.methods.backbone_weights.DEFAULT_DOWNLOAD` into Keras's cache
@@ -103,6 +110,9 @@ class CompareJob:
     track: Any = None
     tensorboard: str | None = None
     dedupe: bool = False
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    keep: str = "none"
     offline: bool = False
 
     @classmethod
@@ -147,6 +157,10 @@ class CompareJobResult:
     """The tracker's line for the user (run id, where to browse it), or ``None`` without ``track``."""
     seconds: float = 0.0
     """Wall time from the output check to the end of tracking."""
+    models: dict[str, str] = field(default_factory=dict)
+    """``{row: folder}`` of the pipelines kept with ``keep`` (best row first)."""
+    models_note: str | None = None
+    """A line on what ``keep`` did not keep (a best row that could not be saved), else ``None``."""
     written: list[str] = field(default_factory=list)
     """Every file this run wrote under ``out`` (relative paths, sorted): what the summary lists."""
 
@@ -299,6 +313,12 @@ def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], N
     feature_options: dict[str, Any] = {k: v for k, v in {"alpha": job.alpha}.items() if v is not None}
     if job.weights is not None:
         feature_options["weights"] = None if job.weights.lower() == "none" else job.weights
+    if not requested and stored is None:  # the strongest classical system joins when the images are large enough
+        from cvtoolkit.methods.spec import default_dense_rows
+
+        rows, note = default_dense_rows(dataset)
+        say(note)
+        methods = [m for m in methods if m not in rows] + rows
     if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
         failed_download = False
         if job.weights is None and not find_backbone_weights() and not offline_requested(job.offline):
@@ -312,6 +332,119 @@ def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], N
         for key, value in options.items():
             feature_options.setdefault(key, value)
     return methods, feature_options
+
+
+def _protocol_name(job: CompareJob) -> str:
+    test = f"{job.test_per_class} test" if job.test_per_class else "the rest for testing"
+    return f"per class: {job.train_per_class} train, {test}"
+
+
+def _protocol_split(job: CompareJob, dataset):
+    """``(train, test)`` indices of ``--train-per-class``/``--test-per-class``, or None."""
+    from cvtoolkit.errors import UsageError
+
+    if job.train_per_class is None:
+        if job.test_per_class is not None:
+            raise UsageError("--test-per-class needs --train-per-class N (the training images per class)")
+        return None
+    if job.folds:
+        raise UsageError("--train-per-class fixes one split; leave out --folds (or use --folds without it)")
+    if job.test_size not in ("auto", None):
+        raise UsageError("give either --test-size or --train-per-class, not both")
+    from cvtoolkit.data.split import per_class_split
+
+    return per_class_split(dataset.labels, train_per_class=job.train_per_class, test_per_class=job.test_per_class,
+                           seed=job.seed, class_names=dataset.class_names)
+KEEP_CHOICES = ("none", "best", "all")
+"""Values of ``CompareJob.keep`` (``compare --keep``)."""
+
+VALIDATION_FRACTION = 0.1
+"""Share of the training split CNN rows hold out to stop on (stratified, :func:`cvtoolkit.data.split.stratified_split`)."""
+
+EARLY_STOPPING_PATIENCE = 5
+"""Epochs without a lower validation loss before a CNN row stops; the best epoch's weights are kept."""
+
+MIN_PER_CLASS_FOR_VALIDATION = 20
+"""Images per class (whole dataset) below which CNN rows train on the whole training split, unvalidated."""
+
+
+def cnn_row_options(labels: Any, metric: str) -> tuple[dict[str, Any], str]:
+    """``(options, note)``: what ``compare`` adds to every CNN row's :class:`~cvtoolkit.train.KerasImageClassifier`.
+
+    Balanced class weights when ranking by balanced accuracy (the rows are
+    judged on every class equally, so they are trained so too), and a
+    stratified validation split of :data:`VALIDATION_FRACTION` of the
+    training split to stop on, keeping the best epoch's weights (when every
+    class has :data:`MIN_PER_CLASS_FOR_VALIDATION` images or more).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> options, note = cnn_row_options(np.repeat([0, 1], [90, 30]), "balanced_accuracy")
+    >>> sorted(options.items())
+    [('class_weight', 'auto'), ('early_stopping', 5), ('validation_fraction', 0.1)]
+    >>> cnn_row_options(np.repeat([0, 1], [5, 5]), "accuracy")[0]
+    {}
+    """
+    import numpy as np
+
+    options: dict[str, Any] = {}
+    parts = []
+    if metric == "balanced_accuracy":
+        options["class_weight"] = "auto"
+        parts.append("balanced class weights (ranking by balanced accuracy)")
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0]) if labels.size else np.zeros(0, int)
+    counts = counts[counts > 0]
+    if counts.size and counts.min() >= MIN_PER_CLASS_FOR_VALIDATION:
+        options.update(validation_fraction=VALIDATION_FRACTION, early_stopping=EARLY_STOPPING_PATIENCE)
+        parts.append(f"CNNs from scratch hold out {VALIDATION_FRACTION:.0%} of the training split to stop on "
+                     f"(patience {EARLY_STOPPING_PATIENCE} epochs, the best epoch's weights kept)")
+    else:
+        parts.append(f"no validation split (a class has fewer than {MIN_PER_CLASS_FOR_VALIDATION} images): "
+                     "every epoch trained, the last one kept")
+    return options, "CNN rows: " + "; ".join(parts)
+
+
+def _is_cnn(name: str, parse: Callable[[str], Any]) -> bool:
+    try:
+        return parse(name).kind == "cnn"
+    except Exception:  # an unknown name: run_compare names it
+        return False
+
+
+def _keep_models(job: CompareJob, result: Any, models_dir: Path) -> tuple[dict[str, str], str | None]:
+    """Prune ``models_dir`` to what ``keep`` asks for; ``({row: folder}, note)``, best row first."""
+    import shutil
+
+    from cvtoolkit.methods.spec import ENSEMBLES
+
+    kept = {r["method"]: result.files[f"model:{r['method']}"] for r in result.rows
+            if not r.get("error") and f"model:{r['method']}" in result.files}
+    note = None
+    best = next((r["method"] for r in result.rows if not r.get("error")), None)
+    fused = None
+    if best is not None and best in ENSEMBLES:  # a late fusion has no model of its own: keep the best single row
+        fused, best = best, next((r["method"] for r in result.rows if not r.get("error") and r["method"] in kept),
+                                 None)
+    if job.keep == "best":
+        for name, folder in list(kept.items()):
+            if name != best:  # written by this run a moment ago: ours to remove
+                shutil.rmtree(folder, ignore_errors=True)
+                del kept[name]
+                del result.files[f"model:{name}"]
+        if best is not None and best not in kept:
+            note = f"the best row {best} could not be saved (see the warning above); no model kept"
+        elif fused is not None and best is not None:
+            note = (f"the best row {fused} fuses several rows' probabilities and has no model of its own; "
+                    f"kept the best single row, {best}")
+    else:
+        missing = [r["method"] for r in result.rows if not r.get("error") and r["method"] not in kept]
+        if missing:
+            note = f"not saved (see the warnings above): {', '.join(missing)}"
+    if not kept and models_dir.is_dir() and not any(models_dir.iterdir()):
+        models_dir.rmdir()
+    return kept, note
 
 
 def _learning_curve(job: CompareJob):
@@ -366,12 +499,21 @@ def run_compare_job(
     from cvtoolkit.data.split import resolve_test_size
     from cvtoolkit.io.outputs import check_output_location, folder_has
     from cvtoolkit.methods.compare import run_compare
-    from cvtoolkit.methods.spec import split_methods
+    from cvtoolkit.methods.spec import parse_method, split_methods
     from cvtoolkit.methods.verdict import default_sort_metric
     from cvtoolkit.tracking import make_tracker
 
     requested = split_methods(job.methods)  # empty or repeated rows: one line, before any work
     check_job(job, requested)  # names, options and paths, before any image is read
+    if job.keep not in KEEP_CHOICES:
+        from cvtoolkit.errors import UsageError
+
+        raise UsageError(f"--keep {job.keep}: expected one of {', '.join(KEEP_CHOICES)}")
+    if job.keep != "none" and job.folds:
+        from cvtoolkit.errors import FoldsError
+
+        raise FoldsError(f"--keep {job.keep} keeps models fitted on one split; --folds fits each row once per "
+                         "fold. Leave out --folds (or --keep) to keep the models.")
     out = job.out_dir()
     check_output_location(out, kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
                           what="a compare report")
@@ -389,12 +531,20 @@ def run_compare_job(
     cnn_options["verbose"] = 0 if job.quiet else 2
     cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=job.tensorboard)  # history.csv per CNN row
     say(f"methods ({len(methods)}): {', '.join(methods)}")
-    test_size = resolve_test_size(dataset, job.test_size)
-    if not job.folds:
+    split = _protocol_split(job, dataset)
+    test_size = resolve_test_size(dataset, job.test_size) if split is None else _protocol_name(job)
+    if split is not None:
+        say(f"split: {test_size} (seed {job.seed}); balanced accuracy is the papers' mean per-class accuracy")
+    elif not job.folds:
         say("split: the dataset's official test part" if test_size == "official"
             else f"split: stratified, test {test_size}, seed {job.seed}")
     metric, why = (job.metric, "chosen with --metric") if job.metric else default_sort_metric(dataset.labels)
     say(f"ranking by {metric}: {why}")
+    if any(_is_cnn(m, parse_method) for m in methods):
+        extra_cnn, note = cnn_row_options(dataset.labels, metric)
+        cnn_options.update(extra_cnn)
+        say(note)
+    models_dir = out / "models" if job.keep != "none" else None
     fractions, curve_methods = _learning_curve(job)
     if job.folds:
         say(f"evaluation: repeated stratified {job.folds}-fold x {job.repeats}, seed {job.seed}")
@@ -402,12 +552,14 @@ def run_compare_job(
         dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
         feature_options=feature_options, cnn_options=cnn_options, search=job.search,
         cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
-        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats,
+        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats, split=split,
         learning_curve=fractions, learning_curve_methods=curve_methods,
-        dedupe=job.dedupe, on_leakage=on_leakage,
+        dedupe=job.dedupe, on_leakage=on_leakage, models_dir=models_dir,
     )
+    models, models_note = _keep_models(job, result, models_dir) if models_dir is not None else ({}, None)
     tracking = None
     if tracker is not None:
         tracking = tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out)
     return CompareJobResult(result, dataset, out, methods, feature_options, cnn_options, tracking,
-                            time.perf_counter() - started, files_written(out, started_wall))
+                            time.perf_counter() - started, models, models_note,
+                            written=files_written(out, started_wall))

@@ -78,11 +78,19 @@ def write_outputs(result: CompareResult, board, out: Path) -> None:
         curves[name] = str(png)
     test = result.test
     if test is not None and test.kind == "images" and test.images.dtype != object:
+        from cvtoolkit.evaluate.disagreement import sample_ids
+
+        ids = sample_ids(test)  # the file under each image: the user can go and fix a label
         for name, proba in result.predictions.items():
             png = out / f"top_losses_{safe_filename(name)}.png"
             plot_top_losses(test.images, test.labels, proba, test.class_names, k=min(9, len(test)), path=png,
-                            title=f"{name}: top losses")
+                            title=f"{name}: top losses", names=ids)
             losses[name] = str(png)
+    if test is not None and result.predictions:
+        from cvtoolkit.evaluate.disagreement import write_top_losses_csv
+
+        write_top_losses_csv(result, out / "top_losses.csv")  # method, rank, path, true, predicted, probability
+        result.files["top_losses.csv"] = str(out / "top_losses.csv")
     result.files.update({f"curves:{k}": v for k, v in curves.items()})
     result.files.update({f"top_losses:{k}": v for k, v in losses.items()})
     # verdict, leaderboard with CIs, Pareto plot, F1 heatmap, one <details> per method, settings last

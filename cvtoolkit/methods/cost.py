@@ -55,6 +55,8 @@ def pipeline_size_bytes(
     image_size: Any = None,
     channels: int | None = None,
     kind: str | None = None,
+    path: str | os.PathLike | None = None,
+    extra: dict | None = None,
 ) -> int:
     """Bytes the fitted ``estimator`` takes on disk when saved as ``cvtoolkit fit`` saves it.
 
@@ -63,8 +65,11 @@ def pipeline_size_bytes(
     estimator
         A fitted method (``Pipeline`` of features and classifier, a
         classifier on stored features, or a Keras estimator).
-    method, class_names, image_size, channels, kind
+    method, class_names, image_size, channels, kind, extra
         As :func:`cvtoolkit.methods.artifact.save_pipeline`.
+    path : path, optional
+        Save the pipeline there and keep it (``compare --keep``); by default
+        it goes to a temporary folder, deleted afterwards (and not logged).
 
     Examples
     --------
@@ -76,10 +81,15 @@ def pipeline_size_bytes(
     """
     from cvtoolkit.methods.artifact import save_pipeline
 
+    if path is not None:
+        # not logged either: compare --keep best prunes the others, and its summary names what it kept
+        out = save_pipeline(estimator, path, method=method, class_names=class_names, image_size=image_size,
+                            channels=channels, kind=kind, extra=extra, announce=False)
+        return folder_size_bytes(out)
     tmp = Path(tempfile.mkdtemp(prefix="cvtoolkit-size-"))
     try:
         out = save_pipeline(estimator, tmp / "pipeline", method=method, class_names=class_names,
-                            image_size=image_size, channels=channels, kind=kind)
+                            image_size=image_size, channels=channels, kind=kind, extra=extra, announce=False)
         return folder_size_bytes(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -245,14 +255,16 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, m
 
 
 def row_size_bytes(spec: Any, fitted: Any, *, transformer: Any = None, train: Any = None,
-                   class_names: Sequence[str] = ()) -> int:
+                   class_names: Sequence[str] = (), path: str | os.PathLike | None = None,
+                   extra: dict | None = None) -> int:
     """``size_bytes`` of one ``compare`` row: its method as ``cvtoolkit fit`` would save it.
 
     ``fitted`` is the row's fitted classifier (classical and stored rows) or
     network estimator (CNN rows); for a classical row ``transformer`` is its
     descriptor, fitted here on ``train`` when the features came from the
     cache (most descriptors fit in no time; a bag of words refits its
-    vocabulary), so the size is that of the whole pipeline.
+    vocabulary), so the size is that of the whole pipeline. With ``path``
+    the pipeline is kept there (``compare --keep``), ``extra`` in its manifest.
     """
     images = getattr(train, "images", None)
     same_size = images is not None and getattr(images, "dtype", object) != object and images.ndim >= 3
@@ -270,4 +282,4 @@ def row_size_bytes(spec: Any, fitted: Any, *, transformer: Any = None, train: An
             transformer.fit(train.images, train.labels)
         estimator = Pipeline([("features", transformer), ("classifier", fitted)])
     return pipeline_size_bytes(estimator, method=spec.name, class_names=class_names, image_size=size,
-                               channels=channels, kind=spec.kind)
+                               channels=channels, kind=spec.kind, path=path, extra=extra)

@@ -42,7 +42,8 @@ def parse_fractions(text: str | Sequence[float]) -> list[float]:
     Raises
     ------
     LearningCurveError
-        A value is not a number in (0, 1], or none is given.
+        A value is not a number in (0, 1], a value is given twice, or fewer
+        than two are given (one point is not a curve).
     """
     parts = [p.strip() for p in text.split(",") if p.strip()] if isinstance(text, str) else list(text)
     out = set()
@@ -55,9 +56,13 @@ def parse_fractions(text: str | Sequence[float]) -> list[float]:
         if not 0.0 < v <= 1.0:
             raise LearningCurveError(f"learning-curve fraction {v} is outside (0, 1]; "
                                      "give fractions of the training split such as 0.1,0.25,0.5,1.0")
+        if v in out:
+            raise LearningCurveError(f"learning-curve fraction {v} is given twice; give distinct fractions of the "
+                                     "training split such as 0.1,0.25,0.5,1.0")
         out.add(v)
-    if not out:
-        raise LearningCurveError("--learning-curve needs at least one fraction, such as 0.1,0.25,0.5,1.0")
+    if len(out) < 2:
+        raise LearningCurveError(f"--learning-curve needs at least two fractions (a curve), got {len(out)}; "
+                                 "give fractions such as 0.1,0.25,0.5,1.0")
     return sorted(out)
 
 

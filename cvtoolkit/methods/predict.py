@@ -54,10 +54,15 @@ class PredictResult:
     submission_rows: int | None = None
 
 
-def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                image_size: Any = None):
     """Images (or a feature matrix), their ids, and skipped files, from an --images spec.
 
     ``max_pixels``: the decompression-bomb limit per image (None: no limit).
+    ``image_size``: decode image files straight to this size (int or
+    ``[height, width]``), as the dataset loaders did when the model was
+    fitted (JPEGs decoded at reduced scale, then resized), so a saved
+    pipeline sees the very pixels it was scored on.
     """
     import numpy as np
 
@@ -66,9 +71,11 @@ def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DE
     from cvtoolkit.data.image_io import UnreadableImageError, is_image_file
 
     path = Path(spec)
+    size = tuple(int(v) for v in image_size) if isinstance(image_size, (list, tuple)) else image_size
     if path.is_dir():
         paths, ids = list_unlabelled(path)
-        images, kept, skipped = load_images(paths, progress=progress, desc="reading images", max_pixels=max_pixels)
+        images, kept, skipped = load_images(paths, progress=progress, desc="reading images", max_pixels=max_pixels,
+                                            image_size=size)
         return images, ids, kept, skipped
     if path.is_file() and path.suffix.lower() == ".csv":
         from cvtoolkit.data import load_pixel_csv
@@ -84,7 +91,7 @@ def load_inputs(spec: str, *, progress: bool = True, max_pixels: int | None = DE
         return ds.images, ids, np.arange(len(ds)), []
     if path.is_file() and is_image_file(path):
         try:
-            return [read_image(path, max_pixels=max_pixels)], [path.stem], np.array([0]), []
+            return [read_image(path, max_pixels=max_pixels, size=size)], [path.stem], np.array([0]), []
         except UnreadableImageError as err:
             return [], [path.stem], np.array([], int), [SkippedFile(str(path), str(err))]
     raise DatasetError(f"{spec}: not an image folder, image file, pixel CSV or .h5 store.")
@@ -167,7 +174,8 @@ def run_predict(
                                   what="a CSV cvtoolkit writes")
     pipeline = load_pipeline(model, trust=trust)
     echo(f"model {model}: {pipeline.method}, classes {', '.join(pipeline.class_names)}")
-    batch, ids, kept, skipped = load_inputs(images, progress=progress, max_pixels=max_pixels)
+    batch, ids, kept, skipped = load_inputs(images, progress=progress, max_pixels=max_pixels,
+                                            image_size=pipeline.image_size if pipeline.kind != "stored" else None)
     for s in skipped:
         echo(f"  skipped {s}")
     if skipped and submission and not allow_skipped:

@@ -27,10 +27,23 @@ DEFAULT_CLASSICAL_ROWS = (
 )
 """Default classical rows on image data: raw pixels and one row per descriptor family."""
 
+DEFAULT_DENSE_ROWS = ("osift_fisher+ridge", "classical_ensemble")
+"""The strongest classical system: dense colour SIFT with Fisher vectors, and the late fusion of every classical row.
+Default rows when the images are at least :data:`DENSE_MIN_SIDE` pixels (see :func:`default_dense_rows`)."""
+
+DENSE_MIN_SIDE = 96
+"""Median longer side (pixels) from which dense-descriptor rows join the default rows (patches are 16-32 px)."""
+
+STRONGEST_CLASSICAL_FAMILY = "dense SIFT encodings (spatial pyramids, Fisher vectors)"
+"""What the verdict names when that family did not run."""
+
 DEFAULT_CNN_ROWS = ("shallownet",)
 """Default CNN rows (small enough to train in seconds on a CPU)."""
 
 DEFAULT_FEATURE_STORE_CLASSIFIERS = ("logreg", "linear_svm", "knn", "random_forest")
+
+ENSEMBLES = ("classical_ensemble", "deep_ensemble")
+"""Late-fusion rows (:mod:`cvtoolkit.methods.ensemble`): the other rows of one side, combined."""
 
 FINETUNE = "finetune"
 """``<backbone>+finetune``: a pretrained backbone fine-tuned end to end (a CNN row)."""
@@ -42,7 +55,9 @@ class MethodSpec:
 
     ``kind`` is ``"classical"`` (features + classifier), ``"cnn"`` (a network
     trained end to end: a model name, or ``<backbone>+finetune`` with the
-    backbone in ``features``) or ``"stored"`` (a classifier on stored features).
+    backbone in ``features``), ``"stored"`` (a classifier on stored features)
+    or ``"ensemble"`` (``classical_ensemble``/``deep_ensemble``: late fusion of
+    the other rows of one side).
     """
 
     name: str
@@ -94,6 +109,8 @@ def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec
         features part equals it (or is ``features``) is a ``"stored"`` row.
     """
     name = name.strip()
+    if name in ENSEMBLES:
+        return MethodSpec(name, "ensemble")
     if "+" in name:
         feat, clf = (part.strip() for part in name.split("+", 1))
         if not feat or not clf:
@@ -117,7 +134,9 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
     where = source or "this dataset"
     for name in names:
         spec = parse_method(name, stored_features=stored_features)
-        if stored_features is not None and spec.kind != "stored":
+        if spec.kind == "ensemble":
+            pass  # late fusion of the other rows: nothing of its own to check
+        elif stored_features is not None and spec.kind != "stored":
             problems.append(
                 f"{name!r} ({where} holds stored {stored_features!r} features, not images: "
                 f"use {stored_features}+<classifier>, or pass the images for image rows)"
@@ -182,3 +201,32 @@ def default_methods(*, stored_features: str | None = None) -> list[str]:
     if stored_features is not None:
         return [f"{stored_features}+{clf}" for clf in DEFAULT_FEATURE_STORE_CLASSIFIERS]
     return list(DEFAULT_CLASSICAL_ROWS) + list(DEFAULT_CNN_ROWS)
+
+
+def default_dense_rows(dataset) -> tuple[list[str], str]:
+    """``(rows, line)``: the strongest classical rows when the images are large enough, and one line saying so.
+
+    They join the default rows when the images' natural size (the files'
+    median longer side, or the loaded size for data without files) is at
+    least :data:`DENSE_MIN_SIDE` pixels; otherwise ``[]`` and a line saying
+    the family was skipped, and why.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cvtoolkit.data import Dataset
+    >>> rows, line = default_dense_rows(Dataset(np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 1]), ["a", "b"]))
+    >>> rows, line.startswith("classical rows without dense SIFT")
+    ([], True)
+    """
+    from cvtoolkit.data.views import median_longer_side
+
+    side = median_longer_side(getattr(dataset, "paths", None))
+    where = "the files' median longer side"
+    if side is None and getattr(dataset, "kind", "images") == "images" and dataset.images.dtype != object:
+        side, where = int(max(dataset.images.shape[1:3])), "the images' size (no files to read at their own size)"
+    if side is not None and side >= DENSE_MIN_SIDE:
+        return list(DEFAULT_DENSE_ROWS), (f"classical rows include the strongest family, {STRONGEST_CLASSICAL_FAMILY}: "
+                                          f"{', '.join(DEFAULT_DENSE_ROWS)} ({where}: {side} px)")
+    return [], (f"classical rows without dense SIFT encodings: {where} is {side if side is not None else 'unknown'} "
+                f"px, under {DENSE_MIN_SIDE} (add them with --methods osift_fisher+ridge,classical_ensemble)")

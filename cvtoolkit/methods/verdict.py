@@ -42,6 +42,7 @@ __all__ = [
     "CI_METRICS",
     "add_split_statistics",
     "aggregate_folds",
+    "classical_side",
     "default_sort_metric",
     "folds_verdict",
     "format_verdict",
@@ -214,6 +215,34 @@ def _sides(rows: Sequence[Mapping[str, Any]], metric: str) -> tuple[Mapping | No
     return classical, deep
 
 
+def classical_side(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the classical side of a verdict was: the classical rows that finished, and whether the
+    literature's strongest classical family (dense SIFT encodings) was among them.
+
+    Examples
+    --------
+    >>> classical_side([{"method": "hog+linear_svm", "deep": False, "accuracy": 0.6},
+    ...                 {"method": "shallownet", "deep": True, "accuracy": 0.7}])
+    {'classical_rows': ['hog+linear_svm'], 'strongest_classical_ran': False}
+    """
+    from cvtoolkit.features.registry import DENSE_FEATURES
+
+    names = [str(r["method"]) for r in rows if _ok(r) and not r.get("deep")]
+    strongest = any(name.partition("+")[0] in DENSE_FEATURES for name in names)
+    return {"classical_rows": names, "strongest_classical_ran": strongest}
+
+
+def _with_side(text: str, detail: dict[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, Any]]:
+    detail.update(classical_side(rows))
+    if detail["classical_rows"] and not detail["strongest_classical_ran"]:
+        text += _WITHOUT_STRONGEST
+    return text, detail
+
+
+_WITHOUT_STRONGEST = ("; the classical side ran without dense SIFT encodings, the literature's strongest classical "
+                      "family")
+
+
 def _missing_side(classical: Mapping | None, deep: Mapping | None, metric: str,
                   rows: Sequence[Mapping[str, Any]] = ()) -> tuple[str, dict[str, Any]]:
     detail = {"best_classical": classical["method"] if classical else None,
@@ -248,7 +277,7 @@ def split_verdict(
     """
     classical, deep = _sides(rows, sort_metric)
     if classical is None or deep is None:
-        return _missing_side(classical, deep, sort_metric, rows)
+        return _with_side(*_missing_side(classical, deep, sort_metric, rows), rows)
     y = np.asarray(y_test, dtype=np.int64)
     pd_, pc = predictions[deep["method"]], predictions[classical["method"]]
     if sort_metric == "log_loss":
@@ -262,7 +291,11 @@ def split_verdict(
               "ci_low": low, "ci_high": high, "p_value": p,
               "significant": bool(p < ALPHA and (low > 0 or high < 0)), "metric": sort_metric,
               "test": "paired bootstrap CI, exact McNemar", "pretrained": _pretrained_ran(rows)}
-    return format_verdict(detail), detail
+    # McNemar's discordant counts: test images only the deep row gets right, and only the classical row
+    deep_ok, classical_ok = np.asarray(pd_).argmax(axis=1) == y, np.asarray(pc).argmax(axis=1) == y
+    detail["deep_only_right"] = int(np.count_nonzero(deep_ok & ~classical_ok))
+    detail["classical_only_right"] = int(np.count_nonzero(~deep_ok & classical_ok))
+    return _with_side(format_verdict(detail), detail, rows)
 
 
 def _amount(metric: str, value: float, signed: bool = True) -> str:
@@ -386,7 +419,7 @@ def folds_verdict(rows: Sequence[Mapping[str, Any]], *, sort_metric: str, n_trai
     """
     classical, deep = _sides(rows, sort_metric)
     if classical is None or deep is None:
-        return _missing_side(classical, deep, sort_metric, rows)
+        return _with_side(*_missing_side(classical, deep, sort_metric, rows), rows)
     d = np.subtract(deep["fold_values"][sort_metric], classical["fold_values"][sort_metric])
     t, p = stats.corrected_resampled_ttest(d, n_train, n_test)
     low, high = stats.corrected_ttest_ci(d, n_train, n_test, confidence)
@@ -395,4 +428,4 @@ def folds_verdict(rows: Sequence[Mapping[str, Any]], *, sort_metric: str, n_trai
               "significant": bool(p < ALPHA and (low > 0 or high < 0)), "metric": sort_metric,
               "test": "corrected resampled t-test (Nadeau-Bengio)", "test_note": f"corrected t-test, {len(d)} folds",
               "pretrained": _pretrained_ran(rows)}
-    return format_verdict(detail), detail
+    return _with_side(format_verdict(detail), detail, rows)

@@ -218,6 +218,11 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         ``val_loss``/``val_accuracy`` in ``history_`` (0: none).
     class_weight : None, "auto" or dict
         ``"auto"``: balanced weights from the label counts.
+    early_stopping : int or None
+        Stop after this many epochs without a lower validation loss and
+        restore the weights of the best epoch (``best_epoch_``); needs a
+        validation split (``validation_fraction`` or ``validation_data``).
+        ``None``: train every epoch and keep the last weights.
     seed : int or None
         Seeds Python, NumPy and the backend (``keras.utils.set_random_seed``)
         and the augmentation, for repeatable runs.
@@ -245,6 +250,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         ``(H, W, C)`` of the training images.
     fit_time_ : float
         Seconds spent in ``fit``.
+    best_epoch_ : int
+        With ``early_stopping``: the epoch (from 1) whose weights were kept.
 
     Examples
     --------
@@ -275,6 +282,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         model_kwargs: dict | None = None,
         log_dir: str | None = None,
         tensorboard_dir: str | None = None,
+        early_stopping: int | None = None,
     ):
         self.model = model
         self.epochs = epochs
@@ -290,6 +298,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.model_kwargs = model_kwargs
         self.log_dir = log_dir
         self.tensorboard_dir = tensorboard_dir
+        self.early_stopping = early_stopping
 
     # ------------------------------------------------------------------ fit
     def _epochs(self) -> int:
@@ -308,14 +317,19 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.class_weight not in (None, "auto") and not isinstance(self.class_weight, dict):
             raise ValueError(f"class_weight must be None, 'auto' or a dict; got {self.class_weight!r}")
+        if getattr(self, "early_stopping", None) is not None and int(self.early_stopping) < 1:
+            raise ValueError(f"early_stopping must be None or a patience of at least 1 epoch, got {self.early_stopping}")
 
     def _learning_rate(self) -> float:
         if self.learning_rate is not None:
             return float(self.learning_rate)
         return DEFAULT_LEARNING_RATES[str(self.optimizer).lower()]
 
-    def _log_callbacks(self) -> list:
-        """Keras's ``CSVLogger``/``TensorBoard`` callbacks for ``log_dir``/``tensorboard_dir``."""
+    def _log_callbacks(self, append: bool = False) -> list:
+        """Keras's ``CSVLogger``/``TensorBoard`` callbacks for ``log_dir``/``tensorboard_dir``.
+
+        ``append``: continue ``history.csv`` (a run that starts after epoch 0).
+        """
         import keras
 
         callbacks = []
@@ -323,7 +337,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         if self.log_dir:
             folder = Path(self.log_dir) / run
             folder.mkdir(parents=True, exist_ok=True)
-            callbacks.append(keras.callbacks.CSVLogger(str(folder / "history.csv")))
+            callbacks.append(keras.callbacks.CSVLogger(str(folder / "history.csv"), append=append))
         if self.tensorboard_dir:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(self.tensorboard_dir) / run)))
         return callbacks
@@ -372,10 +386,22 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         elif float(self.validation_fraction) > 0:
             from cvtoolkit.data.split import stratified_split  # the one train/validation splitter
 
-            train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
-                                                  seed=42 if self.seed is None else int(self.seed))
-            val = (X[val_idx], y_idx[val_idx])
-            X, y_idx = X[train_idx], y_idx[train_idx]
+            from cvtoolkit.errors import DatasetError
+
+            try:
+                train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
+                                                      seed=42 if self.seed is None else int(self.seed))
+            except DatasetError as err:
+                if getattr(self, "early_stopping", None) is None:
+                    raise
+                # early stopping asked for by default (compare), on a training part too small to split
+                # (a learning-curve fraction): train on all of it, say so, keep the last epoch
+                logger.warning("%s: no validation split (%s); training on all %d images without early stopping",
+                               self._model_name(), err, len(y_idx))
+                train_idx = None
+            if train_idx is not None:
+                val = (X[val_idx], y_idx[val_idx])
+                X, y_idx = X[train_idx], y_idx[train_idx]
 
         steps = math.ceil(len(X) / int(self.batch_size))
         weights = None
@@ -384,14 +410,27 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         elif isinstance(self.class_weight, dict):
             index = {c: i for i, c in enumerate(classes.tolist())}
             weights = {index.get(k, k): float(v) for k, v in self.class_weight.items()}
+        stopping = {}
+        if getattr(self, "early_stopping", None) is not None and (val is not None or not self.validation_fraction):
+            if val is None:
+                raise ValueError("early_stopping watches the validation loss: set validation_fraction > 0 "
+                                 "or pass validation_data")
+            stopping = {"early_stopping": int(self.early_stopping), "monitor": "val_loss"}
         self.fit_data((X, y_idx), classes=classes, input_shape=X.shape[1:], steps_per_epoch=steps,
-                      validation_data=val, callbacks=callbacks, class_weight=weights)
+                      validation_data=val, callbacks=callbacks, class_weight=weights, **stopping)
+        losses = self.history_.get("val_loss") if stopping else None
+        if losses:  # Keras's EarlyStopping restored the weights of this epoch (1-based)
+            finite = [v if math.isfinite(v) else math.inf for v in losses]
+            self.best_epoch_ = int(np.argmin(finite)) + 1
+            logger.info("%s: best validation loss at epoch %d of %d; its weights restored",
+                        self._model_name(), self.best_epoch_, len(losses))
         self.fit_time_ = time.perf_counter() - start
         return self
 
     def build_trainer(self, input_shape: Sequence[int], n_classes: int, *, steps_per_epoch: int,
                       strategy: Any = None, learning_rate: float | None = None,
-                      schedule: str | None = None) -> tuple[Any, Any]:
+                      schedule: str | None = None, epochs: int | None = None,
+                      network: Any = None) -> tuple[Any, Any]:
         """Build the network and the model that trains it, compiled; the one place a CNN is built and compiled.
 
         The backend is seeded with ``seed`` first; with ``augment`` the
@@ -409,6 +448,12 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         learning_rate, schedule : optional
             Override ``learning_rate``/``schedule`` (e.g. a constant rate for
             a learning-rate sweep).
+        epochs : int, optional
+            Epochs the schedule spans (default ``epochs``): one phase of a
+            longer run, such as fine-tuning's second phase.
+        network : keras.Model, optional
+            Compile this network instead of building one (a model trained
+            in phases, recompiled after its trainable layers changed).
 
         Returns
         -------
@@ -429,7 +474,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         if self.seed is not None:
             keras.utils.set_random_seed(int(self.seed))
         with distribution_scope(strategy):
-            net = build_network(self.model, tuple(input_shape), int(n_classes), self.model_kwargs)
+            net = network if network is not None else build_network(self.model, tuple(input_shape),
+                                                                    int(n_classes), self.model_kwargs)
             trainer = net
             if self.augment:
                 options = dict(TRAINING_AUGMENTATION)
@@ -437,7 +483,8 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
                 options.setdefault("seed", self.seed)
                 trainer = with_augmentation(net, make_augmentation(**options))
             rate = float(learning_rate) if learning_rate is not None else self._learning_rate()
-            lr = make_schedule(schedule or self.schedule, rate, epochs=self._epochs(), steps_per_epoch=steps_per_epoch)
+            span = self._epochs() if epochs is None else int(epochs)
+            lr = make_schedule(schedule or self.schedule, rate, epochs=span, steps_per_epoch=steps_per_epoch)
             trainer.compile(optimizer=make_optimizer(self.optimizer, lr), **COMPILE_OPTIONS)
         return net, trainer
 
@@ -494,7 +541,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
             batch_size=int(self.batch_size), verbose=self.verbose, seed=self.seed, strategy=strategy,
             class_weight=self.class_weight if class_weight == "param" else class_weight,
             initial_epoch=initial_epoch, save_model=net if model is not net else None,
-            callbacks=self._log_callbacks() + list(callbacks or []), **fit_options,
+            callbacks=self._log_callbacks(append=initial_epoch > 0) + list(callbacks or []), **fit_options,
         )
         if model is not net:
             net.compile(**COMPILE_OPTIONS)  # so model_.evaluate works (the optimizer stays with the trainer)

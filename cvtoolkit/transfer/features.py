@@ -171,8 +171,15 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
         return size  # type: ignore[return-value]
 
     def _build_model(self, weights: Any, imagenet_layout: bool | None = None) -> Any:
+        alpha = self.alpha
+        if alpha is None and weights is None and self.weights is not None:
+            # a rebuild after loading: the width the weights file's name gave when it was fitted
+            # (mobilenet_2_5_224_tf_no_top.h5: 0.25), or the saved arrays would not fit the graph
+            from cvtoolkit.methods.backbone_weights import infer_alpha
+
+            alpha = infer_alpha(self.weights)
         return build_feature_extractor(
-            self.backbone, image_size=self.image_size_, alpha=self.alpha,
+            self.backbone, image_size=self.image_size_, alpha=alpha,
             weights=weights, pooling=self.pooling, imagenet_layout=imagenet_layout,
         )
 

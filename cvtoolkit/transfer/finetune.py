@@ -184,14 +184,42 @@ def _set_trainable(layer: keras.layers.Layer, value: bool) -> None:
         _set_trainable(sub, value)
 
 
-def _fit(model: keras.Model, data: Any, val_data: Any, **kwargs: Any) -> keras.callbacks.History:
-    """``model.fit`` on ``(x, y)`` / ``(x, y, sample_weight)`` tuples or a dataset."""
-    if isinstance(data, tuple):
-        x, y, *rest = data
-        if rest:
-            kwargs["sample_weight"] = rest[0]
-        return model.fit(x, y, validation_data=val_data, **kwargs)
-    return model.fit(data, validation_data=val_data, **kwargs)
+def _phase_steps(train_data: Any, batch_size: int) -> int:
+    """Optimizer steps per epoch: ``(x, y)`` arrays in batches, or the batches of a batch source."""
+    if isinstance(train_data, tuple):
+        return max(1, -(-len(train_data[0]) // int(batch_size)))
+    try:
+        return max(1, len(train_data))
+    except TypeError:
+        raise ValueError("fine_tune needs (x, y) arrays or a batch source with a length (a keras.utils.PyDataset) "
+                         "to count the steps of an epoch") from None
+
+
+def _train_phase(model: keras.Model, train_data: Any, val_data: Any, *, start: int, epochs: int, lr: float,
+                 name: str, options: dict[str, Any]) -> keras.callbacks.History:
+    """One phase of :func:`fine_tune`: compile ``model`` with Adam at ``lr`` and train epochs ``start+1..start+epochs``.
+
+    Through the one CNN path (:meth:`KerasImageClassifier.build_trainer` on
+    the given network, then :meth:`~KerasImageClassifier.fit_data`), so a
+    phase gets the augmentation wrapper, the schedule, the CSV log and
+    TensorBoard as any CNN does.
+    """
+    history = keras.callbacks.History()
+    history.history = {}
+    if epochs < 1:
+        return history
+    callbacks = options.pop("callbacks")
+    phase = KerasImageClassifier(model=name, epochs=start + epochs, learning_rate=float(lr), optimizer="adam",
+                                 **options)
+    steps = _phase_steps(train_data, phase.batch_size)
+    n_classes = int(model.output_shape[-1])
+    trainer = phase.build_trainer(model.input_shape[1:], n_classes, steps_per_epoch=steps, epochs=epochs,
+                                  network=model)
+    phase.fit_data(train_data, classes=range(n_classes), input_shape=model.input_shape[1:], steps_per_epoch=steps,
+                   validation_data=val_data, callbacks=callbacks, trainer=trainer, initial_epoch=start,
+                   scale=None)  # arrays go in as given, as model.fit takes them
+    history.history = phase.history_
+    return history
 
 
 def fine_tune(
@@ -205,12 +233,16 @@ def fine_tune(
     unfreeze_top: int | None = 20,
     warmup_lr: float = 1e-3,
     finetune_lr: float = 1e-5,
-    loss: Any = "sparse_categorical_crossentropy",
-    metrics: Sequence[Any] = ("accuracy",),
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
     schedule: str | None = None,
-    trainer: keras.Model | None = None,
-    **fit_kwargs: Any,
+    augment: bool | dict = False,
+    batch_size: int = 32,
+    class_weight: str | dict | None = None,
+    seed: int | None = None,
+    verbose: Any = "auto",
+    log_dir: str | None = None,
+    tensorboard_dir: str | None = None,
+    name: str | None = None,
 ) -> tuple[keras.callbacks.History, keras.callbacks.History]:
     """Warm up the head with the base frozen, then fine-tune the top of the base.
 
@@ -222,16 +254,24 @@ def fine_tune(
     ``finetune_lr`` and trained for ``finetune_epochs`` more epochs (epoch
     numbers continue from phase 1).
 
+    Each phase is one call of the one CNN training path,
+    :meth:`KerasImageClassifier.build_trainer` (given ``model``: compiled, behind
+    the augmentation layers with ``augment``) then
+    :meth:`KerasImageClassifier.fit_data`, so both phases write the same
+    ``history.csv`` (``log_dir``) and TensorBoard run (``tensorboard_dir``)
+    as every other CNN.
+
     Parameters
     ----------
     model, base : keras.Model
-        From :func:`build_finetune_model`.
-    train_data : tuple or dataset
-        ``(x, y)`` (or ``(x, y, sample_weight)``) arrays, or anything
-        ``model.fit`` takes (a ``keras.utils.PyDataset``, a ``tf.data``
-        dataset, a generator).
+        From :func:`build_finetune_model` (or a network around it); ``base``
+        must be inside ``model``.
+    train_data : tuple or batch source
+        ``(x, y)`` arrays (fed to ``model`` as they are: no scaling), or a
+        ``keras.utils.PyDataset`` of ``(x, y)`` batches (such as
+        :class:`cvtoolkit.train.data.ArrayBatches`).
     val_data : optional
-        ``validation_data`` for both phases.
+        Validation data of both phases, of the same kinds.
     warmup_epochs, finetune_epochs : int
         Epochs of each phase (0 skips the phase).
     unfreeze_top : int or None
@@ -239,22 +279,18 @@ def fine_tune(
     warmup_lr, finetune_lr : float
         Adam learning rates; ``finetune_lr`` should be much lower (1e-5 to
         1e-4) so the pretrained weights move little.
-    loss, metrics
-        As ``model.compile`` (integer labels by default).
     callbacks : list of keras.callbacks.Callback, optional
         Used in both phases.
     schedule : {"one_cycle", "cosine", ...}, optional
         Learning-rate schedule of each phase, peaking at that phase's rate
-        (:func:`cvtoolkit.train.schedules.make_schedule`; needs
-        ``(x, y)`` arrays to count the steps). None: constant rates.
-    trainer : keras.Model, optional
-        The model to compile and train when it is not ``model`` itself, e.g.
-        ``model`` behind an augmentation block
-        (:func:`cvtoolkit.train.augmentation.with_augmentation`); ``base``
-        must be inside it.
-    **fit_kwargs
-        Passed to ``model.fit`` (``batch_size``, ``class_weight``,
-        ``verbose``, ...).
+        (:func:`cvtoolkit.train.schedules.make_schedule`). None: constant rates.
+    augment : bool or dict
+        Train behind augmentation layers (as :class:`~cvtoolkit.train.KerasImageClassifier`'s
+        ``augment``; a dict gives the keywords); ``model`` alone stays the network.
+    batch_size, class_weight, seed, verbose, log_dir, tensorboard_dir
+        As :class:`~cvtoolkit.train.KerasImageClassifier`.
+    name : str, optional
+        The run's name in ``log_dir``/``tensorboard_dir`` (default ``model.name``).
 
     Returns
     -------
@@ -270,38 +306,23 @@ def fine_tune(
             "finetune_lr (%g) is not lower than warmup_lr (%g): fine-tuning may "
             "destroy the pretrained features", finetune_lr, warmup_lr,
         )
-    callbacks = list(callbacks or [])
     warmup_epochs, finetune_epochs = int(warmup_epochs), int(finetune_epochs)
-    trained = trainer if trainer is not None else model
-
-    def rate(lr: float, epochs: int) -> Any:
-        if schedule is None or epochs < 1:
-            return lr
-        if not isinstance(train_data, tuple):
-            raise ValueError("a learning-rate schedule needs (x, y) arrays to count the steps")
-        from cvtoolkit.train.schedules import make_schedule
-
-        steps = max(1, -(-len(train_data[0]) // int(fit_kwargs.get("batch_size") or 32)))
-        return make_schedule(schedule, lr, epochs=epochs, steps_per_epoch=steps)
+    options = dict(batch_size=int(batch_size), schedule=schedule, augment=augment, class_weight=class_weight,
+                   seed=seed, verbose=verbose, log_dir=log_dir, tensorboard_dir=tensorboard_dir)
+    run = name or model.name
 
     freeze_backbone(base)
-    trained.compile(optimizer=keras.optimizers.Adam(rate(warmup_lr, warmup_epochs)), loss=loss,
-                    metrics=list(metrics))
     logger.info("warm-up: %d epochs, base frozen, lr %g", warmup_epochs, warmup_lr)
-    warmup = _fit(trained, train_data, val_data, epochs=warmup_epochs, callbacks=callbacks, **fit_kwargs)
+    warmup = _train_phase(model, train_data, val_data, start=0, epochs=warmup_epochs, lr=warmup_lr, name=run,
+                          options=dict(options, callbacks=list(callbacks or [])))
 
-    unfrozen = unfreeze_top_layers(base, unfreeze_top)
-    # trainable flags are read at compile time: recompile after changing them.
-    trained.compile(optimizer=keras.optimizers.Adam(rate(finetune_lr, finetune_epochs)), loss=loss,
-                    metrics=list(metrics))
+    unfrozen = unfreeze_top_layers(base, unfreeze_top)  # trainable flags are read when the phase compiles
     logger.info(
         "fine-tuning: %d epochs, %d base layers with weights unfrozen (%s), lr %g",
         finetune_epochs, len(unfrozen), ", ".join(unfrozen[-5:]), finetune_lr,
     )
-    finetune = _fit(
-        trained, train_data, val_data, initial_epoch=warmup_epochs,
-        epochs=warmup_epochs + finetune_epochs, callbacks=callbacks, **fit_kwargs,
-    )
+    finetune = _train_phase(model, train_data, val_data, start=warmup_epochs, epochs=finetune_epochs,
+                            lr=finetune_lr, name=run, options=dict(options, callbacks=list(callbacks or [])))
     return warmup, finetune
 
 
@@ -351,8 +372,11 @@ class FineTuneClassifier(KerasImageClassifier):
         Predict the average of each image's and its mirror's probabilities
         (test-time augmentation, inside the saved network; twice the
         prediction cost, no extra training).
-    seed, verbose
-        As :class:`~cvtoolkit.train.KerasImageClassifier`.
+    seed, verbose, class_weight, log_dir, tensorboard_dir
+        As :class:`~cvtoolkit.train.KerasImageClassifier` (``class_weight``:
+        None, ``"auto"`` for balanced weights, or ``{class: weight}``; both
+        phases); both phases write ``<log_dir>/<backbone>+finetune/history.csv``
+        and one TensorBoard run (``compare`` sets them as for every CNN row).
 
     Examples
     --------
@@ -383,6 +407,9 @@ class FineTuneClassifier(KerasImageClassifier):
         flip_average: bool = True,
         seed: int | None = 42,
         verbose: int = 1,
+        class_weight: str | dict | None = None,
+        log_dir: str | None = None,
+        tensorboard_dir: str | None = None,
     ):
         self.backbone = backbone
         self.alpha = alpha
@@ -401,9 +428,23 @@ class FineTuneClassifier(KerasImageClassifier):
         self.flip_average = flip_average
         self.seed = seed
         self.verbose = verbose
+        self.class_weight = class_weight  # None, "auto" (balanced) or {class: weight}, as KerasImageClassifier
+        self.log_dir = log_dir
+        self.tensorboard_dir = tensorboard_dir
 
     def _model_name(self) -> str:
         return f"{get_backbone_spec(self.backbone).name}+finetune"
+
+    def _class_weights(self, classes: Any, y_idx: Any) -> dict | None:
+        """``class_weight`` as ``{column: weight}`` for ``model.fit`` (None: unweighted)."""
+        from cvtoolkit.train.class_weights import class_weights_from_labels
+
+        if self.class_weight == "auto":
+            return class_weights_from_labels(y_idx, classes=len(classes))
+        if isinstance(self.class_weight, dict):
+            index = {c: i for i, c in enumerate(list(classes))}
+            return {index.get(k, k): float(v) for k, v in self.class_weight.items()}
+        return None
 
     def _epochs(self) -> int:
         return DEFAULT_FINETUNE_EPOCHS if self.epochs is None else int(self.epochs)
@@ -414,7 +455,6 @@ class FineTuneClassifier(KerasImageClassifier):
 
         import numpy as np
 
-        from cvtoolkit.train.augmentation import make_augmentation, with_augmentation
         from cvtoolkit.train.estimator import as_image_batch, scale_images
 
         start = time.perf_counter()
@@ -440,17 +480,16 @@ class FineTuneClassifier(KerasImageClassifier):
         if tuple(X.shape[1:3]) != (side, side):
             x = layers.Resizing(side, side, name="to_backbone_size")(x)
         net = keras.Model(inputs, inner(x), name=self._model_name().replace("+", "_"))
-        trainer = None
-        if self.augment:
-            options = dict(FINETUNE_AUGMENTATION)
-            options.update(self.augment if isinstance(self.augment, dict) else {})
-            options.setdefault("seed", self.seed)
-            trainer = with_augmentation(net, make_augmentation(**options))
+        augment: bool | dict = False
+        if self.augment:  # FINETUNE_AUGMENTATION, then the user's keywords
+            augment = dict(FINETUNE_AUGMENTATION, **(self.augment if isinstance(self.augment, dict) else {}))
         h1, h2 = fine_tune(
             net, base, (scale_images(X), y_idx.astype("int64")), warmup_epochs=int(self.warmup_epochs),
             finetune_epochs=self._epochs(), unfreeze_top=self.unfreeze_top, warmup_lr=float(self.learning_rate),
-            finetune_lr=float(self.finetune_lr), schedule=self.schedule, trainer=trainer,
-            batch_size=int(self.batch_size), verbose=self.verbose,
+            finetune_lr=float(self.finetune_lr), schedule=self.schedule, augment=augment,
+            batch_size=int(self.batch_size), seed=self.seed, verbose=self.verbose, log_dir=self.log_dir,
+            tensorboard_dir=self.tensorboard_dir, name=self._model_name(),
+            class_weight=self._class_weights(classes, y_idx),
         )
         if self.flip_average:  # test-time augmentation: average with the mirrored image (same weights)
             mirrored = net(MirrorImages(name="mirror")(inputs))

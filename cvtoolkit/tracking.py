@@ -99,6 +99,26 @@ def import_mlflow():
     return mlflow
 
 
+def check_tensorboard(directory: str | None) -> None:
+    """With ``--tensorboard DIR``: a one-line :class:`TrackingError` now when TensorBoard is not installed.
+
+    Keras's callback needs the ``tensorboard`` package (the ``[tensorboard]``
+    extra, not in the main install); without this check each CNN row would
+    fail after its data were loaded.
+
+    Examples
+    --------
+    >>> check_tensorboard(None)  # not asked for: nothing to check
+    """
+    if directory is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise TrackingError(f"--tensorboard {directory} needs TensorBoard, which is not installed; "
+                            "pip install 'cvtoolkit[tensorboard]' (in a checkout: pip install -e .[tensorboard])")
+
+
 def _scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["CVTOOLKIT_OFFLINE"] = "1"  # tests never download (the download tests serve files on 127.0.0.1)
 
 from pathlib import Path  # noqa: E402
 

@@ -33,7 +33,7 @@ Examples
 >>> files = write_compare_reports(result, out)
 >>> sorted(files)  # no per-class reports given: no heatmap
 ['pareto.png', 'report.html', 'report.md']
->>> "0.800 [0.750, 0.850]" in open(files["report.html"], encoding="utf-8").read()
+>>> '0.800<span class="ci"> [0.750, 0.850]</span>' in open(files["report.html"], encoding="utf-8").read()
 True
 """
 
@@ -50,7 +50,7 @@ import numpy as np
 from cvtoolkit import __version__
 from cvtoolkit.evaluate.disagreement import GALLERY_CSS
 from cvtoolkit.evaluate.html_report import _CSS, _esc, _figure, _settings_table
-from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float, format_size
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,11 @@ _COLUMNS = (
 _ALWAYS = ("accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 
 _EXTRA_CSS = """
+body { max-width: 1400px; }
+table.leaderboard { font-size: .85em; }
+table.leaderboard td.num { white-space: nowrap; }
+table.leaderboard .ci { font-size: .8em; color: #555; }
+.table-scroll { overflow-x: auto; }
 .verdict { font-size: 1.15em; background: #eef6ee; border-left: 4px solid #3a8a3a; padding: .6em 1em; }
 .leakage { background: #fff8e6; border-left: 4px solid #c90; padding: .4em 1em; }
 table.sortable th { cursor: pointer; user-select: none; }
@@ -112,24 +117,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 # --------------------------------------------------------------------------- helpers
-def format_size(n: Any) -> str:
-    """Bytes as a short readable size.
-
-    Examples
-    --------
-    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
-    ('512 B', '2.0 KB', '5.3 MB', '-')
-    """
-    n = _float(n)
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024.0
-    return "-"  # pragma: no cover
-
-
 def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
     value = _float(row.get(key))
     if value is None:
@@ -238,7 +225,8 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
             value = _float((per_class.get(cls) or {}).get("f1"))
             if value is not None:
                 grid[i, j] = value
-    width = min(22.0, 3.0 + 0.45 * len(classes))
+    longest = max(len(n) for n in names)  # the method names take room beside the cells
+    width = min(22.0, max(6.0, 1.5 + 0.07 * longest + 0.45 * len(classes)))
     height = min(22.0, 1.5 + 0.35 * len(names))
     fig = new_figure(width, height)
     ax = fig.add_subplot(1, 1, 1)
@@ -253,7 +241,7 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
                     ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if grid[i, j] < 0.6 else "black")
     fig.colorbar(image, ax=ax, label="F1")
-    ax.set_title("per-class F1 (methods in leaderboard order)")
+    fig.suptitle("per-class F1 (methods in leaderboard order)", fontsize=11)  # laid out with the figure: whole
     save_figure(fig, path)
     return True
 
@@ -282,21 +270,23 @@ def _leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str) -> st
         mark = _tie_mark(row, best)
         cells = [
             f'<td class="num" data-value="{"" if failed else rank}">{"-" if failed else rank}</td>',
-            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"])}</td>',
+            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"]).replace("+", "+<wbr>")}</td>',
             f'<td class="tie" data-value="{ {"best": 0, "tied": 1}.get(mark, "") }">{_esc(mark)}</td>',
         ]
         if has_kind:
             cells.append(f'<td data-value="{_esc(_kind(row))}">{_esc(_kind(row))}</td>')
         for key, _, kind in columns:
             text, sort = ("-", "") if failed else _cell(row, key, kind)
-            cells.append(f'<td class="num" data-value="{_esc(sort)}">{_esc(text)}</td>')
+            value, bracket, ci = text.partition(" [")  # the CI smaller, on the value's line
+            shown = f'{_esc(value)}<span class="ci"> [{_esc(ci)}</span>' if bracket else _esc(text)
+            cells.append(f'<td class="num" data-value="{_esc(sort)}">{shown}</td>')
         if failed_any:
             note = f"error: {row['error']}" if failed else ""
             cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
         css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
         body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
-    return ('<table class="leaderboard sortable" id="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body)
-            + "\n</tbody>\n</table>")
+    return ('<div class="table-scroll"><table class="leaderboard sortable" id="leaderboard">\n' + head
+            + "\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>")
 
 
 def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool = True) -> str:

@@ -239,8 +239,7 @@ def _with_side(text: str, detail: dict[str, Any], rows: Sequence[Mapping[str, An
     return text, detail
 
 
-_WITHOUT_STRONGEST = ("; the classical side ran without dense SIFT encodings, the literature's strongest classical "
-                      "family")
+_WITHOUT_STRONGEST = "; classical side without dense SIFT encodings (the strongest classical family)"
 
 
 def _missing_side(classical: Mapping | None, deep: Mapping | None, metric: str,

@@ -2,7 +2,8 @@
 
 Four timings of the same images, alternated in one process (A B C D A B C
 D ...) so that their ratios hold while the machine is busy; medians are
-printed with the load average:
+printed with the load average, and this process's CPU time per image
+(all its threads), which a busy machine disturbs much less than the rates:
 
 - ``extract``: the whole extraction of the image folder into an HDF5 store,
   as ``cvtoolkit extract --features mobilenet --alpha 0.25 --weights W
@@ -142,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_before:
         runs.pop("extract (before)")
     rates: dict[str, list[float]] = {k: [] for k in runs}
+    cpu_ms: dict[str, list[float]] = {k: [] for k in runs}  # this process's CPU time (all threads) per image
     loads = []
     for r in range(args.repeats):
         for name, fn in runs.items():
+            c0 = time.process_time()
             rates[name].append(fn())
+            cpu_ms[name].append((time.process_time() - c0) * 1e3 / n)
         loads.append(os.getloadavg()[0])
-        print(f"repeat {r + 1}: " + "; ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
+        print(f"repeat {r + 1}: " + "; ".join(f"{k} {v[-1]:.0f} ({cpu_ms[k][-1]:.2f} CPU-ms)"
+                                               for k, v in rates.items())
               + f" images/s (load {loads[-1]:.2f})", flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
     ratios = {"extract / onnx forward": [a / b for a, b in zip(rates["extract"], rates["onnx forward"])],
@@ -158,11 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedians over {args.repeats} alternated repeats, {n} images, flip averaging off "
           f"(load average {statistics.median(loads):.2f} median, {min(loads):.2f}-{max(loads):.2f}):")
     for k, v in med.items():
-        print(f"  {k:18s} {v:7.0f} images/s")
+        print(f"  {k:18s} {v:7.0f} images/s   {statistics.median(cpu_ms[k]):5.2f} CPU-ms per image")
     for k, v in ratios.items():
         print(f"  {k:30s} {statistics.median(v):5.2f} (min {min(v):.2f}, max {max(v):.2f})")
     if args.json:
-        Path(args.json).write_text(json.dumps({"images": n, "rates": rates, "medians": med, "ratios": ratios,
+        Path(args.json).write_text(json.dumps({"images": n, "rates": rates, "cpu_ms_per_image": cpu_ms,
+                                               "medians": med, "ratios": ratios,
                                                "load_average": loads}, indent=2))
     return 0
 

@@ -62,6 +62,8 @@ def _rgb_batch(images: Sequence[np.ndarray] | np.ndarray, size: tuple[int, int])
     >>> _rgb_batch([np.zeros((10, 20, 3), np.uint8), np.zeros((4, 4), np.uint8)], (8, 8)).shape
     (2, 8, 8, 3)
     """
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (*size, 3):
+        return images.astype(np.float32, copy=False)  # decoded at the size already (extraction): one cast
     return resize_batch([_as_rgb(im) for im in images], tuple(size)).astype(np.float32, copy=False)
 
 
@@ -282,6 +284,7 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
             onnx_runtime.say_fallback(str(err))
             return False
         self._onnx, self._runtime = session, "onnx"
+        logger.info("%s features run in ONNX Runtime (%s)", self.backbone, session.path)
         self.n_features_out_ = int(session.n_features)
         self._imagenet_layout = bool(saved.get("imagenet_layout", self.__dict__.get("_imagenet_layout", False)))
         return True

@@ -15,6 +15,8 @@ printed with the load average, and this process's CPU time per image
   it: Keras forward passes, files decoded at their own size and resized in
   the forward passes' thread (``CVTOOLKIT_BACKBONE_RUNTIME=keras`` and no
   decoding size hint); the baseline of the 2x target;
+- ``extract (keras)`` (``--keras-extract``): the extraction of today's code
+  without onnxruntime (Keras forward passes, decoding to the input size);
 - ``keras forward``: ``model.predict_on_batch`` in batches of 32 on the
   images already decoded and resized into one ``float32`` array;
 - ``onnx forward``: ONNX Runtime's session (the cached conversion, the
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=1000, help="seeded subset, as extract --max-images")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-before", action="store_true", help="leave out the extraction as before issue 19")
+    parser.add_argument("--keras-extract", action="store_true",
+                        help="also time the extraction in Keras (the fallback without onnxruntime)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
@@ -127,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             session(X[s:s + 32])
         return n / (time.perf_counter() - t0)
 
-    def extract(before: bool = False) -> float:
+    def extract(before: bool = False, keras: bool = False) -> float:
         cls = Before if before else BackboneFeatures
-        with tempfile.TemporaryDirectory() as tmp, _env(onnx_runtime.RUNTIME_ENV, "keras" if before else None):
+        runtime = "keras" if before or keras else None
+        with tempfile.TemporaryDirectory() as tmp, _env(onnx_runtime.RUNTIME_ENV, runtime):
             feats = cls("mobilenet", alpha=0.25, weights=args.weights, flip_average=False)
             t0 = time.perf_counter()
             summary = extract_to_store(feats, args.dataset, Path(tmp) / "f.h5", progress=False, resume=False,
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             "keras forward": keras_forward, "onnx forward": onnx_forward}
     if args.skip_before:
         runs.pop("extract (before)")
+    if args.keras_extract:
+        runs["extract (keras)"] = lambda: extract(keras=True)
     rates: dict[str, list[float]] = {k: [] for k in runs}
     cpu_ms: dict[str, list[float]] = {k: [] for k in runs}  # this process's CPU time (all threads) per image
     loads = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 
 import numpy as np
 import onnxruntime  # noqa: F401  (the test install has it: fail, do not skip, without it)
@@ -180,7 +181,7 @@ def test_extract_runs_onnx_and_decodes_at_the_backbone_size(use_onnx, weights_fi
 
 @pytest.mark.slow
 def test_without_onnxruntime_keras_runs_and_one_line_says_so(use_onnx, weights_file, monkeypatch, caplog):
-    monkeypatch.setattr(onnx_runtime, "runtime_missing", lambda converter: "onnxruntime is not installed (test)")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError, as uninstalled
     monkeypatch.setattr(onnx_runtime, "_said", set())
     X = _images(3, seed=3)
     with caplog.at_level(logging.WARNING, logger="cvtoolkit.transfer.onnx_runtime"):
@@ -208,3 +209,20 @@ def test_random_weights_stay_in_keras(tmp_path, monkeypatch):
     monkeypatch.setenv(onnx_runtime.RUNTIME_ENV, "auto")
     feats = BackboneFeatures("mobilenet", alpha=0.25, weights=None, image_size=32).fit()
     assert "model_" in vars(feats) and not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.slow
+def test_a_saved_backbone_pipeline_predicts_through_onnx_with_trusted_types(use_onnx, weights_file, tmp_path):
+    from cvtoolkit.methods import make_method
+    from cvtoolkit.methods.artifact import load_pipeline, save_pipeline
+
+    X, y, names = make_class_images(4, size=32)
+    est = make_method("mobilenet+logreg", feature_options={"weights": str(weights_file), "alpha": 0.25},
+                      image_size=32).fit(X, y)
+    assert est.named_steps["features"]._runtime == "onnx"
+    folder = save_pipeline(est, tmp_path / "mb", method="mobilenet+logreg", class_names=names, image_size=32,
+                           channels=3)
+    loaded = load_pipeline(folder)  # skops with trusted types only: the new state must be among them
+    features = loaded.estimator.named_steps["features"]
+    np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert features._runtime == "onnx" and features.__dict__.get("_onnx") is not None

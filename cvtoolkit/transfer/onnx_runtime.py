@@ -69,6 +69,9 @@ ONNX_BATCH = 8
 """Images per ONNX Runtime call (a transform batch is split). MobileNet 0.25 at 224 px, 2 busy cores:
 8, 16, 32 and 64 gave 404, 368, 310 and 310 images/s (medians of 3 alternated runs, load average 7-9)."""
 
+ONNX_THREADS: int | None = None
+"""Intra-op threads of a session (None: ONNX Runtime's default, one per physical core)."""
+
 _INSTALL = "pip install 'cvtoolkit[export]'"
 _said: set[str] = set()
 
@@ -169,6 +172,7 @@ class OnnxBackbone:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.inter_op_num_threads = 1
+        threads = threads if threads is not None else ONNX_THREADS
         if threads:
             options.intra_op_num_threads = int(threads)
         self.path = str(path)

@@ -111,7 +111,12 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
     ----------
     model_ : keras.Model
         Pixels ``(None, H, W, 3)`` in ``0..255`` to features ``(None, D)``;
-        built by ``fit`` (or on first use after unpickling).
+        built by ``fit`` (or on first use after unpickling) when Keras runs
+        the network. Absent when ONNX Runtime runs it.
+    weights_hash_ : str
+        When ONNX Runtime runs the network
+        (:mod:`cvtoolkit.transfer.onnx_runtime`): the cache key of the
+        converted model (weights file hash, backbone, size, pooling).
     image_size_ : tuple of int
         ``(height, width)`` the images are resized to.
     n_features_out_ : int
@@ -119,7 +124,11 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    ``fit`` ignores its data: the backbone is pretrained, so fitting only
+    With onnxruntime installed (the ``[export]`` extra) and weights from a
+    file or Keras's cache, the network runs in ONNX Runtime (features
+    within 1e-4 of Keras's), converted once per weights file and cached in
+    ``<feature cache>/onnx``; ``CVTOOLKIT_BACKBONE_RUNTIME=keras`` keeps
+    Keras. ``fit`` ignores its data: the backbone is pretrained, so fitting only
     builds the model (once; ``transform`` can then be called chunk after
     chunk). Pickling keeps the backbone's weights, not the Keras model, and
     rebuilds the model on first use, so a pickled pipeline predicts the same

@@ -92,7 +92,7 @@ def _keras_features(weights_file, monkeypatch, **kw):
 @pytest.mark.slow
 @pytest.mark.parametrize("flip", [False, True])
 def test_onnx_features_equal_keras_features(use_onnx, weights_file, monkeypatch, flip):
-    X = make_class_images(4, size=40)[0][:11]  # 11 with batch_size 4: a short last batch (Keras pads it, ONNX Runtime does not)
+    X = make_class_images(4, size=40)[0][:11]  # 11 in batches of 4: Keras pads the last one, ONNX Runtime not
     feats = BackboneFeatures("mobilenet", alpha=0.25, weights=str(weights_file), image_size=32,
                              flip_average=flip, batch_size=4).fit()
     assert feats._runtime == "onnx" and "model_" not in vars(feats)

@@ -26,8 +26,9 @@ Examples
 --------
 >>> requested_runtime() in ("auto", "onnx", "keras")
 True
->>> model_key({"backbone": "mobilenet", "alpha": 0.25}, "abc") == model_key({"alpha": 0.25, "backbone": "mobilenet"}, "abc")
-True
+>>> a = model_key({"backbone": "mobilenet", "alpha": 0.25}, "abc")
+>>> a == model_key({"alpha": 0.25, "backbone": "mobilenet"}, "abc"), a == model_key({"alpha": 0.5}, "abc")
+(True, False)
 """
 
 from __future__ import annotations

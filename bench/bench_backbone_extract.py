@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    cache = tempfile.mkdtemp(prefix="bench-onnx-")
-    os.environ["CVTOOLKIT_CACHE_DIR"] = cache
+    cache = tempfile.TemporaryDirectory(prefix="bench-onnx-")  # removed at exit
+    os.environ["CVTOOLKIT_CACHE_DIR"] = cache.name
 
     from cvtoolkit.data import list_image_folder, load_images
     from cvtoolkit.features.extraction import extract_to_store

@@ -509,6 +509,12 @@ def run_compare_job(
         from cvtoolkit.errors import UsageError
 
         raise UsageError(f"--keep {job.keep}: expected one of {', '.join(KEEP_CHOICES)}")
+    if job.dedupe and job.folds:
+        from cvtoolkit.errors import UsageError
+
+        raise UsageError("--dedupe drops the test images that have a copy in train on one split; --folds makes a "
+                         "test part per fold and would keep them silently. Leave out --folds, or remove the "
+                         "duplicates from the folder first (cvtoolkit audit lists them)")
     if job.keep != "none" and job.folds:
         from cvtoolkit.errors import FoldsError
 
@@ -552,7 +558,7 @@ def run_compare_job(
         dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
         feature_options=feature_options, cnn_options=cnn_options, search=job.search,
         cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
-        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats, split=split,
+        on_row=on_row, metric=job.metric, folds=job.folds, repeats=job.repeats, split=split,  # None: its reason
         learning_curve=fractions, learning_curve_methods=curve_methods,
         dedupe=job.dedupe, on_leakage=on_leakage, models_dir=models_dir,
     )

@@ -398,7 +398,7 @@ def cnn_row_options(labels: Any, metric: str) -> tuple[dict[str, Any], str]:
     counts = counts[counts > 0]
     if counts.size and counts.min() >= MIN_PER_CLASS_FOR_VALIDATION:
         options.update(validation_fraction=VALIDATION_FRACTION, early_stopping=EARLY_STOPPING_PATIENCE)
-        parts.append(f"CNNs from scratch hold out {VALIDATION_FRACTION:.0%} of the training split to stop on "
+        parts.append(f"CNN and fine-tune rows hold out {VALIDATION_FRACTION:.0%} of the training split to stop on "
                      f"(patience {EARLY_STOPPING_PATIENCE} epochs, the best epoch's weights kept)")
     else:
         parts.append(f"no validation split (a class has fewer than {MIN_PER_CLASS_FOR_VALIDATION} images): "

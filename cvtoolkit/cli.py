@@ -55,6 +55,8 @@ def build_parser(argv: Sequence[str] | None = None, *, full: bool = True) -> arg
     parser.add_argument("--version", action="version", version=f"cvtoolkit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands: dict[str, argparse.ArgumentParser] = {}
+    parser._cvtoolkit_commands = commands  # main() reports a misspelt option with the command's own usage
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"cvtoolkit.commands.{name}")
@@ -69,10 +71,26 @@ def build_parser(argv: Sequence[str] | None = None, *, full: bool = True) -> arg
             description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        commands[name] = p
         if full or name == selected:
             module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _unknown_options(parser: argparse.ArgumentParser, command: str | None, extras: Sequence[str]) -> None:
+    """Refuse unknown arguments with the command's own usage and a "did you mean" (exits 2)."""
+    import difflib
+
+    target = getattr(parser, "_cvtoolkit_commands", {}).get(command or "", parser)
+    known = [opt for action in target._actions for opt in action.option_strings if opt.startswith("--")]
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    for token in extras:
+        if token.startswith("--"):
+            close = difflib.get_close_matches(token.split("=", 1)[0], known, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]}?"
+    target.error(message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_backends()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv, full=False)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unknown_options(parser, getattr(args, "command", None), extras)
     # --quiet: warnings and errors only (the INFO lines are progress, like the bars it turns off)
     level = logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -125,3 +125,7 @@ class LearningCurveError(CvToolkitError, ValueError):
 
 class TrackingError(CvToolkitError, ValueError):
     """Tracking was asked for but cannot be done (unknown tracker, MLflow missing)."""
+
+
+class MemoryBudgetError(CvToolkitError, ValueError):
+    """A setting needs more memory than the machine has (estimated before allocating; :mod:`cvtoolkit.memory`)."""

@@ -99,6 +99,26 @@ def import_mlflow():
     return mlflow
 
 
+def check_tensorboard(directory: str | None) -> None:
+    """With ``--tensorboard DIR``: a one-line :class:`TrackingError` now when TensorBoard is not installed.
+
+    Keras's callback needs the ``tensorboard`` package (the ``[tensorboard]``
+    extra, not in the main install); without this check each CNN row would
+    fail after its data were loaded.
+
+    Examples
+    --------
+    >>> check_tensorboard(None)  # not asked for: nothing to check
+    """
+    if directory is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise TrackingError(f"--tensorboard {directory} needs TensorBoard, which is not installed; "
+                            "pip install 'cvtoolkit[tensorboard]' (in a checkout: pip install -e .[tensorboard])")
+
+
 def _scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 
@@ -181,6 +201,50 @@ def method_params(method: str, *, seed: int = 42, feature_options: Mapping | Non
     return {k: _param_value(v) for k, v in params.items()}
 
 
+SERVER_TIMEOUT = 5.0
+"""Seconds :func:`check_server` waits for an MLflow tracking server to answer."""
+
+
+def check_server(uri: str, spec: str = "mlflow", *, timeout: float = SERVER_TIMEOUT) -> None:
+    """Fail in one line when an ``http(s)://`` tracking URI has no server answering within ``timeout``.
+
+    MLflow itself retries an unreachable server with back-off for minutes,
+    printing only urllib3 warnings. Other URIs (files, SQLite) are left to
+    MLflow.
+
+    Raises
+    ------
+    TrackingError
+        Nothing accepts connections there, or it does not answer HTTP in time.
+
+    Examples
+    --------
+    >>> check_server("sqlite:///mlflow.db")  # not a server: nothing to check
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from cvtoolkit.errors import one_line
+
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - the user's own tracking URI
+            pass
+    except urllib.error.HTTPError:  # it answers HTTP (a proxy, a server without /health): MLflow decides
+        return
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise TrackingError(
+            f"--track {spec}: no MLflow tracking server answers at {uri} ({one_line(reason)}; waited at most "
+            f"{timeout:g} s). Start one ('mlflow server --port {parts.port or 5000}'), or use a local store: "
+            "--track mlflow or --track mlflow:runs.db."
+        ) from None
+
+
 class MlflowTracker:
     """Logs cvtoolkit runs to MLflow.
 
@@ -208,6 +272,7 @@ class MlflowTracker:
             if ":" not in uri and uri.endswith(".db"):
                 uri = "sqlite:///" + Path(uri).expanduser().resolve().as_posix().lstrip("/")  # a SQLite file
             self.mlflow.set_tracking_uri(uri)
+        check_server(self.tracking_uri, spec)  # a server that is not there: one line now, not a hang
         env_experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")
         self.experiment = experiment or (None if env_experiment else DEFAULT_EXPERIMENT)
         if self.experiment:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["CVTOOLKIT_OFFLINE"] = "1"  # tests never download (the download tests serve files on 127.0.0.1)
+# Backbone features run in Keras in the suite (a conversion to ONNX costs seconds and writes to the feature
+# cache); tests/test_onnx_backbones.py runs them through ONNX Runtime, in a temporary cache.
+os.environ.setdefault("CVTOOLKIT_BACKBONE_RUNTIME", "keras")
 
 from pathlib import Path  # noqa: E402
 

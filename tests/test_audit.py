@@ -229,7 +229,7 @@ def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser") or (
         "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
     if not found:
-        pytest.fail("headless Chromium is required for this test: apt-get install -y chromium")
+        pytest.fail("headless Chromium is required for this test: bash scripts/install_test_system_deps.sh (README command (b) runs it)")
     return found
 
 

@@ -111,3 +111,24 @@ def test_finetune_rows_take_compares_class_weights():
     weights = est._class_weights(np.array(["cat", "dog"]), np.array([0, 0, 0, 1]))
     assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1)})
     assert make_method("mobilenet+finetune")._class_weights(np.array([0, 1]), np.array([0, 0, 1])) is None
+
+
+@pytest.mark.slow
+def test_finetune_rows_hold_out_a_validation_split_and_keep_the_best_epoch():
+    import numpy as np
+
+    from cvtoolkit.methods.build import make_method
+
+    est = make_method("mobilenet+finetune",
+                      feature_options={"alpha": 0.25, "weights": None},
+                      cnn_options={"validation_fraction": 0.25, "early_stopping": 1, "epochs": 3, "batch_size": 8,
+                                   "verbose": 0, "image_size": 32, "augment": False})
+    assert est.validation_fraction == 0.25 and est.early_stopping == 1
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    est.set_params(warmup_epochs=1, image_size=32)
+    est.fit(X, np.arange(24) % 2)
+    assert "val_loss" in est.history_ and len(est.history_["val_loss"]) >= 2  # both phases validated
+    finetune_losses = est.history_["val_loss"][1:]
+    assert est.best_epoch_ == 1 + int(np.argmin(finetune_losses)) + 1
+    assert est.predict_proba(X).shape == (24, 2)

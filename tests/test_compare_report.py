@@ -196,3 +196,33 @@ def test_chromium_shows_verdict_and_sorts_on_click(result, tmp_path):
     assert methods == ["raw+knn", "hog+linear_svm", "combined+rbf_svm", "mobilenet+logreg", HOSTILE]
     assert re.fullmatch(r"0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\]", board[0][header.index("accuracy (sort)")])
     assert 'aria-sort="ascending"' in done.stdout
+
+
+@pytest.mark.slow  # headless Chromium
+def test_leaderboard_readable_at_1400_px(result, tmp_path):
+    """Issue 22, item 8: at 1400 px every number (a CI included) sits on one line and nothing scrolls."""
+    rows = list(result.rows)
+    for i, name in enumerate(["resnet50+finetune", "combined+gradient_boosting", "sift_bovw+linear_svm"]):
+        rows.insert(1, _row(name, 0.9 - i / 10, 120.0, deep=i == 0, size=95_000_000, fit=1234.5))
+    result.rows = rows
+    files = write_compare_reports(result, result.out)
+    text = open(files["report.html"], encoding="utf-8").read()
+    probe = ("<script>var lines = 0, n = 0;"
+             "document.querySelectorAll('#leaderboard td.num').forEach(function (td) {"
+             "  var r = document.createRange(); r.selectNodeContents(td);"
+             "  var rows = 0, bottom = -1e9;"  # a new line starts below every box of the line before
+             "  Array.prototype.slice.call(r.getClientRects()).sort(function (a, b) { return a.top - b.top; })"
+             "    .forEach(function (q) { if (q.top >= bottom - 1) { rows += 1; } bottom = Math.max(bottom, q.bottom); });"
+             "  lines = Math.max(lines, rows); n += 1; });"
+             "var t = document.getElementById('leaderboard');"
+             "document.body.setAttribute('data-lines', lines); document.body.setAttribute('data-cells', n);"
+             "document.body.setAttribute('data-fits', t.getBoundingClientRect().right <= window.innerWidth ? 'yes' : 'no: ' + t.getBoundingClientRect().right + ' > ' + window.innerWidth + ' ' + Array.prototype.map.call(t.tHead.rows[0].cells, function (c) { return c.offsetWidth; }).join(','));"
+             "</script></body>")
+    page = tmp_path / "probe.html"
+    page.write_text(text.replace("</body>", probe), encoding="utf-8")
+    done = _run_chromium(tmp_path, "--window-size=1400,1000", "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = dict(re.findall(r'data-(lines|cells|fits)="([^"]*)"', done.stdout))
+    assert int(found["cells"]) > 30
+    assert found["lines"] == "1", found  # "0.981 [0.961, 0.995]" on one line
+    assert found["fits"] == "yes", found

@@ -315,3 +315,19 @@ def test_list_methods_names_the_new_rows(capsys):
     out = capsys.readouterr().out
     for name in ("dsift_spm", "osift_fisher", "chi2_svm", "ridge", "classical_ensemble", "deep_ensemble"):
         assert name in out
+
+
+def test_keep_best_on_a_fused_best_row_keeps_the_best_single_row(tmp_path):
+    from types import SimpleNamespace
+
+    from cvtoolkit.methods.compare_job import CompareJob, _keep_models
+
+    models = tmp_path / "models"
+    for name in ("hog+logreg", "lbp+logreg"):
+        (models / name).mkdir(parents=True)
+    result = SimpleNamespace(
+        rows=[{"method": "classical_ensemble"}, {"method": "hog+logreg"}, {"method": "lbp+logreg"}],
+        files={"model:hog+logreg": str(models / "hog+logreg"), "model:lbp+logreg": str(models / "lbp+logreg")})
+    kept, note = _keep_models(CompareJob(keep="best"), result, models)
+    assert list(kept) == ["hog+logreg"] and "classical_ensemble" in note and "hog+logreg" in note
+    assert not (models / "lbp+logreg").exists()

@@ -144,7 +144,7 @@ def test_one_leaderboard_renderer_for_compare_and_evaluate_reports(tmp_path):
     compare_page = compare_report.render_compare_html(
         SimpleNamespace(rows=rows, reports={}, files={}, settings={}, verdict="v", sort_metric="accuracy"), tmp_path)
     table = html_report.leaderboard_html(rows, "accuracy")
-    assert table in compare_page and "0.900 [0.800, 0.950]" in table and "&lt; 0.001" in table
+    assert table in compare_page and '0.900<span class="ci"> [0.800, 0.950]</span>' in table and "&lt; 0.001" in table
 
 
 def test_registry_docstring_names_every_registry_that_uses_it():

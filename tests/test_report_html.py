@@ -3,7 +3,7 @@
 Two kinds of checks: a pure-Python parse of the file (every image is an
 embedded PNG data URI, nothing external, text escaped), and a real browser,
 headless Chromium, which must render the table and decode the images.
-CI installs Chromium (``apt-get install -y chromium``); when it is missing
+README's test command installs Chromium (``scripts/install_test_system_deps.sh``); when it is missing
 these tests fail rather than skip.
 """
 
@@ -177,7 +177,7 @@ def _chromium() -> str:
     if not found and os.path.exists("/usr/bin/chromium"):
         found = "/usr/bin/chromium"
     if not found:
-        pytest.fail("headless Chromium is required for this test: apt-get install -y chromium")
+        pytest.fail("headless Chromium is required for this test: bash scripts/install_test_system_deps.sh (README command (b) runs it)")
     return found
 
 

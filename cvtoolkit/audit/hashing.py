@@ -183,6 +183,29 @@ def _native_size(hashes: ImageHashes, dataset: Dataset) -> ImageHashes:
     return hashes
 
 
+_CACHE_KINDS = {"pixel": "U", "phash": "u", "height": "i", "width": "i", "grey": "b", "std": "f"}
+"""The arrays of a hash-cache entry and their dtype kinds."""
+
+
+def _read_cache(cache_file: Path, n: int) -> ImageHashes:
+    """The hashes stored in ``cache_file``, validated (every array, ``n`` rows, right dtype); raises on damage."""
+    import zipfile
+
+    if not zipfile.is_zipfile(cache_file):
+        raise ValueError("not a NumPy .npz archive")
+    with np.load(cache_file, allow_pickle=False) as z:
+        if sorted(z.files) != sorted(_CACHE_KINDS):
+            raise ValueError(f"holds {sorted(z.files)}, expected {sorted(_CACHE_KINDS)}")
+        arrays = {k: z[k] for k in z.files}
+    for key, kind in _CACHE_KINDS.items():
+        a = arrays[key]
+        if a.shape != (n,) or a.dtype.kind != kind:
+            raise ValueError(f"{key} has {a.dtype} of shape {a.shape}, expected {n} values of kind {kind!r}")
+    if not np.isfinite(arrays["std"]).all():
+        raise ValueError("std holds NaN or infinite values")
+    return ImageHashes(**arrays)
+
+
 def compute_hashes(
     dataset: Dataset,
     *,
@@ -220,13 +243,15 @@ def compute_hashes(
         cache_file = Path(cache_dir) / "audit" / f"{_cache_key(dataset)}.npz"
         if cache_file.exists():
             try:
-                with np.load(cache_file, allow_pickle=False) as z:
-                    hashes = ImageHashes(**{k: z[k] for k in z.files})
-                if len(hashes) == len(dataset):
-                    logger.debug("hashes from %s", cache_file)
-                    return _native_size(hashes, dataset)
-            except (OSError, ValueError, TypeError) as err:
-                logger.warning("%s: unreadable hash cache (%s); recomputing", cache_file, err)
+                hashes = _read_cache(cache_file, len(dataset))
+                logger.debug("hashes from %s", cache_file)
+                return _native_size(hashes, dataset)
+            except Exception as err:  # any damage: discard it, recompute, say so once
+                logger.warning("%s: damaged hash cache (%s); discarded, hashing the images again", cache_file, err)
+                try:
+                    cache_file.unlink()
+                except OSError:
+                    pass
     n = len(dataset)
     if dataset.paths is not None:
         items = list(dataset.paths)

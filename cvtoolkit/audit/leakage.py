@@ -52,6 +52,11 @@ def leakage_report(hashes: ImageHashes, names: list[str], train_idx: np.ndarray,
         "near_checked": int(np.count_nonzero(_near_ok(hashes)[np.asarray(test_idx, np.int64)])),
         "pairs": [[names[t], names[found[t][0]]] for t in order],
     }
+    small = np.asarray(test_idx, np.int64)[~_near_ok(hashes)[np.asarray(test_idx, np.int64)]]
+    sides = {(int(hashes.height[i]), int(hashes.width[i])) for i in small if hashes.height[i] > 0}
+    if sides:  # hashes see the source pixels, not the loaded size: say which size was too small
+        info["near_unchecked_size"] = "x".join(map(str, max(sides))) if len(sides) == 1 else \
+            f"up to {'x'.join(map(str, max(sides)))}"
     return info, found
 
 
@@ -128,8 +133,9 @@ def leakage_line(info: dict | None) -> str:
     n, total = info["test_with_duplicate_in_train"], info["n_test"]
     line = f"leakage: {n} of {total} test images have a near-duplicate in train"
     if info.get("near_checked", total) < total:
-        line += (f" ({total - info['near_checked']} of them under {MIN_NEAR_SIDE} px, too small for a perceptual "
-                 "hash: exact copies only)")
+        size = info.get("near_unchecked_size") or "smaller"
+        line += (f" ({total - info['near_checked']} of them are {size} in the source data, under {MIN_NEAR_SIDE} px "
+                 "whatever the loaded size: too small for a perceptual hash, exact copies only)")
     if n:
         line += f" ({info.get('exact', 0)} exact)"
     if info.get("dedupe"):

@@ -17,6 +17,7 @@ Examples
 from .registry import (
     CALIBRATION_FOLDS,
     CLASSIFIERS,
+    check_class_sizes,
     describe_classifier,
     make_classifier,
     model_param_prefix,
@@ -33,6 +34,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, {"fit_with_search": "cvtoolkit.
 __all__ = [
     "CALIBRATION_FOLDS",
     "CLASSIFIERS",
+    "check_class_sizes",
     "describe_classifier",
     "fit_pipeline_with_search",
     "fit_with_search",

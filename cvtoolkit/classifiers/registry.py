@@ -43,6 +43,7 @@ __all__ = [
     "CLASSIFIERS",
     "REGISTRY",
     "make_classifier",
+    "check_class_sizes",
     "register_classifier",
     "unregister_classifier",
     "describe_classifier",
@@ -239,6 +240,71 @@ for _name, _build, _scale, _calibrated, _description in (
 def _spec(name: str) -> _Spec:
     """The :class:`_Spec` of ``name``; an unknown name raises :class:`~cvtoolkit.errors.UnknownNameError`."""
     return REGISTRY.get(str(name))
+
+
+def check_class_sizes(name: str, y: Any, class_names: Any = None, *, search_folds: int | None = None,
+                      where: str = "the training part") -> None:
+    """Refuse, naming the class, a training set too small for what the classifier ``name`` does inside ``fit``.
+
+    The calibrated SVMs (``linear_svm``, ``rbf_svm``) split each class into
+    :data:`CALIBRATION_FOLDS` folds; ``gradient_boosting`` holds out a
+    stratified tenth for early stopping (each class needs 2 images, and the
+    tenth one image per class); a search (``search_folds``) splits each
+    class into its folds. Without this check scikit-learn's message
+    ("Requesting 3-fold cross-validation ...") names neither the class nor
+    a fix.
+
+    Raises
+    ------
+    DatasetError
+        One line: which class, how many images it has, which step needs how
+        many, and what to do.
+
+    Examples
+    --------
+    >>> check_class_sizes("linear_svm", [0, 0, 0, 1, 1], ["cat", "dog"])
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.DatasetError: class 'dog' has 2 images in the training part; linear_svm calibrates its probabilities on 3 internal folds and needs at least 3 per class. Add images to 'dog' (or remove the class), or choose a classifier without internal folds (knn, logreg, random_forest).
+    """
+    import math
+
+    import numpy as np
+
+    from cvtoolkit.errors import DatasetError
+
+    labels, counts = np.unique(np.asarray(y), return_counts=True)
+    if not len(counts):
+        return
+    needs: list[tuple[int, str]] = []
+    if search_folds:
+        needs.append((int(search_folds), f"the {search_folds}-fold search of {name}'s parameters splits each "
+                                         "class into its folds"))
+    if _spec(name).calibrated:
+        needs.append((CALIBRATION_FOLDS, f"{name} calibrates its probabilities on {CALIBRATION_FOLDS} internal "
+                                         "folds"))
+    if name == "gradient_boosting":  # early stopping holds out a stratified 10% (one image per class at least)
+        needs.append((2, f"{name} holds out a stratified tenth for early stopping"))
+        if math.ceil(0.1 * counts.sum()) < len(counts):
+            raise DatasetError(
+                f"{where} has {int(counts.sum())} images; {name} holds out a stratified tenth for early stopping, "
+                f"which needs at least {10 * (len(counts) - 1) + 1} images for {len(counts)} classes. Add images, "
+                "or choose another classifier (knn, logreg, random_forest)."
+            )
+    for needed, step in sorted(needs, reverse=True, key=lambda n: n[0]):
+        small = counts < needed
+        if not small.any():
+            continue
+        i = int(np.flatnonzero(small)[0])
+        label = labels[i]
+        named = (repr(str(class_names[int(label)])) if class_names is not None and np.issubdtype(type(label), np.integer)
+                 and 0 <= int(label) < len(class_names) else f"label {label!r}")
+        more = f" (and {int(small.sum()) - 1} more class{'es' if small.sum() > 2 else ''})" if small.sum() > 1 else ""
+        raise DatasetError(
+            f"class {named}{more} has {int(counts[i])} image{'s' if counts[i] != 1 else ''} in {where}; {step} and "
+            f"needs at least {needed} per class. Add images to {named} (or remove the class), or choose a "
+            "classifier without internal folds (knn, logreg, random_forest)."
+        )
 
 
 def model_param_prefix(name: str) -> str:

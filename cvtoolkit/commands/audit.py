@@ -15,6 +15,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cvtoolkit.commands._common import (
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed, threshold=args.threshold, label_issues=not args.no_label_issues,
             label_features=args.label_features, weights=args.weights, alpha=args.alpha, folds=args.folds,
             cache_dir=None if args.no_cache else (args.cache_dir or "default"), n_jobs=args.n_jobs,
-            overwrite=args.overwrite, progress=not args.quiet, on_dataset=print_dataset_summary,
+            overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), on_dataset=print_dataset_summary,
         )
     _print_summary(job.result, job.data)
     for path in job.files.values():

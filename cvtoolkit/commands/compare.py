@@ -15,7 +15,9 @@ examples:
 
 Pretrained-backbone rows (mobilenet+logreg, ...) join the default rows by
 themselves when their weights file is in Keras's cache ($KERAS_HOME/models,
-default ~/.keras/models) or given with --weights; the MobileNet width comes
+default ~/.keras/models) or given with --weights; with neither, compare
+downloads MobileNet 0.25's ImageNet weights there (keras.utils.get_file)
+when the network answers, unless --offline; the MobileNet width comes
 from Keras's file name (mobilenet_2_5_224_tf_no_top.h5: alpha 0.25).
 <backbone>+finetune fine-tunes the backbone (frozen warm-up, then its top
 layers at a lower learning rate, with augmentation) on the same split.
@@ -37,6 +39,31 @@ from cvtoolkit.commands._common import (
 )
 
 
+def _at_least(low: int, example: str):
+    """An argparse type: a whole number >= ``low`` (checked while parsing, before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, e.g. {example}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at least {low}, e.g. {example}")
+        return value
+
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number such as 0.25") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be above 0, e.g. 0.25")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(parser)
     parser.add_argument("--methods", default=None,
@@ -51,16 +78,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-per-class", type=int, default=None, metavar="M",
                         help="with --train-per-class: M test images per class (Caltech-101: 50; default: all the rest)")
     parser.add_argument("--seed", type=seed_arg, default=42, help="seed of the split and of every model (default 42)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs for CNN rows (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size for CNN rows")
+    parser.add_argument("--epochs", type=_at_least(1, "10"), default=None, help="epochs for CNN rows (default: the model's)")
+    parser.add_argument("--batch-size", type=_at_least(1, "32"), default=None, help="batch size for CNN rows")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file of a CNN backbone for backbone and +finetune rows (default: Keras's "
                              "cache); with no --methods it adds the backbone row its name says")
-    parser.add_argument("--alpha", type=float, default=None,
+    parser.add_argument("--offline", action="store_true",
+                        help="never download backbone weights (also CVTOOLKIT_OFFLINE=1); by default, with no "
+                             "--methods and no weights in Keras's cache, the MobileNet 0.25 ImageNet weights "
+                             "(2.1 MB) are downloaded there when the network answers within 5 s")
+    parser.add_argument("--alpha", type=_positive_float, default=None,
                         help="width of a MobileNet backbone (default: from the weights file's name, else 1.0)")
     parser.add_argument("--search", choices=["grid", "random"], default=None,
                         help="cross-validated hyper-parameter search of each classifier on the training split")
-    parser.add_argument("--n-jobs", type=int, default=None, help="processes for descriptors/classifiers (default: all cores)")
+    parser.add_argument("--n-jobs", type=_at_least(1, "2"), default=None, help="processes for descriptors/classifiers (default: all cores)")
     parser.add_argument("--cache-dir", default=None,
                         help="feature cache (default: $CVTOOLKIT_CACHE_DIR or ~/.cache/cvtoolkit/features)")
     parser.add_argument("--no-cache", action="store_true", help="compute features without the cache")
@@ -75,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=fold_count, default=None, metavar="K",
                         help="repeated stratified K-fold instead of one split: mean +- std per row and the "
                              "corrected resampled t-test (default: one split)")
-    parser.add_argument("--repeats", type=int, default=1, metavar="R", help="repeats of --folds (default 1)")
+    parser.add_argument("--repeats", type=_at_least(1, "2"), default=1, metavar="R", help="repeats of --folds (default 1)")
     parser.add_argument("--learning-curve", nargs="?", const="0.1,0.25,0.5,1.0", default=None, metavar="FRACTIONS",
                         help="after the run, refit the best classical and best deep rows on nested stratified "
                              "fractions of the training split (default 0.1,0.25,0.5,1.0): learning_curve.png/.json")
@@ -125,6 +156,54 @@ def _print_row(row) -> None:
               f"fit {row['fit_seconds']:.2f}s", flush=True)
 
 
+_PER_ROW = ("confusion_", "top_losses_", "curves_")
+
+
+def files_summary(out, written) -> list[str]:
+    """Lines naming every file written: one line per kind, per-row figures counted by kind.
+
+    Examples
+    --------
+    >>> for line in files_summary("runs/x", ["report.html", "leaderboard.json", "confusion_a.png",
+    ...                                      "confusion_b.png", "logs/shallownet/history.csv"]):
+    ...     print(line)
+    wrote 5 files in runs/x/:
+      leaderboard.json, report.html
+      confusion_<row>.png: 2 (a, b)
+      logs/shallownet/: history.csv
+    """
+    import os
+    from pathlib import Path
+
+    names = sorted(os.path.relpath(str(p), str(out)) if os.path.isabs(str(p)) else str(p) for p in written)
+    top = [n for n in names if "/" not in n and not n.startswith(_PER_ROW)]
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        for prefix in _PER_ROW:
+            if "/" not in n and n.startswith(prefix):
+                stem, ext = os.path.splitext(n[len(prefix):])
+                groups.setdefault(f"{prefix}<row>{ext}", []).append(stem)
+    nested = [n for n in names if "/" in n]
+    lines = [f"wrote {len(names)} files in {Path(out).as_posix().rstrip('/')}/:"]
+    if top:
+        import textwrap
+
+        lines += textwrap.wrap(", ".join(top), 100, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    for pattern, rows in groups.items():
+        shown = ", ".join(rows) if len(rows) <= 4 else "one per row"
+        lines.append(f"  {pattern}: {len(rows)} ({shown})")
+    folders: dict[str, list[str]] = {}  # logs/<row>/history.csv, models/<row>/manifest.json, ...
+    for n in nested:
+        folder, _, name = n.rpartition("/")
+        folders.setdefault(folder, []).append(name)
+    for folder, files in list(folders.items())[:30]:
+        lines.append(f"  {folder}/: {', '.join(files[:6])}" + (f", ... ({len(files)} files)" if len(files) > 6 else ""))
+    if len(folders) > 30:
+        lines.append(f"  ... and {len(folders) - 30} more folders under {Path(out).as_posix()}/")
+    return lines
+
+
 def _print_outcome(outcome) -> None:
     """The verdict first, then the table, the legend, the files written and the skipped files."""
     result = outcome.result
@@ -141,13 +220,8 @@ def _print_outcome(outcome) -> None:
         print("[95% CI]: stratified bootstrap of the test set; 'vs best': exact McNemar test, Holm over rows, "
               "tied = not significantly different at 0.05")
     print()
-    for key in ("leaderboard.json", "leaderboard.csv", "predictions.csv", "top_losses.csv", "report.md", "report.html", "pareto.png", "f1_heatmap.png",
-                "learning_curve.png", "learning_curve.json"):
-        if key in result.files:
-            print(f"wrote {result.files[key]}")
-    n_png = sum(1 for k in result.files if k.startswith("confusion:"))
-    if n_png or not result.folds:
-        print(f"wrote {n_png} confusion matrices in {outcome.out}")
+    for line in files_summary(outcome.out, getattr(outcome, "written", None) or list(result.files.values())):
+        print(line)
     for i, (name, folder) in enumerate(outcome.models.items()):
         label = "best model" if i == 0 and name == _first_ok(result) else "model"
         print(f"kept {label} {name} in {folder} (cvtoolkit predict --model {folder} --images ...)")

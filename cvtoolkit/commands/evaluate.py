@@ -16,6 +16,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                        what="an evaluate report"):  # before any work: a second run on the same --out stops here
         result = run_evaluate(args.model, args.dataset, out=out, label_pattern=args.label_pattern,
                               top_losses=args.top_losses, grad_cam=args.grad_cam, overwrite=args.overwrite,
-                              trust=args.trust_model, progress=not args.quiet)
+                              trust=args.trust_model, progress=not args.quiet and sys.stderr.isatty())
     print(result.report.to_text())
     if result.most_confused:
         print("most confused (true -> predicted: count):")

@@ -24,6 +24,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -140,7 +141,7 @@ def _run_locked(args: argparse.Namespace) -> int:
         summary = extract_to_store(
             transformer, source, args.out, image_size=args.image_size, batch_size=args.batch_size,
             n_jobs=args.n_jobs, max_images=args.max_images, seed=args.seed, extractor="+".join(names),
-            progress=not args.quiet, resume=args.resume, scheduler=args.scheduler,
+            progress=not args.quiet and sys.stderr.isatty(), resume=args.resume, scheduler=args.scheduler,
             max_pixels=max_pixels_from_args(args),
         )
     finally:

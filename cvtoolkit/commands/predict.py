@@ -17,6 +17,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cvtoolkit.commands._common import add_max_pixels_argument, max_pixels_from_args
 from cvtoolkit.methods.predict import load_inputs, skipped_reasons  # noqa: F401  (their old home)
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     r = run_predict(args.model, args.images, out=args.out, submission=args.submission, fmt=args.format,
                     positive=args.positive, clip=args.clip, allow_skipped=args.allow_skipped,
-                    overwrite=args.overwrite, trust=args.trust_model, progress=not args.quiet,
+                    overwrite=args.overwrite, trust=args.trust_model, progress=not args.quiet and sys.stderr.isatty(),
                     max_pixels=max_pixels_from_args(args), echo=print)
     names, pred = r.pipeline.class_names, r.proba.argmax(axis=1)
     print(f"predicted {len(r.ids) - len(r.skipped)} image(s)" + (f", {len(r.skipped)} skipped" if r.skipped else ""))

@@ -115,9 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cvtoolkit.io.outputs import is_keras_file, is_pipeline_folder, locked_output
+    from cvtoolkit.tracking import check_tensorboard
     from cvtoolkit.train.distribute import is_chief
     from cvtoolkit.train.workflow import check_out
 
+    check_tensorboard(args.tensorboard)  # the [tensorboard] extra: one line before any work
     if not is_chief():  # another worker of a multi-worker run writes to a temporary folder, not --out
         return _run(args)
     out = check_out(Path(args.out or f"models/{args.model}"))

@@ -66,6 +66,17 @@ def describe_spec(spec: str) -> str:
     return "unknown"
 
 
+def _check_resize_memory(n: int, image_size: "int | tuple[int, int]", channels: int, spec: str) -> None:
+    """Refuse an ``image_size`` whose resized images cannot fit in memory (before decoding any)."""
+    from cvtoolkit.memory import check_memory
+
+    h, w = size_hw(image_size, "image_size")
+    # the stacked dataset, plus one image's decode/resize buffers
+    check_memory(float(h) * w * channels * (max(n, 1) + 2),
+                 f"{spec}: {n} images at --image-size {h if h == w else f'{h}x{w}'} ({h}x{w}x{channels} bytes each)",
+                 "Use a smaller --image-size.")
+
+
 def load_dataset(
     spec: str | os.PathLike,
     *,
@@ -106,6 +117,8 @@ def load_dataset(
         ds = load_digits() if spec == "digits" else load_keras_dataset(spec)
     elif kind == "folder":
         listing = list_by_filename(spec, label_pattern) if label_pattern else list_image_folder(spec)
+        if image_size is not None:
+            _check_resize_memory(len(listing.paths), image_size, 3, spec)
         images, kept, skipped = load_images(
             listing.paths, image_size=image_size, n_jobs=n_jobs, max_pixels=max_pixels, progress=progress
         )
@@ -143,6 +156,7 @@ def load_dataset(
         )
     if image_size is not None and ds.kind == "images" and ds.images.ndim == 4:
         if tuple(ds.images.shape[1:3]) != size_hw(image_size, "image_size"):
+            _check_resize_memory(len(ds.images), image_size, int(ds.images.shape[3]), spec)
             ds.attrs.setdefault("source_size", [int(ds.images.shape[1]), int(ds.images.shape[2])])
             ds.images = resize_images(ds.images, image_size)
             ds.attrs["preprocessing"] = f"Resize({image_size})"

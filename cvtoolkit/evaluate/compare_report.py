@@ -33,7 +33,7 @@ Examples
 >>> files = write_compare_reports(result, out)
 >>> sorted(files)  # no per-class reports given: no heatmap
 ['pareto.png', 'report.html', 'report.md']
->>> "0.800 [0.750, 0.850]" in open(files["report.html"], encoding="utf-8").read()
+>>> '0.800<span class="ci"> [0.750, 0.850]</span>' in open(files["report.html"], encoding="utf-8").read()
 True
 """
 
@@ -57,12 +57,11 @@ from cvtoolkit.evaluate.html_report import (  # the one leaderboard renderer, sh
     _kind,
     _settings_table,
     _tie_mark,
-    format_size,
     has_tests,
     leaderboard_html,
     page_html,
 )
-from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float
+from cvtoolkit.evaluate.leaderboard import _md_cell, _setting_text, finite_float as _float, format_size
 from cvtoolkit.evaluate.plots import plot_f1_heatmap  # every plot lives in evaluate/plots.py
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,7 @@ METRIC_TITLES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy
                  "log_loss": "log loss"}
 
 _EXTRA_CSS = """
+body { max-width: 1400px; }
 .verdict { font-size: 1.15em; background: #eef6ee; border-left: 4px solid #3a8a3a; padding: .6em 1em; }
 .leakage { background: #fff8e6; border-left: 4px solid #c90; padding: .4em 1em; }
 table.sortable th { cursor: pointer; user-select: none; }

@@ -31,11 +31,11 @@ import os
 from typing import Any, Mapping, Sequence
 
 from cvtoolkit import __version__
-from cvtoolkit.evaluate.leaderboard import Leaderboard, _setting_text, finite_float as _float, format_p
+from cvtoolkit.evaluate.leaderboard import Leaderboard, _setting_text, finite_float as _float, format_p, format_size
 
 log = logging.getLogger(__name__)
 
-__all__ = ["format_size", "image_data_uri", "leaderboard_html", "render_html_report", "write_html_report"]
+__all__ = ["image_data_uri", "leaderboard_html", "page_html", "render_html_report", "write_html_report"]
 
 _MIME = {
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -62,6 +62,10 @@ figcaption { font-size: .9em; color: #555; }
 .missing { color: #a33; font-style: italic; }
 .notes { white-space: pre-wrap; background: #f7f7f7; border-left: 3px solid #2a6fb0; padding: .6em 1em; }
 footer { margin-top: 3em; font-size: .8em; color: #777; }
+table.leaderboard { font-size: .85em; }
+table.leaderboard td.num { white-space: nowrap; }
+table.leaderboard .ci { font-size: .8em; color: #555; }
+.table-scroll { overflow-x: auto; }
 """
 
 def _esc(value: Any) -> str:
@@ -172,24 +176,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def format_size(n: Any) -> str:
-    """Bytes as a short readable size.
-
-    Examples
-    --------
-    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
-    ('512 B', '2.0 KB', '5.3 MB', '-')
-    """
-    n = _float(n)
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024.0
-    return "-"  # pragma: no cover
-
-
 def _fmt_ci(row: Mapping[str, Any], key: str) -> str:
     value = _float(row.get(key))
     if value is None:
@@ -279,7 +265,7 @@ def leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str | None 
         mark = _tie_mark(row, best)
         cells = [
             f'<td class="num" data-value="{"" if failed else rank}">{"-" if failed else rank}</td>',
-            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"])}</td>',
+            f'<td data-value="{_esc(row["method"])}">{_esc(row["method"]).replace("+", "+<wbr>")}</td>',
         ]
         if has_tie:
             cells.append(f'<td class="tie" data-value="{ {"best": 0, "tied": 1}.get(mark, "") }">{_esc(mark)}</td>')
@@ -287,15 +273,17 @@ def leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str | None 
             cells.append(f'<td data-value="{_esc(_kind(row))}">{_esc(_kind(row))}</td>')
         for key, _, kind in columns:
             text, sort = ("-", "") if failed else _cell(row, key, kind)
-            cells.append(f'<td class="num" data-value="{_esc(sort)}">{_esc(text)}</td>')
+            value, bracket, ci = text.partition(" [")  # the CI smaller, on the value's line
+            shown = f'{_esc(value)}<span class="ci"> [{_esc(ci)}</span>' if bracket else _esc(text)
+            cells.append(f'<td class="num" data-value="{_esc(sort)}">{shown}</td>')
         if failed_any:
             note = f"error: {row['error']}" if failed else ""
             cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
         css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
         body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
     css_class = "leaderboard sortable" if sortable else "leaderboard"
-    return (f'<table class="{css_class}" id="leaderboard">\n' + head + "\n<tbody>\n" + "\n".join(body)
-            + "\n</tbody>\n</table>")
+    return (f'<div class="table-scroll"><table class="{css_class}" id="leaderboard">\n' + head
+            + "\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>")
 
 
 def render_html_report(

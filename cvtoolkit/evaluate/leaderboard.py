@@ -32,7 +32,7 @@ from cvtoolkit.evaluate.report import format_value, to_jsonable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "format_p"]
+__all__ = ["Leaderboard", "REQUIRED_KEYS", "SORT_METRICS", "format_p", "format_size"]
 
 REQUIRED_KEYS = ("method", "accuracy", "f1_macro", "fit_seconds", "predict_ms_per_image")
 """Keys every non-error row carries (missing ones show as ``-``)."""
@@ -44,6 +44,30 @@ _COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("fit_seconds", "fit s", lambda v: format_value(_as_float(v), 2)),
     ("predict_ms_per_image", "predict ms/img", lambda v: format_value(_as_float(v), 3)),
 )
+
+def format_size(n: Any) -> str:
+    """Bytes as a short readable size.
+
+    Examples
+    --------
+    >>> format_size(512), format_size(2048), format_size(5_529_990), format_size(None)
+    ('512 B', '2.0 KB', '5.3 MB', '-')
+    """
+    n = _as_float(n)
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return "-"  # pragma: no cover
+
+
+_COST_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("feature_ms_per_image", "features ms/img", lambda v: format_value(_as_float(v), 3)),
+    ("size_bytes", "size", format_size),
+)
+"""Shown when a row has them (``compare``'s rows do)."""
 
 SORT_METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc", "f1_macro": "macro F1",
                 "log_loss": "log loss"}
@@ -291,6 +315,8 @@ class Leaderboard:
             title = SORT_METRICS[m] + (" [95% CI]" if ci else "")
             cols.append((m, title, lambda row, m=m, ci=ci: _metric_cell(row, m, ci)))
         cols += [(k, t, lambda row, k=k, f=f: f(row.get(k))) for k, t, f in _COLUMNS if k not in metrics]
+        # what fit s hides: the descriptor's (a backbone's) cost per image, and the saved model's size
+        cols += [(k, t, lambda row, k=k, f=f: f(row.get(k))) for k, t, f in _COST_COLUMNS if k in has]
         if "p_vs_best" in has or "tied_with_best" in has:
             cols.append(("p_vs_best", "vs best", _vs_best_cell))
         return cols

@@ -211,32 +211,117 @@ def pareto_front(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy") ->
     return [name for name, _, _ in front]
 
 
+_KIND_STYLE = {  # marker and colour of each side, so deep and classical rows read apart
+    True: ("^", "#d9730d", "deep (CNN, backbone)"),
+    False: ("o", "#2a6fb0", "classical"),
+}
+
+# Label offsets (points) tried in turn around a marker, nearest first: (dx, dy, ha, va).
+_LABEL_OFFSETS = [(dx * sx, dy * sy, "left" if sx > 0 else "right", "bottom" if sy > 0 else "top")
+                  for dx, dy in ((6, 3), (6, 12), (10, 22), (14, 34), (18, 46))
+                  for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+
+
+def _place_labels(fig: Any, ax: Any, points: Sequence[tuple[str, float, float]]) -> list[Any]:
+    """Annotate each point where its label overlaps no other label or marker (a leader line when moved far).
+
+    Greedy, best score first: each label takes the first offset of
+    :data:`_LABEL_OFFSETS` whose box stays inside the axes and clear of the
+    boxes placed so far and of every marker; when none is clear, the one
+    with the least overlap.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()  # settle the layout: boxes are measured in display pixels
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    markers = [Bbox.from_bounds(x - 5, y - 5, 10, 10)
+               for x, y in ax.transData.transform([(ms, score) for _, score, ms in points])]
+    legend = ax.get_legend()
+    if legend is not None:
+        markers.append(legend.get_window_extent(renderer))
+    placed: list[Any] = []
+    texts = []
+    for name, score, ms in sorted(points, key=lambda p: (-p[1], p[2], p[0])):
+        best = None
+        for dx, dy, ha, va in _LABEL_OFFSETS:
+            text = ax.annotate(name, (ms, score), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                               ha=ha, va=va, annotation_clip=False)
+            text.set_in_layout(False)
+            box = text.get_window_extent(renderer).padded(1)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            overlap = sum(_overlap(box, other) for other in placed + markers) + (0 if inside else 1e6)
+            if best is None or overlap < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (overlap, text, box, (dx, dy))
+            else:
+                text.remove()
+            if overlap == 0:
+                break
+        _, text, box, (dx, dy) = best
+        if abs(dx) > 6 or abs(dy) > 12:  # moved away from its marker: a thin line leads back
+            text.remove()
+            text = ax.annotate(name, (ms, score), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                               ha=text.get_ha(), va=text.get_va(), annotation_clip=False,
+                               arrowprops={"arrowstyle": "-", "color": "#888", "lw": 0.6, "shrinkA": 0,
+                                           "shrinkB": 3})
+            text.set_in_layout(False)
+        placed.append(box)
+        texts.append(text)
+    return texts
+
+
+def _overlap(a: Any, b: Any) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
 def plot_pareto(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, metric: str = "accuracy",
                 title: str | None = None) -> list[str]:
     """Draw ``metric`` against predict ms/image (log scale) with the Pareto front; save a PNG.
 
-    Every row is a labelled point; the front is joined by a line and its
-    points are filled. Returns the front (as :func:`pareto_front`).
+    Every row is a labelled point (labels placed so that none overlaps
+    another label or a marker); deep rows are orange triangles, classical
+    rows blue circles; the front is joined by a line and its points are
+    filled. Returns the front (as :func:`pareto_front`).
     """
+    from matplotlib.lines import Line2D
+
     points = _points(rows, metric)
     front = pareto_front(rows, metric)
-    fig = new_figure(7.5, 5.0)
+    deep = {str(r.get("method")): bool(r.get("deep")) for r in rows}
+    fig = new_figure(8.5, 5.5)
     ax = fig.add_subplot(1, 1, 1)
     on = {name for name in front}
     for name, score, ms in points:
-        ax.scatter([ms], [score], s=36, zorder=3, color="#2a6fb0" if name in on else "white",
-                   edgecolors="#2a6fb0")
-        ax.annotate(name, (ms, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        marker, colour, _ = _KIND_STYLE[deep.get(name, False)]
+        ax.scatter([ms], [score], s=40, zorder=3, marker=marker, color=colour if name in on else "white",
+                   edgecolors=colour)
+    handles = [Line2D([], [], marker=m, color=c, linestyle="", label=label)
+               for m, c, label in (_KIND_STYLE[k] for k in (False, True)
+                                   if any(deep.get(n, False) == k for n, _, _ in points))]
     if front:
         line = sorted(((m, s) for n, s, m in points if n in on))
-        ax.step([m for m, _ in line], [s for _, s in line], where="post", color="#2a6fb0", alpha=0.6,
-                label="Pareto front")
-        ax.legend(loc="best", fontsize=8)
+        handles += ax.step([m for m, _ in line], [s for _, s in line], where="post", color="#555", alpha=0.6,
+                           label="Pareto front (filled)")
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_xscale("log")
+    if points:  # room for the labels around the outermost points
+        xs = [ms for _, _, ms in points]
+        ys = [score for _, score, _ in points]
+        ax.set_xlim(min(xs) / 2.5, max(xs) * 6)
+        span = (max(ys) - min(ys)) or 0.1
+        ax.set_ylim(min(ys) - 0.12 * span, max(ys) + 0.12 * span)
     ax.set_xlabel("predict ms per image (log scale)")
     ax.set_ylabel(metric.replace("_", " ") + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
     ax.set_title(title or f"{metric.replace('_', ' ')} against prediction time")
     ax.grid(True, which="both", alpha=0.3)
+    _place_labels(fig, ax, points)
     save_figure(fig, path)
     logger.debug("wrote Pareto plot %s", path)
     return front
@@ -298,7 +383,8 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
             value = _value(per_class.get(cls) or {}, "f1")
             if value is not None:
                 grid[i, j] = value
-    width = min(22.0, 3.0 + 0.45 * len(classes))
+    longest = max(len(n) for n in names)  # the method names take room beside the cells
+    width = min(22.0, max(6.0, 1.5 + 0.07 * longest + 0.45 * len(classes)))
     height = min(22.0, 1.5 + 0.35 * len(names))
     fig = new_figure(width, height)
     ax = fig.add_subplot(1, 1, 1)
@@ -313,6 +399,6 @@ def plot_f1_heatmap(reports: Mapping[str, Any], methods: Sequence[str], path: st
                     ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if grid[i, j] < 0.6 else "black")
     fig.colorbar(image, ax=ax, label="F1")
-    ax.set_title("per-class F1 (methods in leaderboard order)")
+    fig.suptitle("per-class F1 (methods in leaderboard order)", fontsize=11)  # laid out with the figure: whole
     save_figure(fig, path)
     return True

@@ -346,6 +346,12 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         d = self._n_features()
         if len(batch) == 0:
             return np.zeros((0, d), np.float32)
+        from cvtoolkit.memory import check_memory
+
+        # the output, and a chunk's working copy of it, as float32 (before any allocation)
+        check_memory(4.0 * d * (len(batch) + min(len(batch), MAX_CHUNK)),
+                     f"{type(self).__name__} gives {d} features per image; describing {len(batch)} images",
+                     "Use smaller descriptor parameters (--set), or describe fewer images at a time.")
         parts = run_chunked(
             self._transform_chunk,
             batch,

@@ -7,6 +7,9 @@ result: ``n_jobs``, ``progress``, ``verbose``), the indices it was fitted
 on when it learns something (a bag of visual words; stateless descriptors
 ignore them), and the cvtoolkit version. Each entry is an ``.npy`` file
 (written atomically) with a ``.json`` note beside it saying what it holds.
+An entry that does not validate (not NumPy, wrong shape or width for its
+note, NaN values, a missing or malformed note) is discarded and computed
+again, with one warning naming the file.
 
 The folder is ``$CVTOOLKIT_CACHE_DIR`` if set, else
 ``~/.cache/cvtoolkit/features``. Deleting it is always safe.
@@ -109,6 +112,36 @@ def _index(data: Any, indices: np.ndarray) -> Any:
     return [data[i] for i in indices]
 
 
+def _read_entry(path: Path, note: Path, n: int) -> tuple[np.ndarray, Any]:
+    """``(features, seconds)`` of a cache entry, validated against its note; raises on any damage.
+
+    The entry must be a 2-D ``float32`` ``.npy`` (not an archive, no pickles)
+    of ``n`` rows of finite numbers, and its note a JSON object whose
+    ``shape`` is the array's.
+    """
+    try:
+        desc = json.loads(note.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"its note {note.name} is missing") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"its note {note.name} is not JSON: {err}") from None
+    if not isinstance(desc, dict) or not isinstance(desc.get("shape"), list):
+        raise ValueError(f"its note {note.name} is not a cache note (no shape)")
+    with open(path, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise ValueError("not a NumPy .npy file")
+    X = np.load(path, allow_pickle=False)
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) != n or X.dtype.kind != "f":
+        raise ValueError(f"holds {getattr(X, 'dtype', type(X).__name__)} of shape {getattr(X, 'shape', '?')}, "
+                         f"expected {n} rows of float features")
+    if list(X.shape) != desc["shape"]:
+        raise ValueError(f"holds shape {list(X.shape)} but its note says {desc['shape']}")
+    if not np.isfinite(X).all():
+        raise ValueError("holds NaN or infinite values")
+    seconds = desc.get("seconds")
+    return X.astype(np.float32, copy=False), seconds if isinstance(seconds, (int, float)) else None
+
+
 def cached_features(
     transformer: Any,
     dataset: Any,
@@ -165,21 +198,19 @@ def cached_features(
     t0 = time.perf_counter()
     if path.exists():
         try:
-            X = np.load(path, allow_pickle=False)
-            if X.ndim != 2 or len(X) != n:
-                raise ValueError(f"holds shape {X.shape}, expected {n} rows")
-            seconds = None
-            if note.exists():
-                try:
-                    seconds = json.loads(note.read_text()).get("seconds")
-                except (OSError, ValueError):
-                    seconds = None
+            X, seconds = _read_entry(path, note, n)
             load = time.perf_counter() - t0
             info.update(hit=True, load_seconds=load, seconds=float(seconds) if seconds is not None else load)
             log.debug("feature cache hit: %s (%s, %d x %d)", path, slug, *X.shape)
-            return X.astype(np.float32, copy=False)
-        except (OSError, ValueError, EOFError) as err:
-            log.warning("feature cache entry %s is unreadable (%s); computing the features again", path, err)
+            return X
+        except Exception as err:  # any damage: discard the entry, compute again, say so once
+            log.warning("feature cache entry %s is damaged or unreadable (%s); discarded, computing the features again",
+                        path, err)
+            for stale in (path, note):
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
     log.debug("feature cache miss: %s (%s on %d samples)", path, slug, n)
     images, labels = dataset.images, np.asarray(dataset.labels)
     if fit_indices is None:

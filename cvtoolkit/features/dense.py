@@ -48,6 +48,7 @@ True
 
 from __future__ import annotations
 
+from functools import lru_cache
 from numbers import Integral, Real
 from typing import Any, Sequence
 
@@ -98,6 +99,17 @@ def grid_keypoints(height: int, width: int, *, patch_sizes: Sequence[int], step:
         size = float(patch) / SIFT_WINDOW_PER_SIZE
         keypoints.extend(cv2.KeyPoint(float(x), float(y), size) for y in ys for x in xs)
     return keypoints
+
+
+@lru_cache(maxsize=256)
+def _grid(height: int, width: int, patch_sizes: tuple[int, ...], step: int) -> tuple[list[cv2.KeyPoint], np.ndarray]:
+    """The grid's keypoints and their ``(x / width, y / height)`` positions, built once per image size."""
+    keypoints = grid_keypoints(height, width, patch_sizes=patch_sizes, step=step)
+    xy = np.array([kp.pt for kp in keypoints], np.float32).reshape(-1, 2)
+    xy /= np.array([width, height], np.float32)
+    np.clip(xy, 0.0, np.nextafter(np.float32(1), np.float32(0)), out=xy)
+    xy.setflags(write=False)
+    return keypoints, xy
 
 
 def root_sift(descriptors: np.ndarray, *, channels: int = 1) -> np.ndarray:
@@ -238,7 +250,7 @@ class DenseSIFT(BaseEstimator):
         """
         image = self.prepare(image)
         h, w = image.shape[:2]
-        keypoints = grid_keypoints(h, w, patch_sizes=self.patch_sizes, step=self.step)
+        keypoints, xy = _grid(h, w, tuple(int(p) for p in self.patch_sizes), int(self.step))
         if not keypoints:
             return np.zeros((0, self.n_values), np.uint8), np.zeros((0, 2), np.float32)
         sift = cv2.SIFT_create()
@@ -252,7 +264,4 @@ class DenseSIFT(BaseEstimator):
                                    f"{len(keypoints)} grid keypoints")
             blocks.append(desc)
         descriptors = np.clip(np.concatenate(blocks, axis=1) + 0.5, 0, 255).astype(np.uint8)
-        xy = np.array([kp.pt for kp in keypoints], np.float32)
-        xy /= np.array([w, h], np.float32)
-        np.clip(xy, 0.0, np.nextafter(np.float32(1), np.float32(0)), out=xy)
-        return descriptors, xy
+        return descriptors, xy.copy()

@@ -345,6 +345,12 @@ def extract_to_store(
         raise DatasetError(f"{src.description}: no samples to extract.")
 
     _fit_extractor(transformer, src, order, size, fit_size, seed)
+    hint = getattr(transformer, "preferred_image_size", None)
+    if size is None and src.images is None and callable(hint):
+        # A CNN backbone resizes every image to its input size: decode files straight to it, in the
+        # decoding thread or worker (JPEGs at reduced DCT scale), not in the forward passes' thread.
+        size = tuple(int(s) for s in hint())
+        attrs = {**(attrs or {}), "decode_size": list(size)}
 
     jobs = effective_n_jobs(n_jobs)
     worker = single_process(transformer)

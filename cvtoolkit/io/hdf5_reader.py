@@ -180,6 +180,33 @@ def check_labels(labels: np.ndarray, class_names: list[str], path: str | os.Path
         )
 
 
+def check_finite(features: np.ndarray, path: str | os.PathLike, paths: list[str] | None = None) -> None:
+    """Raise :class:`StoreError` naming the first row with a NaN or infinite feature.
+
+    Every classifier fails on such a row, so a store holding one is refused
+    once, when it loads, instead of failing each row of a comparison.
+
+    Examples
+    --------
+    >>> check_finite(np.array([[0.0, 1.0], [np.nan, 2.0]], np.float32), "f.h5")
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.StoreError: f.h5: row 1 holds a NaN or infinite feature (column 0; 1 such row in all). Features must be finite: extract them again, or drop those rows.
+    """
+    ok = np.isfinite(features)
+    if ok.all():
+        return
+    bad_rows = np.flatnonzero(~ok.reshape(len(features), -1).all(axis=1))
+    row = int(bad_rows[0])
+    column = int(np.flatnonzero(~ok[row].reshape(-1))[0])
+    source = f" ({paths[row]})" if paths and row < len(paths) and paths[row] else ""
+    many = f"{len(bad_rows)} such row{'s' if len(bad_rows) != 1 else ''} in all"
+    raise StoreError(
+        f"{path}: row {row}{source} holds a NaN or infinite feature (column {column}; {many}). Features must be "
+        "finite: extract them again, or drop those rows."
+    )
+
+
 def read_store(
     path: str | os.PathLike,
     *,
@@ -236,6 +263,8 @@ def read_store(
         class_names = [str(c) for c in f["class_names"].asstr()[...]]
         check_labels(labels, class_names, path)
         paths = [str(s) for s in f["paths"].asstr()[...]] if "paths" in f else None
+        if load and kind == "features":
+            check_finite(images, path, paths)
         skipped = []
         if "skipped" in f:
             skipped = [SkippedFile(str(a), str(b)) for a, b in f["skipped"].asstr()[...]]

@@ -177,8 +177,10 @@ def locked_output(path: str | os.PathLike, **check) -> Iterator[Path]:
 
 
 def is_pipeline_folder(path: Path) -> bool:
-    """An empty folder, or one holding a ``manifest.json`` (a folder ``cvtoolkit fit`` wrote)."""
-    return path.is_dir() and (not any(path.iterdir()) or (path / "manifest.json").is_file())
+    """An empty folder, or one ``cvtoolkit fit`` wrote (its manifest's format marker and file set)."""
+    from cvtoolkit.methods.artifact import is_saved_pipeline_folder
+
+    return is_saved_pipeline_folder(path)
 
 
 def folder_has(*names: str) -> Callable[[Path], bool]:

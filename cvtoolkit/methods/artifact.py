@@ -68,6 +68,65 @@ _TMP = ".tmp-"
 _OLD = ".old-"
 
 
+KNOWN_FILES = frozenset({MANIFEST, PIPELINE_FILE, LEGACY_PIPELINE_FILE, "model.keras", "model.json"})
+"""Every file a pipeline folder of any artifact format holds (a manifest without ``files`` expects these)."""
+
+
+def pipeline_folder_problem(path: str | os.PathLike) -> str:
+    """Why ``path`` is not a folder cvtoolkit wrote (``""`` when it is one, or is empty).
+
+    A saved pipeline is recognised by content only cvtoolkit writes: a
+    ``manifest.json`` that is a JSON object with an integer artifact
+    ``format``, a ``cvtoolkit_version``, a ``method`` and a ``kind``, and
+    nothing in the folder besides the manifest and the files it lists (or,
+    without a list, the files any format writes). Another program's folder
+    with a ``manifest.json`` (a web app, a browser extension) is not one.
+
+    Examples
+    --------
+    >>> import tempfile, json
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pipeline_folder_problem(folder)
+    ''
+    >>> _ = (folder / "manifest.json").write_text(json.dumps({"name": "my extension"}))
+    >>> pipeline_folder_problem(folder)
+    'its manifest.json has no cvtoolkit artifact format (format, cvtoolkit_version, method, kind)'
+    """
+    path = Path(path)
+    try:
+        entries = sorted(e.name for e in path.iterdir())
+    except OSError as err:
+        return f"cannot list it ({err.strerror or err})"
+    if not entries:
+        return ""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"it has no {MANIFEST}"
+    except (OSError, ValueError):
+        return f"its {MANIFEST} is not JSON"
+    if not (isinstance(manifest, dict) and type(manifest.get("format")) is int
+            and isinstance(manifest.get("cvtoolkit_version"), str) and isinstance(manifest.get("method"), str)
+            and isinstance(manifest.get("kind"), str)):
+        return f"its {MANIFEST} has no cvtoolkit artifact format (format, cvtoolkit_version, method, kind)"
+    listed = manifest.get("files")
+    if isinstance(listed, list) and all(isinstance(f, str) for f in listed):
+        expected = {MANIFEST, *listed}
+    else:
+        expected = set(KNOWN_FILES)
+    others = [e for e in entries if e not in expected]
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        return f"it holds files a saved pipeline does not ({shown})"
+    return ""
+
+
+def is_saved_pipeline_folder(path: str | os.PathLike) -> bool:
+    """An empty folder, or one :func:`save_pipeline` wrote (see :func:`pipeline_folder_problem`)."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and pipeline_folder_problem(path) == ""
+
+
 def _params(estimator) -> dict:
     try:
         return {k: to_jsonable(v, default=repr) for k, v in estimator.get_params(deep=False).items()}
@@ -253,9 +312,10 @@ def save_pipeline(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_swap(path)
-    if path.exists() and not overwrite and not (path.is_dir() and (not any(path.iterdir()) or (path / MANIFEST).is_file())):
+    if (path.exists() or path.is_symlink()) and not overwrite and not is_saved_pipeline_folder(path):
+        why = pipeline_folder_problem(path) if path.is_dir() else "it is not a folder"
         raise ModelError(
-            f"{path} exists and is not a saved pipeline (no {MANIFEST}); refusing to replace it. Choose another "
+            f"{path} exists and is not a saved pipeline ({why}); refusing to replace it. Choose another "
             "--out, or pass --overwrite to replace it."
         )
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{_TMP}{os.getpid()}-", dir=path.parent))
@@ -368,6 +428,172 @@ def recover_swap(path: str | os.PathLike) -> str:
     return done
 
 
+KINDS = ("classical", "cnn", "stored")
+"""The ``kind`` of a saved pipeline (:class:`cvtoolkit.methods.spec.MethodSpec`)."""
+
+
+def _bad(where: Path, field: str, problem: str, fix: str = "re-run 'cvtoolkit fit' (or 'cvtoolkit train')") -> ModelError:
+    return ModelError(f"{where}: field '{field}' {problem}; {fix}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_image_size(value: Any, where: Path, field: str = "image_size") -> int | list[int] | None:
+    """A saved ``image_size``: None, a positive int or ``[height, width]``, within the decode pixel limit.
+
+    A string (``"32"``) is refused rather than read as the sequence of its
+    characters.
+
+    Raises
+    ------
+    ModelError
+        One line naming ``where`` and ``field``.
+
+    Examples
+    --------
+    >>> check_image_size([32, 48], Path("m/manifest.json"))
+    [32, 48]
+    >>> check_image_size("32", Path("m/manifest.json"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.ModelError: m/manifest.json: field 'image_size' is the string '32', expected ...
+    """
+    from cvtoolkit.data.image_io import DEFAULT_MAX_PIXELS
+
+    if value is None:
+        return None
+    if _is_int(value):
+        sides = [int(value), int(value)]
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
+        sides = [int(v) for v in value]
+    else:
+        kind = f"the string {value!r}" if isinstance(value, str) else f"{json.dumps(to_jsonable(value, default=repr))}"
+        raise _bad(where, field, f"is {kind}, expected a positive integer or [height, width]")
+    if min(sides) < 1 or sides[0] * sides[1] > DEFAULT_MAX_PIXELS:
+        raise _bad(where, field, f"is {value}, expected sides of at least 1 pixel and at most "
+                                 f"{DEFAULT_MAX_PIXELS} pixels in all")
+    return int(value) if _is_int(value) else sides
+
+
+def _check_class_names(value: Any, where: Path, field: str = "class_names") -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                           for c in value):
+        shown = "missing" if value is None else f"is {json.dumps(to_jsonable(value, default=repr))[:80]}"
+        raise _bad(where, field, f"{shown}, expected a non-empty list of class names")
+    return [str(c) for c in value]
+
+
+def validate_manifest(manifest: Any, where: str | os.PathLike) -> dict:
+    """Check a loaded ``manifest.json`` against the one schema of saved pipelines.
+
+    Checked: a JSON object; ``method`` and ``kind`` (one of :data:`KINDS`)
+    strings; ``class_names`` a non-empty list; ``image_size``
+    (:func:`check_image_size`); ``channels`` None, 1 or 3; ``feature_dim``
+    None or a positive integer; ``files`` a list of file names.
+
+    Returns
+    -------
+    dict
+        ``manifest`` (``image_size`` and ``class_names`` normalised).
+
+    Raises
+    ------
+    ModelError
+        One line naming the file and the first bad field.
+
+    Examples
+    --------
+    >>> validate_manifest({"method": "raw+knn", "kind": "classical", "class_names": None}, "m/manifest.json")
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.ModelError: m/manifest.json: field 'class_names' missing, expected a non-empty list of class names; re-run 'cvtoolkit fit' (or 'cvtoolkit train').
+    """
+    where = Path(where)
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{where}: expected a JSON object (a saved pipeline's manifest), found a "
+                         f"{type(manifest).__name__}; re-run 'cvtoolkit fit'.")
+    for key in ("method", "kind"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise _bad(where, key, "is missing or not a string")
+    if manifest["kind"] not in KINDS:
+        raise _bad(where, "kind", f"is {manifest['kind']!r}, expected one of {', '.join(KINDS)}")
+    manifest["class_names"] = _check_class_names(manifest.get("class_names"), where)
+    manifest["image_size"] = check_image_size(manifest.get("image_size"), where)
+    if manifest.get("channels") not in (None, 1, 3) or isinstance(manifest.get("channels"), bool):
+        raise _bad(where, "channels", f"is {manifest.get('channels')!r}, expected 1 or 3")
+    dim = manifest.get("feature_dim")
+    if dim is not None and not (_is_int(dim) and dim > 0):
+        raise _bad(where, "feature_dim", f"is {dim!r}, expected a positive integer")
+    files = manifest.get("files")
+    if files is not None and not (isinstance(files, list) and all(isinstance(f, str) and f and "/" not in f
+                                                                  and f not in (".", "..") for f in files)):
+        raise _bad(where, "files", f"is {files!r}, expected a list of file names")
+    return manifest
+
+
+def read_sidecar(side: str | os.PathLike, model: str | os.PathLike) -> dict:
+    """The JSON sidecar of a ``.keras`` model, checked (``{}`` when there is none).
+
+    Raises
+    ------
+    ModelError
+        Invalid JSON, not an object, or a bad ``class_names``, ``classes``,
+        ``input_shape`` or ``image_size`` (one line naming the file and field).
+    """
+    side = Path(side)
+    if not side.is_file():
+        return {}
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{side}: unreadable sidecar of {Path(model).name} ({err}); re-save the model.") from err
+    fix = "re-save the model (cvtoolkit train, KerasImageClassifier.save)"
+    if not isinstance(meta, dict):
+        raise ModelError(f"{side}: expected a JSON object (the sidecar of {Path(model).name}), found a "
+                         f"{type(meta).__name__}; {fix}.")
+    if meta.get("class_names") is not None:
+        meta["class_names"] = _check_class_names(meta["class_names"], side)
+    classes = meta.get("classes")
+    if classes is not None and not (isinstance(classes, list) and classes
+                                    and all(isinstance(c, (int, str)) and not isinstance(c, bool) for c in classes)):
+        raise _bad(side, "classes", f"is {json.dumps(to_jsonable(classes, default=repr))[:80]}, expected a "
+                                    "non-empty list of labels", fix)
+    shape = meta.get("input_shape")
+    if shape is not None and not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(d) and d > 0 for d in shape)
+                                  and shape[2] in (1, 3)):
+        raise _bad(side, "input_shape", f"is {json.dumps(to_jsonable(shape, default=repr))[:80]}, expected "
+                                        "[height, width, channels] with 1 or 3 channels", fix)
+    if shape is not None:
+        check_image_size(shape[:2], side, "input_shape")
+    meta["image_size"] = check_image_size(meta.get("image_size"), side)
+    for key in ("params", "history"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise _bad(side, key, f"is a {type(meta[key]).__name__}, expected an object", fix)
+    return meta
+
+
+def check_classes(estimator: Any, class_names: Sequence[str], where: str | os.PathLike) -> None:
+    """Refuse a loaded model whose outputs do not match its class names (one line naming ``where``)."""
+    n = len(class_names)
+    net = getattr(estimator, "model_", None)
+    outputs = None
+    try:
+        outputs = int(net.output_shape[-1]) if net is not None else None
+    except Exception:  # not a Keras model
+        outputs = None
+    if outputs is not None and outputs != n:
+        raise ModelError(f"{where}: field 'class_names' has {n} names for a network with {outputs} outputs; "
+                         "re-save the model with one name per class.")
+    classes = getattr(estimator, "classes_", None)
+    if outputs is None and classes is not None:
+        labels = np.asarray(classes)
+        if labels.dtype.kind in "iu" and len(labels) and (labels.min() < 0 or labels.max() >= n):
+            raise ModelError(f"{where}: field 'class_names' has {n} names but the model predicts class "
+                             f"{int(labels.max())}; re-run 'cvtoolkit fit'.")
+
+
 def read_manifest(path: str | os.PathLike) -> dict:
     """The manifest of a saved pipeline, checked for compatibility.
 
@@ -385,6 +611,8 @@ def read_manifest(path: str | os.PathLike) -> dict:
         manifest = json.loads(mf.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ModelError(f"{mf}: unreadable manifest ({err}); re-run 'cvtoolkit fit'.") from err
+    if not isinstance(manifest, dict):
+        validate_manifest(manifest, mf)  # one line: not an object
     fmt = manifest.get("format")
     saved = str(manifest.get("cvtoolkit_version", "?"))
     if fmt != ARTIFACT_FORMAT and str(fmt) == str(ARTIFACT_FORMAT):  # "1": edited by hand, not another format
@@ -396,21 +624,24 @@ def read_manifest(path: str | os.PathLike) -> dict:
             f"{path}: saved by cvtoolkit {saved} (artifact format {fmt!r}); this is cvtoolkit {__version__}, which "
             f"reads format {ARTIFACT_FORMAT!r}. Re-fit it with this version, or install cvtoolkit=={saved} to use it."
         )
-    return manifest
+    return validate_manifest(manifest, mf)
 
 
-def wrap_keras_file(path: str | os.PathLike) -> SavedPipeline:
+def wrap_keras_file(path: str | os.PathLike, *, trust: bool = False) -> SavedPipeline:
     """A ``.keras`` model file (and its sidecar) as a :class:`SavedPipeline`, with nothing written.
 
     The class names and the input size come from the JSON sidecar
     (``NAME.json``, written by :meth:`cvtoolkit.train.KerasImageClassifier.save`);
     without it the classes are ``0..K-1`` and the size is the network's
-    input. The model is loaded with Keras's ``safe_mode``.
+    input. The model is loaded with Keras's ``safe_mode`` unless ``trust``
+    (``--trust-model``, which lets Keras run code from the file, such as
+    ``Lambda`` layers).
 
     Raises
     ------
     ModelError
-        Missing or unreadable model file.
+        Missing or unreadable model file, a damaged sidecar (one line naming
+        the field), or class names that do not match the network's outputs.
 
     Examples
     --------
@@ -424,15 +655,11 @@ def wrap_keras_file(path: str | os.PathLike) -> SavedPipeline:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file; train one with `cvtoolkit train` or KerasImageClassifier.save")
-    clf = KerasImageClassifier.load(path)
-    meta: dict = {}
     side = sidecar_path(path)
-    if side.is_file():
-        try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ModelError(f"{side}: unreadable sidecar of {path.name} ({err}).") from err
+    meta = read_sidecar(side, path)
+    clf = _load_keras(path, side, trust=trust)
     names = getattr(clf, "class_names_", None) or [str(c) for c in clf.classes_.tolist()]
+    check_classes(clf, names, side if meta.get("class_names") else path)
     shape = tuple(clf.input_shape_)
     size = meta.get("image_size") or [int(shape[0]), int(shape[1])]
     if isinstance(size, (list, tuple)) and len(size) == 2 and size[0] == size[1]:
@@ -444,6 +671,41 @@ def wrap_keras_file(path: str | os.PathLike) -> SavedPipeline:
         "source": meta.get("dataset"), "files": [path.name, side.name], "wrapped_keras_file": str(path),
     }
     return SavedPipeline(str(path), manifest, clf, list(names))
+
+
+def _load_keras(path: Path, side: Path, *, trust: bool):
+    """``KerasImageClassifier.load`` (safe mode unless ``trust``), its errors as one line."""
+    from cvtoolkit.train.estimator import KerasImageClassifier
+
+    try:
+        return KerasImageClassifier.load(path, safe_mode=not trust)
+    except ModelError as err:
+        if not trust and "safe_mode" in str(err):
+            raise ModelError(f"{err} If you trust its author, pass --trust-model (lifts Keras's safe_mode).") from err
+        raise
+    except (ValueError, TypeError, KeyError) as err:  # sidecar entries that do not fit the network
+        raise ModelError(f"{side}: does not match {path.name} ({type(err).__name__}: {err}); re-save the "
+                         "model.") from err
+
+
+def _check_fitted(estimator: Any, where: Path) -> None:
+    """Refuse an estimator that cannot predict: not an estimator, or not fitted (one line)."""
+    if not callable(getattr(estimator, "predict_proba", None)):
+        raise ModelError(f"{where}: holds a {type(estimator).__name__}, not a classifier with predict_proba; "
+                         "re-run 'cvtoolkit fit'.")
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    steps = [step for _, step in getattr(estimator, "steps", [])] or [estimator]
+    for step in steps:  # stateless descriptors say so (requires_fit=False) and pass
+        try:
+            check_is_fitted(step)
+        except NotFittedError:
+            raise ModelError(f"{where}: holds an unfitted {type(step).__name__}; it cannot predict. Re-run "
+                             "'cvtoolkit fit' to save a fitted pipeline.") from None
+        except TypeError:  # not an estimator inside a pipeline
+            raise ModelError(f"{where}: holds a {type(step).__name__}, not a scikit-learn estimator; re-run "
+                             "'cvtoolkit fit'.") from None
 
 
 def load_pipeline(path: str | os.PathLike, *, trust: bool = False) -> SavedPipeline:
@@ -469,15 +731,16 @@ def load_pipeline(path: str | os.PathLike, *, trust: bool = False) -> SavedPipel
     """
     path = Path(path)
     if path.suffix == ".keras" and path.is_file():
-        return wrap_keras_file(path)
+        return wrap_keras_file(path, trust=trust)
     if not (path / MANIFEST).exists():
         recover_swap(path)
     manifest = read_manifest(path)
     try:
         if manifest["kind"] == "cnn":
-            from cvtoolkit.train import KerasImageClassifier
+            from cvtoolkit.train.estimator import sidecar_path
 
-            estimator = KerasImageClassifier.load(path / "model.keras")
+            read_sidecar(sidecar_path(path / "model.keras"), path / "model.keras")
+            estimator = _load_keras(path / "model.keras", sidecar_path(path / "model.keras"), trust=trust)
         elif (path / PIPELINE_FILE).exists() or not (path / LEGACY_PIPELINE_FILE).exists():
             from cvtoolkit.methods.trusted import load_trusted
 
@@ -496,4 +759,7 @@ def load_pipeline(path: str | os.PathLike, *, trust: bool = False) -> SavedPipel
         raise
     except (OSError, EOFError, ValueError, ImportError, AttributeError) as err:
         raise ModelError(f"{path}: cannot load the saved model ({type(err).__name__}: {err}); re-run 'cvtoolkit fit'.") from err
+    if manifest["kind"] != "cnn":
+        _check_fitted(estimator, path / (PIPELINE_FILE if (path / PIPELINE_FILE).exists() else LEGACY_PIPELINE_FILE))
+    check_classes(estimator, manifest["class_names"], path / MANIFEST)
     return SavedPipeline(str(path), manifest, estimator, list(manifest["class_names"]))

@@ -8,4 +8,11 @@ Examples
 """
 
 from cvtoolkit.transfer.weights_files import *  # noqa: F401,F403
-from cvtoolkit.transfer.weights_files import BACKBONE_INPUT_SIZE, EFFICIENTNET_URL, __all__  # noqa: F401
+from cvtoolkit.transfer.weights_files import (  # noqa: F401  (public constants outside __all__)
+    BACKBONE_INPUT_SIZE,
+    MOBILENET_BASE_URL,
+    OFFLINE_ENV,
+    WEIGHTS_URL_ENV,
+    __all__,
+    default_weights_url,
+)

@@ -304,6 +304,10 @@ def run_compare(
                     if isinstance(feats, Exception):
                         raise feats
                 clf = make_classifier_step(spec, random_state=seed, n_jobs=n_jobs, n_classes=dataset.n_classes)
+                from cvtoolkit.classifiers import check_class_sizes  # issue 20: name a class too small to fit
+
+                check_class_sizes(spec.classifier, train.labels, dataset.class_names,
+                                  search_folds=3 if search else None)
                 # BLAS at one thread, OpenMP at n_jobs (cvtoolkit.parallel); a progress line after 5 s.
                 with classical_fit_threads(n_jobs), still_running(
                         f"{spec.name}: fitting on {feats.train.shape[0]} x {feats.train.shape[1]}"):

@@ -62,7 +62,7 @@ class CompareJob:
     out, overwrite
         Output folder (``None``: ``runs/compare-<dataset>``) and whether to replace a foreign one.
     quiet
-        No progress bars, CNN rows silent.
+        No progress bars, CNN rows silent (without it, bars are drawn only when stderr is a terminal).
     metric
         Ranking metric (``None``: from the class balance).
     learning_curve, learning_curve_methods
@@ -78,6 +78,10 @@ class CompareJob:
         Fitted pipelines kept in ``<out>/models/<row>`` (the format ``predict``,
         ``evaluate`` and ``export`` take), fitted on the split the leaderboard
         scored: none, the best row's, or every row's.
+    offline
+        Never download backbone weights (also ``CVTOOLKIT_OFFLINE=1``); without it, default rows
+        download :data:`~cvtoolkit.methods.backbone_weights.DEFAULT_DOWNLOAD` into Keras's cache
+        when no weights are there and the network answers.
     """
 
     dataset: str = "digits"
@@ -109,6 +113,7 @@ class CompareJob:
     train_per_class: int | None = None
     test_per_class: int | None = None
     keep: str = "none"
+    offline: bool = False
 
     @classmethod
     def from_args(cls, args: Any, **overrides: Any) -> CompareJob:
@@ -156,6 +161,127 @@ class CompareJobResult:
     """``{row: folder}`` of the pipelines kept with ``keep`` (best row first)."""
     models_note: str | None = None
     """A line on what ``keep`` did not keep (a best row that could not be saved), else ``None``."""
+    written: list[str] = field(default_factory=list)
+    """Every file this run wrote under ``out`` (relative paths, sorted): what the summary lists."""
+
+
+def files_written(folder: str | os.PathLike, since: float) -> list[str]:
+    """Files under ``folder`` modified at or after ``since`` (a ``time.time()``), relative and sorted.
+
+    The output folder is this run's (checked before any work), so what
+    changed in it since the start is what the run wrote; older files of an
+    earlier run in the same folder are left out.
+
+    Examples
+    --------
+    >>> import tempfile, time
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "a.txt"), "w").write("x")
+    >>> files_written(folder, time.time() - 5)
+    ['a.txt']
+    """
+    root = Path(folder)
+    found = []
+    for base, _, names in os.walk(root):
+        for name in names:
+            path = Path(base) / name
+            try:
+                if path.stat().st_mtime >= since - 1.0:  # coarse file-system clocks
+                    found.append(path.relative_to(root).as_posix())
+            except OSError:
+                continue
+    return sorted(found)
+
+
+_NOT_A_FILE = ("none", "imagenet", "random")
+
+
+def _missing_path_message(what: str, path: str, expected: str) -> str:
+    """``what PATH: no such file or folder``, with the closest name in its folder, if any."""
+    import difflib
+
+    parent = Path(path).expanduser().parent
+    try:
+        siblings = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(Path(path).name, siblings, n=1, cutoff=0.6)
+    hint = f" did you mean {str(Path(path).parent / close[0])!r}?" if close else ""
+    return f"{what} {path}: no such file or folder;{hint} expected {expected}"
+
+
+def check_job(job: CompareJob, requested: list[str] | None) -> None:
+    """Check names, options and paths before any image is read (errors say what was meant).
+
+    Rows (against a feature store's extractor when the dataset is one), the
+    learning curve's rows and fractions, the dataset and ``--weights`` paths,
+    ``--label-pattern`` and ``--cache-dir``: a mistake is one
+    :class:`~cvtoolkit.errors.CvToolkitError`, with "did you mean" for a near
+    miss, before the dataset is loaded.
+
+    Raises
+    ------
+    CvToolkitError
+        The first problem found.
+
+    Examples
+    --------
+    >>> check_job(CompareJob(methods="raw+knn"), ["raw+knn"])
+    >>> check_job(CompareJob(), ["hog+linear_svn"])
+    Traceback (most recent call last):
+    ...
+    cvtoolkit.errors.MethodError: unknown method(s): 'hog+linear_svn' (unknown classifier 'linear_svn'; did you mean 'linear_svm'? ...
+    """
+    import re
+
+    from cvtoolkit.data.loaders import BUILTIN_DATASETS, describe_spec
+    from cvtoolkit.errors import DatasetError, ModelError, UsageError
+    from cvtoolkit.methods.spec import did_you_mean, validate_methods
+
+    dataset = str(job.dataset)
+    kind = describe_spec(dataset)
+    if kind == "unknown" and not Path(dataset).exists():
+        if "/" in dataset or os.sep in dataset or "." in Path(dataset).name:
+            raise DatasetError(_missing_path_message(
+                "--dataset", dataset, "a class-per-folder directory, an .h5, .npz or .csv file"))
+        raise DatasetError(f"--dataset {dataset}: no such folder and not a dataset name;"
+                           f"{did_you_mean(dataset, list(BUILTIN_DATASETS))} dataset names: "
+                           f"{', '.join(BUILTIN_DATASETS)}; or pass a folder or file")
+    stored = None
+    if kind == "hdf5":
+        from cvtoolkit.io.hdf5_reader import store_info
+
+        info = store_info(dataset)  # its attributes only: a broken store is one line now
+        if info.get("kind") == "features":
+            stored = info.get("extractor") or "features"
+    for rows in (requested, job.learning_curve_methods and
+                 [m.strip() for m in job.learning_curve_methods.split(",") if m.strip()]):
+        if rows:
+            validate_methods(rows, stored_features=stored, source=dataset)
+    _learning_curve(job)  # bad fractions, or --learning-curve with --folds
+    weights = job.weights
+    if weights is not None and str(weights).lower() not in _NOT_A_FILE and not Path(weights).is_file():
+        raise ModelError(_missing_path_message("--weights", str(weights), "a Keras weights file (.h5), "
+                                               "'imagenet' or 'none'"))
+    if job.label_pattern is not None:
+        try:
+            re.compile(job.label_pattern)
+        except re.error as err:
+            raise UsageError(f"--label-pattern {job.label_pattern!r} is not a regular expression ({err}); "
+                             "expected e.g. '^(cat|dog)\\.'") from None
+    from cvtoolkit.tracking import check_tensorboard
+
+    check_tensorboard(job.tensorboard)  # an optional extra: say so now, not once per CNN row
+    if job.cache_dir and Path(job.cache_dir).exists() and not Path(job.cache_dir).is_dir():
+        raise UsageError(f"--cache-dir {job.cache_dir}: is a file; expected a folder (or leave it out)")
+
+
+def _bars(job: CompareJob) -> bool:
+    """Progress bars only when stderr is a terminal and not ``quiet``: a log file gets no carriage-return runs."""
+    import sys
+
+    isatty = getattr(sys.stderr, "isatty", None)
+    return not job.quiet and bool(isatty and isatty())
 
 
 def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
@@ -169,13 +295,18 @@ def _load(job: CompareJob, requested: list[str], say: Callable[[str], None]):
         image_size = default_image_size(job.dataset, None, features=backbone)
         say(f"images loaded at {image_size}x{image_size}, {backbone}'s input size (set --image-size to change)")
     return load_dataset(job.dataset, image_size=default_image_size(job.dataset, image_size),
-                        label_pattern=job.label_pattern, max_pixels=job.max_pixels, progress=not job.quiet)
+                        label_pattern=job.label_pattern, max_pixels=job.max_pixels, progress=_bars(job))
 
 
 def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], None]):
     """The rows to run and the feature options they take (default rows gain a backbone row when weights exist)."""
     from cvtoolkit.methods import default_methods
-    from cvtoolkit.methods.backbone_weights import default_backbone_rows
+    from cvtoolkit.methods.backbone_weights import (
+        default_backbone_rows,
+        download_default_weights,
+        find_backbone_weights,
+        offline_requested,
+    )
 
     stored = (dataset.attrs.get("extractor") or "features") if dataset.kind == "features" else None
     methods = list(requested or []) or default_methods(stored_features=stored)
@@ -189,8 +320,14 @@ def _rows(job: CompareJob, requested: list[str], dataset, say: Callable[[str], N
         say(note)
         methods = [m for m in methods if m not in rows] + rows
     if not requested and stored is None:  # the strongest deep row joins when its weights are on disk
+        failed_download = False
+        if job.weights is None and not find_backbone_weights() and not offline_requested(job.offline):
+            got, note = download_default_weights()  # into Keras's cache, then found there like any file
+            say(note)
+            failed_download = got is None
         rows, options, note = default_backbone_rows(job.weights)
-        say(note)
+        if not failed_download:  # its line already said which file to put where
+            say(note)
         methods += [r for r in rows if r not in methods]
         for key, value in options.items():
             feature_options.setdefault(key, value)
@@ -261,7 +398,7 @@ def cnn_row_options(labels: Any, metric: str) -> tuple[dict[str, Any], str]:
     counts = counts[counts > 0]
     if counts.size and counts.min() >= MIN_PER_CLASS_FOR_VALIDATION:
         options.update(validation_fraction=VALIDATION_FRACTION, early_stopping=EARLY_STOPPING_PATIENCE)
-        parts.append(f"CNNs from scratch hold out {VALIDATION_FRACTION:.0%} of the training split to stop on "
+        parts.append(f"CNN and fine-tune rows hold out {VALIDATION_FRACTION:.0%} of the training split to stop on "
                      f"(patience {EARLY_STOPPING_PATIENCE} epochs, the best epoch's weights kept)")
     else:
         parts.append(f"no validation split (a class has fewer than {MIN_PER_CLASS_FOR_VALIDATION} images): "
@@ -367,10 +504,17 @@ def run_compare_job(
     from cvtoolkit.tracking import make_tracker
 
     requested = split_methods(job.methods)  # empty or repeated rows: one line, before any work
+    check_job(job, requested)  # names, options and paths, before any image is read
     if job.keep not in KEEP_CHOICES:
         from cvtoolkit.errors import UsageError
 
         raise UsageError(f"--keep {job.keep}: expected one of {', '.join(KEEP_CHOICES)}")
+    if job.dedupe and job.folds:
+        from cvtoolkit.errors import UsageError
+
+        raise UsageError("--dedupe drops the test images that have a copy in train on one split; --folds makes a "
+                         "test part per fold and would keep them silently. Leave out --folds, or remove the "
+                         "duplicates from the folder first (cvtoolkit audit lists them)")
     if job.keep != "none" and job.folds:
         from cvtoolkit.errors import FoldsError
 
@@ -380,16 +524,17 @@ def run_compare_job(
     check_output_location(out, kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
                           what="a compare report")
     started = time.perf_counter()
+    started_wall = time.time()
     tracker = make_tracker(job.track)  # MLflow missing: one line now, not after the run
     dataset = _load(job, requested, say)
     if on_dataset is not None:
         on_dataset(dataset)
     check_classification_data(dataset, min_per_class=2)
     methods, feature_options = _rows(job, requested, dataset, say)
-    progress = not job.quiet
+    progress = _bars(job)  # bars on a terminal only; CNN rows still print one line per epoch unless quiet
     cnn_options: dict[str, Any] = {k: v for k, v in {"epochs": job.epochs, "batch_size": job.batch_size}.items()
                                    if v is not None}
-    cnn_options["verbose"] = 2 if progress else 0
+    cnn_options["verbose"] = 0 if job.quiet else 2
     cnn_options.update(log_dir=str(out / "logs"), tensorboard_dir=job.tensorboard)  # history.csv per CNN row
     say(f"methods ({len(methods)}): {', '.join(methods)}")
     split = _protocol_split(job, dataset)
@@ -413,7 +558,7 @@ def run_compare_job(
         dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
         feature_options=feature_options, cnn_options=cnn_options, search=job.search,
         cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
-        on_row=on_row, metric=metric, folds=job.folds, repeats=job.repeats, split=split,
+        on_row=on_row, metric=job.metric, folds=job.folds, repeats=job.repeats, split=split,  # None: its reason
         learning_curve=fractions, learning_curve_methods=curve_methods,
         dedupe=job.dedupe, on_leakage=on_leakage, models_dir=models_dir,
     )
@@ -422,4 +567,5 @@ def run_compare_job(
     if tracker is not None:
         tracking = tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out)
     return CompareJobResult(result, dataset, out, methods, feature_options, cnn_options, tracking,
-                            time.perf_counter() - started, models, models_note)
+                            time.perf_counter() - started, models, models_note,
+                            written=files_written(out, started_wall))

@@ -146,6 +146,12 @@ def run_fit(
     channels = None if data.kind == "features" or data.images.dtype == object else int(data.images.shape[-1])
     estimator = make_method(spec, feature_options=feature_options or {}, cnn_options=cnn_options or {},
                             random_state=seed, n_jobs=n_jobs, image_size=size, channels=channels)
+    if spec.kind != "cnn":  # a class too small for the classifier's internal folds: name it, before fitting
+        from cvtoolkit.classifiers import check_class_sizes
+
+        check_class_sizes(spec.classifier, train.labels, data.class_names, search_folds=3 if search else None,
+                          where=f"{data.source or 'the dataset'}'s training part"
+                                + (f" (after holding out {val_size:g} for validation)" if val is not None else ""))
     echo(f"fitting {spec.name} on {len(train)} samples" + (f", validating on {len(val)}" if val is not None else ""))
     t0 = time.perf_counter()
     best_params = None

@@ -81,6 +81,22 @@ def _known_models(name: str | None = None) -> list[str]:
     return model_names(load_registry=name is not None and name not in BUILTIN_MODELS)
 
 
+def did_you_mean(word: str | None, choices: Sequence[str]) -> str:
+    """``" did you mean 'x'?"`` for the closest of ``choices`` to a misspelt ``word``, else ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("linear_svn", ["linear_svm", "rbf_svm", "knn"])
+    " did you mean 'linear_svm'?"
+    >>> did_you_mean("zzz", ["knn"])
+    ''
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(word or ""), list(choices), n=1, cutoff=0.6)
+    return f" did you mean {close[0]!r}?" if close else ""
+
+
 def parse_method(name: str, *, stored_features: str | None = None) -> MethodSpec:
     """Split a row name into its parts (without checking that they exist).
 
@@ -129,15 +145,19 @@ def validate_methods(names: Sequence[str], *, stored_features: str | None = None
             from cvtoolkit.transfer.weights_files import BACKBONE_NAMES
 
             if spec.features not in BACKBONE_NAMES:
-                problems.append(f"{name!r} (fine-tuning needs a pretrained backbone: "
+                problems.append(f"{name!r} (fine-tuning needs a pretrained backbone;"
+                                f"{did_you_mean(spec.features, BACKBONE_NAMES)} backbones: "
                                 f"{', '.join(f'{b}+{FINETUNE}' for b in BACKBONE_NAMES)})")
         elif spec.kind == "cnn" and spec.model not in (models := _known_models(spec.model)):
-            problems.append(f"{name!r} (not a CNN; CNNs: {', '.join(models)}; or use <features>+<classifier>)")
+            problems.append(f"{name!r} (not a CNN;{did_you_mean(spec.model, [*models, *DEFAULT_CLASSICAL_ROWS])} "
+                            f"CNNs: {', '.join(models)}; or use <features>+<classifier>)")
         elif spec.kind == "classical" and spec.features not in features:
-            problems.append(f"{name!r} (unknown features {spec.features!r}; features: {', '.join(features)})")
+            problems.append(f"{name!r} (unknown features {spec.features!r};{did_you_mean(spec.features, features)} "
+                            f"features: {', '.join(features)})")
         elif spec.kind in ("classical", "stored") and spec.classifier not in classifiers:
             problems.append(
-                f"{name!r} (unknown classifier {spec.classifier!r}; classifiers: {', '.join(classifiers)})"
+                f"{name!r} (unknown classifier {spec.classifier!r};{did_you_mean(spec.classifier, classifiers)} "
+                f"classifiers: {', '.join(classifiers)})"
             )
         specs.append(spec)
     if problems:

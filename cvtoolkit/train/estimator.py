@@ -684,10 +684,11 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         write_json_atomic(sidecar_path(path), meta)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "KerasImageClassifier":
+    def load(cls, path: str | os.PathLike, *, safe_mode: bool = True) -> "KerasImageClassifier":
         """Load a classifier saved by :meth:`save` (or by ``cvtoolkit train``).
 
-        Without the JSON sidecar the classes are ``0..K-1``.
+        Without the JSON sidecar the classes are ``0..K-1``. ``safe_mode=False``
+        (``--trust-model``) lets Keras deserialize code from the file (``Lambda`` layers).
 
         Raises
         ------
@@ -703,7 +704,7 @@ class KerasImageClassifier(ClassifierMixin, BaseEstimator):
         import cvtoolkit.transfer.backbones  # noqa: F401  registers BackbonePreprocessing (fine-tuned backbones)
 
         try:
-            net = keras.models.load_model(path, compile=False)
+            net = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
         except Exception as err:
             raise ModelError(f"{path}: cannot load the Keras model ({type(err).__name__}: {err})") from err
         meta: dict = {}

@@ -62,6 +62,8 @@ def _rgb_batch(images: Sequence[np.ndarray] | np.ndarray, size: tuple[int, int])
     >>> _rgb_batch([np.zeros((10, 20, 3), np.uint8), np.zeros((4, 4), np.uint8)], (8, 8)).shape
     (2, 8, 8, 3)
     """
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (*size, 3):
+        return images.astype(np.float32, copy=False)  # decoded at the size already (extraction): one cast
     return resize_batch([_as_rgb(im) for im in images], tuple(size)).astype(np.float32, copy=False)
 
 
@@ -109,7 +111,12 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
     ----------
     model_ : keras.Model
         Pixels ``(None, H, W, 3)`` in ``0..255`` to features ``(None, D)``;
-        built by ``fit`` (or on first use after unpickling).
+        built by ``fit`` (or on first use after unpickling) when Keras runs
+        the network. Absent when ONNX Runtime runs it.
+    weights_hash_ : str
+        When ONNX Runtime runs the network
+        (:mod:`cvtoolkit.transfer.onnx_runtime`): the cache key of the
+        converted model (weights file hash, backbone, size, pooling).
     image_size_ : tuple of int
         ``(height, width)`` the images are resized to.
     n_features_out_ : int
@@ -117,7 +124,11 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    ``fit`` ignores its data: the backbone is pretrained, so fitting only
+    With onnxruntime installed (the ``[export]`` extra) and weights from a
+    file or Keras's cache, the network runs in ONNX Runtime (features
+    within 1e-4 of Keras's), converted once per weights file and cached in
+    ``<feature cache>/onnx``; ``CVTOOLKIT_BACKBONE_RUNTIME=keras`` keeps
+    Keras. ``fit`` ignores its data: the backbone is pretrained, so fitting only
     builds the model (once; ``transform`` can then be called chunk after
     chunk). Pickling keeps the backbone's weights, not the Keras model, and
     rebuilds the model on first use, so a pickled pipeline predicts the same
@@ -186,41 +197,164 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
     def fit(self, X: Any = None, y: Any = None) -> "BackboneFeatures":
         """Build (or load) the backbone; ``X`` and ``y`` are not used.
 
+        With ONNX Runtime installed and weights from a file (or Keras's
+        ImageNet cache), the network is run by ONNX Runtime
+        (:mod:`cvtoolkit.transfer.onnx_runtime`): converted once per weights
+        file and cached, after which ``fit`` opens the cached model without
+        building the Keras one. Otherwise (or with random weights) Keras.
+
         Returns
         -------
         self
         """
+        from cvtoolkit.transfer import onnx_runtime
+
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         get_backbone_spec(self.backbone)  # unknown name: ModelError now
         self.image_size_ = self._resolved_size()
-        if self.weights is None or str(self.weights).lower() in ("none", "random"):
+        for key in ("model_", "weights_hash_", "_keras_model", "_onnx", "_runtime", "_onnx_key", "_onnx_failed",
+                    "_imagenet_layout"):
+            self.__dict__.pop(key, None)
+        self._pickled_weights = None
+        if self._random_weights():
             logger.warning(
                 "%s features with random weights (weights=None): fine for tests, "
                 "useless for classification; pass weights='imagenet' or a weights file",
                 self.backbone,
             )
-        self.model_ = self._build_model(self.weights)
+        choice = onnx_runtime.requested_runtime()
+        model = None
+        if choice != "keras" and not self._random_weights():
+            digest = self._weights_digest()
+            if digest is None:  # "imagenet" not in Keras's cache yet: Keras fetches it, then it is hashed
+                model = self._build_model(self.weights)
+                digest = self._weights_digest()
+            if digest is not None:
+                key = onnx_runtime.model_key(self._onnx_config(), digest)
+                prebuilt = model
+
+                def make() -> Any:
+                    return prebuilt if prebuilt is not None else self._build_model(self.weights)
+
+                if self._start_onnx(key, make, required=choice == "onnx"):
+                    self.weights_hash_ = key
+                    return self
+                model = self.__dict__.pop("_keras_model", None)  # built for a conversion that failed
+        if model is None:
+            model = self._build_model(self.weights)
+        self.model_ = model
         self.n_features_out_ = int(self.model_.output_shape[-1])
         self._imagenet_layout = has_imagenet_layout(self.model_)
-        self._pickled_weights = None
         return self
 
+    # ---- ONNX Runtime (cvtoolkit.transfer.onnx_runtime) ---------------- #
+    def _random_weights(self) -> bool:
+        return self.weights is None or str(self.weights).lower() in ("none", "random")
+
+    def _weights_digest(self) -> str | None:
+        """Hash of the weights file ``fit`` loads (None: random weights, or no file yet)."""
+        from pathlib import Path
+
+        from cvtoolkit.transfer.backbones import imagenet_weights_file, keras_cache_dir
+        from cvtoolkit.transfer.onnx_runtime import file_digest
+
+        if isinstance(self.weights, str) and self.weights == "imagenet":
+            path = keras_cache_dir() / imagenet_weights_file(
+                self.backbone, alpha=self.alpha, input_shape=(*self.image_size_, 3))
+        else:
+            path = Path(os.fspath(self.weights)).expanduser()
+        return file_digest(path) if path.is_file() else None
+
+    def _onnx_config(self) -> dict:
+        """What, beside the weights, decides the converted network (part of its cache key)."""
+        from pathlib import Path
+
+        source = self.weights if self.weights == "imagenet" else Path(os.fspath(self.weights)).name
+        return {"backbone": get_backbone_spec(self.backbone).name, "alpha": self.alpha,
+                "image_size": list(self.image_size_), "pooling": self.pooling, "weights_name": source}
+
+    def _start_onnx(self, key: str, make_model: Any, *, required: bool = False) -> bool:
+        """Open (or convert ``make_model()``, then cache) the ONNX model ``key``; False, after one log line,
+        to run Keras."""
+        from cvtoolkit.transfer import onnx_runtime
+
+        meta: dict = {}
+        if "_imagenet_layout" in self.__dict__:
+            meta["imagenet_layout"] = bool(self._imagenet_layout)
+
+        def build() -> Any:
+            net = make_model()
+            meta["imagenet_layout"] = bool(has_imagenet_layout(net))
+            self._keras_model = net
+            return net
+
+        try:
+            session, saved = onnx_runtime.load_or_convert(key, build, (*self.image_size_, 3), meta)
+        except onnx_runtime.OnnxUnavailable as err:
+            if required:
+                from cvtoolkit.errors import ModelError
+
+                raise ModelError(f"{onnx_runtime.RUNTIME_ENV}=onnx but ONNX Runtime cannot run "
+                                 f"{self.backbone}: {err}") from err
+            onnx_runtime.say_fallback(str(err))
+            return False
+        self._onnx, self._runtime = session, "onnx"
+        logger.info("%s features run in ONNX Runtime (%s)", self.backbone, session.path)
+        self.n_features_out_ = int(session.n_features)
+        self._imagenet_layout = bool(saved.get("imagenet_layout", self.__dict__.get("_imagenet_layout", False)))
+        return True
+
+    def _forward(self) -> Any:
+        """``float32 batch -> (N, D)`` features: the ONNX Runtime session, or None to run the Keras model."""
+        session = self.__dict__.get("_onnx")
+        if session is not None:
+            return session
+        if self.__dict__.get("_onnx_failed"):
+            return None
+        from cvtoolkit.transfer import onnx_runtime
+
+        key = self.__dict__.get("weights_hash_") or self.__dict__.get("_onnx_key")
+        choice = onnx_runtime.requested_runtime()
+        if key is None and choice != "keras" and not self._random_weights() \
+                and self.__dict__.get("_pickled_weights") is not None:
+            # a pipeline saved before ONNX Runtime was used: keyed by the content of its weights
+            key = onnx_runtime.model_key(self._onnx_config(), onnx_runtime.array_digest(self._pickled_weights))
+            self._onnx_key = key
+        if key is None or choice == "keras" or not self._start_onnx(key, self._model,
+                                                                    required=choice == "onnx"):
+            self._onnx_failed = True
+            return None
+        return self._onnx
+
+    def preferred_image_size(self) -> tuple[int, int]:
+        """The size images are resized to: extraction decodes files straight to it (in its decoding thread)."""
+        check_is_fitted(self, "image_size_")
+        return tuple(self.image_size_)  # type: ignore[return-value]
+
     def _model(self) -> Any:
-        """The Keras model; after unpickling, rebuilt from the pickled weights."""
+        """The Keras model; after unpickling (or when ONNX Runtime runs it), built on first use."""
         model = self.__dict__.get("model_")
         if model is None:
+            model = self.__dict__.get("_keras_model")
+        if model is None:
             weights = self.__dict__.get("_pickled_weights")
-            if weights is None:
+            if weights is not None:
+                # The same graph as the original (random init, never downloads),
+                # then the saved arrays.
+                model = self._build_model(None, imagenet_layout=self._imagenet_layout)
+                model.set_weights(weights)
+                self._pickled_weights = None
+            elif self.__dict__.get("weights_hash_"):  # fitted through ONNX Runtime: the weights file
+                model = self._build_model(self.weights, imagenet_layout=self._imagenet_layout)
+            else:
                 raise NotFittedError(
                     "this BackboneFeatures is not fitted yet; call fit before transform"
                 )
-            # The same graph as the original (random init, never downloads),
-            # then the saved arrays.
-            model = self._build_model(None, imagenet_layout=self._imagenet_layout)
-            model.set_weights(weights)
-            self.model_ = model
-            self._pickled_weights = None
+            if self.__dict__.get("_runtime") == "onnx" or self.__dict__.get("weights_hash_"):
+                self._keras_model = model  # private: the fitted state (weights_hash_) stays what fit made
+            else:
+                self.model_ = model
         return model
 
     def transform(self, X: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
@@ -238,7 +372,8 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
             ``(N, n_features_out_)`` ``float32``.
         """
         check_is_fitted(self, "n_features_out_")
-        model = self._model()
+        forward = self._forward()
+        model = self._model() if forward is None else None
         n = len(X)
         out = np.empty((n, self.n_features_out_), dtype=np.float32)
         if n == 0:
@@ -252,6 +387,12 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
         for start in starts:
             stop = min(start + batch_size, n)
             batch = _rgb_batch(X[start:stop], self.image_size_)
+            if forward is not None:  # ONNX Runtime: any batch length, no padding
+                feats = forward(batch)
+                if self.flip_average:
+                    feats = 0.5 * (feats + forward(batch[:, :, ::-1]))
+                out[start:stop] = feats
+                continue
             if len(batch) < batch_size and n > batch_size:
                 # Pad the last batch: one input shape, one traced graph.
                 pad = np.zeros((batch_size - len(batch),) + batch.shape[1:], np.float32)
@@ -272,7 +413,13 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
+        for key in ("_onnx", "_onnx_failed"):  # a session is not picklable: reopened from the cache where used
+            state.pop(key, None)
         model = state.pop("model_", None)
+        private = state.pop("_keras_model", None)
+        model = model if model is not None else private
+        if model is None and state.get("_pickled_weights") is None and state.get("weights_hash_"):
+            model = self._model()  # fitted through ONNX Runtime: the pickle still carries the weights
         if model is not None:
             state["_pickled_weights"] = model.get_weights()
         return state

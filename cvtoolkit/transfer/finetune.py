@@ -35,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any, Sequence
 
@@ -196,7 +197,8 @@ def _phase_steps(train_data: Any, batch_size: int) -> int:
 
 
 def _train_phase(model: keras.Model, train_data: Any, val_data: Any, *, start: int, epochs: int, lr: float,
-                 name: str, options: dict[str, Any]) -> keras.callbacks.History:
+                 name: str, options: dict[str, Any], fit_options: dict[str, Any] | None = None
+                 ) -> keras.callbacks.History:
     """One phase of :func:`fine_tune`: compile ``model`` with Adam at ``lr`` and train epochs ``start+1..start+epochs``.
 
     Through the one CNN path (:meth:`KerasImageClassifier.build_trainer` on
@@ -217,7 +219,7 @@ def _train_phase(model: keras.Model, train_data: Any, val_data: Any, *, start: i
                                   network=model)
     phase.fit_data(train_data, classes=range(n_classes), input_shape=model.input_shape[1:], steps_per_epoch=steps,
                    validation_data=val_data, callbacks=callbacks, trainer=trainer, initial_epoch=start,
-                   scale=None)  # arrays go in as given, as model.fit takes them
+                   scale=None, **(fit_options or {}))  # arrays go in as given, as model.fit takes them
     history.history = phase.history_
     return history
 
@@ -243,6 +245,7 @@ def fine_tune(
     log_dir: str | None = None,
     tensorboard_dir: str | None = None,
     name: str | None = None,
+    early_stopping: int | None = None,
 ) -> tuple[keras.callbacks.History, keras.callbacks.History]:
     """Warm up the head with the base frozen, then fine-tune the top of the base.
 
@@ -291,6 +294,9 @@ def fine_tune(
         As :class:`~cvtoolkit.train.KerasImageClassifier`.
     name : str, optional
         The run's name in ``log_dir``/``tensorboard_dir`` (default ``model.name``).
+    early_stopping : int, optional
+        Patience (epochs) of the fine-tuning phase on the validation loss; the
+        best epoch's weights are restored at its end. Needs ``val_data``.
 
     Returns
     -------
@@ -321,8 +327,12 @@ def fine_tune(
         "fine-tuning: %d epochs, %d base layers with weights unfrozen (%s), lr %g",
         finetune_epochs, len(unfrozen), ", ".join(unfrozen[-5:]), finetune_lr,
     )
+    if early_stopping is not None and val_data is None:
+        raise ValueError("early_stopping watches the validation loss: pass val_data")
+    stopping = {"early_stopping": int(early_stopping), "monitor": "val_loss"} if early_stopping else None
     finetune = _train_phase(model, train_data, val_data, start=warmup_epochs, epochs=finetune_epochs,
-                            lr=finetune_lr, name=run, options=dict(options, callbacks=list(callbacks or [])))
+                            lr=finetune_lr, name=run, options=dict(options, callbacks=list(callbacks or [])),
+                            fit_options=stopping)
     return warmup, finetune
 
 
@@ -372,6 +382,11 @@ class FineTuneClassifier(KerasImageClassifier):
         Predict the average of each image's and its mirror's probabilities
         (test-time augmentation, inside the saved network; twice the
         prediction cost, no extra training).
+    validation_fraction, early_stopping
+        As :class:`~cvtoolkit.train.KerasImageClassifier`: hold out a stratified
+        part of the training images and stop the fine-tuning phase when its loss
+        has not improved for ``early_stopping`` epochs, keeping the best epoch's
+        weights (``best_epoch_``); ``compare`` sets them as for every CNN row.
     seed, verbose, class_weight, log_dir, tensorboard_dir
         As :class:`~cvtoolkit.train.KerasImageClassifier` (``class_weight``:
         None, ``"auto"`` for balanced weights, or ``{class: weight}``; both
@@ -410,6 +425,8 @@ class FineTuneClassifier(KerasImageClassifier):
         class_weight: str | dict | None = None,
         log_dir: str | None = None,
         tensorboard_dir: str | None = None,
+        validation_fraction: float = 0.0,
+        early_stopping: int | None = None,
     ):
         self.backbone = backbone
         self.alpha = alpha
@@ -431,6 +448,8 @@ class FineTuneClassifier(KerasImageClassifier):
         self.class_weight = class_weight  # None, "auto" (balanced) or {class: weight}, as KerasImageClassifier
         self.log_dir = log_dir
         self.tensorboard_dir = tensorboard_dir
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
 
     def _model_name(self) -> str:
         return f"{get_backbone_spec(self.backbone).name}+finetune"
@@ -448,6 +467,26 @@ class FineTuneClassifier(KerasImageClassifier):
 
     def _epochs(self) -> int:
         return DEFAULT_FINETUNE_EPOCHS if self.epochs is None else int(self.epochs)
+
+    def _validation_split(self, X: Any, y_idx: Any) -> tuple[Any, Any, Any]:
+        """``(X_train, y_train, val)``: a stratified part held out when ``validation_fraction`` > 0 (else val None)."""
+        from cvtoolkit.train.estimator import scale_images
+
+        if not float(self.validation_fraction or 0) > 0:
+            return X, y_idx, None
+        from cvtoolkit.data.split import stratified_split  # the one train/validation splitter
+        from cvtoolkit.errors import DatasetError
+
+        try:
+            train_idx, val_idx = stratified_split(y_idx, test_size=float(self.validation_fraction),
+                                                  seed=42 if self.seed is None else int(self.seed))
+        except DatasetError as err:
+            if self.early_stopping is None:
+                raise
+            logger.warning("%s: no validation split (%s); training on all %d images without early stopping",
+                           self._model_name(), err, len(y_idx))
+            return X, y_idx, None
+        return X[train_idx], y_idx[train_idx], (scale_images(X[val_idx]), y_idx[val_idx].astype("int64"))
 
     def fit(self, X: Any, y: Any) -> "FineTuneClassifier":
         """Fine-tune on images ``X`` (``(N, H, W, C)`` uint8, or float in ``[0, 1]``) and labels ``y``."""
@@ -483,14 +522,22 @@ class FineTuneClassifier(KerasImageClassifier):
         augment: bool | dict = False
         if self.augment:  # FINETUNE_AUGMENTATION, then the user's keywords
             augment = dict(FINETUNE_AUGMENTATION, **(self.augment if isinstance(self.augment, dict) else {}))
+        X_fit, y_fit, val = self._validation_split(X, y_idx)
         h1, h2 = fine_tune(
-            net, base, (scale_images(X), y_idx.astype("int64")), warmup_epochs=int(self.warmup_epochs),
+            net, base, (scale_images(X_fit), y_fit.astype("int64")), val, warmup_epochs=int(self.warmup_epochs),
             finetune_epochs=self._epochs(), unfreeze_top=self.unfreeze_top, warmup_lr=float(self.learning_rate),
             finetune_lr=float(self.finetune_lr), schedule=self.schedule, augment=augment,
             batch_size=int(self.batch_size), seed=self.seed, verbose=self.verbose, log_dir=self.log_dir,
             tensorboard_dir=self.tensorboard_dir, name=self._model_name(),
-            class_weight=self._class_weights(classes, y_idx),
+            class_weight=self._class_weights(classes, y_fit),
+            early_stopping=int(self.early_stopping) if self.early_stopping is not None and val is not None else None,
         )
+        losses = h2.history.get("val_loss") if self.early_stopping is not None and val is not None else None
+        if losses:  # EarlyStopping restored the weights of this fine-tuning epoch (counted after the warm-up)
+            finite = [v if math.isfinite(v) else math.inf for v in losses]
+            self.best_epoch_ = int(self.warmup_epochs) + int(np.argmin(finite)) + 1
+            logger.info("%s: best validation loss at epoch %d; its weights restored", self._model_name(),
+                        self.best_epoch_)
         if self.flip_average:  # test-time augmentation: average with the mirrored image (same weights)
             mirrored = net(MirrorImages(name="mirror")(inputs))
             net = keras.Model(inputs, layers.Average(name="flip_average")([net(inputs), mirrored]), name=net.name)

@@ -34,11 +34,14 @@ __all__ = [
     "WeightsFile",
     "backbone_images",
     "backbone_row_options",
+    "DEFAULT_DOWNLOAD",
     "default_backbone_rows",
+    "download_default_weights",
     "find_backbone_weights",
     "infer_alpha",
     "keras_models_dir",
     "missing_weights_hint",
+    "offline_requested",
     "parse_weights_file",
     "strongest_backbone_weights",
     "uses_backbone_size",
@@ -47,8 +50,24 @@ __all__ = [
 BACKBONE_NAMES = ("vgg16", "resnet50", "mobilenet", "mobilenetv2", "efficientnetb0")
 """Backbones of :mod:`cvtoolkit.transfer` (kept here so that checking names needs no Keras)."""
 
-EFFICIENTNET_URL = "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"
-"""Where Keras downloads EfficientNetB0's no-top ImageNet weights from."""
+MOBILENET_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+"""``keras.applications.mobilenet.BASE_WEIGHT_PATH``: where Keras downloads MobileNet's weights from."""
+
+DEFAULT_DOWNLOAD = "mobilenet_2_5_224_tf_no_top.h5"
+"""The weights file ``compare`` downloads (through ``keras.utils.get_file``) when Keras's cache has none.
+
+MobileNet v1, alpha 0.25, no top: 2.1 MB, and cheap enough on a CPU to run on
+every default ``compare`` (Animals at 32 px: 0.941 against 0.709 for
+ShallowNet from scratch). A stronger file already in the cache
+(``mobilenet_1_0_224_tf_no_top.h5``, ``efficientnetb0_notop.h5``, ...) is
+used instead and nothing is downloaded.
+"""
+
+WEIGHTS_URL_ENV = "CVTOOLKIT_WEIGHTS_URL"
+"""Environment variable: a mirror folder (URL) to download :data:`DEFAULT_DOWNLOAD` from instead of Keras's."""
+
+OFFLINE_ENV = "CVTOOLKIT_OFFLINE"
+"""Environment variable: ``1`` is ``--offline`` (no download of backbone weights); the test suite sets it."""
 
 # ImageNet top-1 accuracy of each backbone (Keras applications table): ranks the files found.
 _TOP1 = {
@@ -185,13 +204,131 @@ def backbone_row_options(info: WeightsFile) -> dict:
     return options
 
 
+def offline_requested(offline: bool = False) -> bool:
+    """True with ``--offline`` or ``CVTOOLKIT_OFFLINE=1`` (also ``true``/``yes``) in the environment.
+
+    Examples
+    --------
+    >>> offline_requested(True)
+    True
+    """
+    return bool(offline) or os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_weights_url() -> str:
+    """The URL of :data:`DEFAULT_DOWNLOAD`: Keras's own, or under ``$CVTOOLKIT_WEIGHTS_URL`` (a mirror).
+
+    Examples
+    --------
+    >>> default_weights_url().endswith("/mobilenet/mobilenet_2_5_224_tf_no_top.h5")
+    True
+    """
+    base = os.environ.get(WEIGHTS_URL_ENV) or MOBILENET_BASE_URL
+    return base.rstrip("/") + "/" + DEFAULT_DOWNLOAD
+
+
+def _reachable(url: str, timeout: float) -> str | None:
+    """None when ``url`` answers within ``timeout`` seconds, else why not (DNS included: a thread bounds it)."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    outcome: list = []
+
+    def probe() -> None:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                outcome.append(None)
+        except urllib.error.HTTPError as err:
+            outcome.append(f"HTTP {err.code} {err.reason}")
+        except Exception as err:  # noqa: BLE001 - any failure means: no download
+            outcome.append(str(getattr(err, "reason", None) or err) or type(err).__name__)
+
+    thread = threading.Thread(target=probe, name="cvtoolkit-weights-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if not outcome:
+        return f"no answer within {timeout:g} s"
+    return outcome[0]
+
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _on_terminal() -> bool:
+    import sys
+
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def download_default_weights(*, timeout: float = 5.0) -> tuple[WeightsFile | None, str]:
+    """Download :data:`DEFAULT_DOWNLOAD` into Keras's cache with ``keras.utils.get_file``, if the network answers.
+
+    The server is asked first (a ``HEAD`` request, at most ``timeout``
+    seconds, name lookup included), so an offline machine loses a fraction
+    of a second, never a hang. The file is fetched by Keras's own downloader
+    under a temporary name (``.<pid>.part``), checked to be an HDF5 file (a
+    captive portal's page is not) and renamed into place, so an interrupted
+    or wrong download never looks like weights.
+
+    Returns
+    -------
+    (weights, message)
+        The downloaded file (``None`` when the network or the server did
+        not answer) and one line for the user: what was downloaded, or which
+        file to put where.
+    """
+    url = default_weights_url()
+    folder = keras_models_dir()
+    target = folder / DEFAULT_DOWNLOAD
+    why = _reachable(url, timeout)
+    if why is not None:
+        return None, (f"offline ({why}): no pretrained backbone row; put {url} in {folder}{os.sep} or pass "
+                      "--weights (--offline skips this check)")
+    import socket
+
+    import keras
+
+    part = folder / f"{DEFAULT_DOWNLOAD}.{os.getpid()}.part"  # two runs at once never share a partial file
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(max(timeout, 30.0))  # a stalled transfer fails instead of hanging
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras on a fresh machine
+        part.unlink(missing_ok=True)  # a download killed earlier: get_file would take it as cached
+        quiet = not _on_terminal() and keras.config.is_interactive_logging_enabled()
+        if quiet:  # Keras's download bar only on a terminal, not as escape codes in a log file
+            keras.config.disable_interactive_logging()
+        try:
+            got = keras.utils.get_file(part.name, origin=url, cache_subdir="models",
+                                       cache_dir=str(folder.parent))
+        finally:
+            if quiet:
+                keras.config.enable_interactive_logging()
+        with open(got, "rb") as f:
+            magic = f.read(8)
+        if magic != _HDF5_MAGIC:  # a captive portal's page, an error page: never let it pass as weights
+            os.unlink(got)
+            raise ValueError("the server's answer is not an HDF5 weights file")
+        os.replace(got, target)
+    except Exception as err:  # noqa: BLE001 - the run goes on without the row
+        return None, (f"could not download {url} to {target}: {err}; no pretrained backbone row (put "
+                      f"{DEFAULT_DOWNLOAD} there by hand, or pass --weights PATH)")
+    finally:
+        socket.setdefaulttimeout(previous)
+    info = parse_weights_file(target)
+    return replace(info, path=str(target)), f"downloaded {DEFAULT_DOWNLOAD} (ImageNet weights) from {url} to {target}"
+
+
 def missing_weights_hint() -> str:
-    """One line: which file would add the strongest deep row to ``compare``, and where to put it."""
-    best = "efficientnetb0_notop.h5"
-    return (f"no backbone weights found in {keras_models_dir()}{os.sep}: put {best} there "
-            f"({EFFICIENTNET_URL}; any Keras application file such as "
-            "mobilenet_2_5_224_tf_no_top.h5 works) or pass --weights PATH to add a pretrained-backbone row "
-            "(<backbone>+logreg), the strongest deep baseline")
+    """One short line: which file would add a pretrained-backbone row to ``compare``, and where to put it.
+
+    Examples
+    --------
+    >>> "mobilenet_2_5_224_tf_no_top.h5" in missing_weights_hint()
+    True
+    """
+    return f"no pretrained backbone row: put {default_weights_url()} in {keras_models_dir()}{os.sep} or pass --weights"
 
 
 def default_backbone_rows(weights: str | os.PathLike | None = None,

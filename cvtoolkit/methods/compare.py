@@ -293,6 +293,7 @@ def run_compare(
             continue
         if costs is not None:
             estimate = costs.estimate(spec, computed=feature_cache)
+            row["estimated_seconds"] = round(estimate, 2)  # the budget's cost model, beside what the row took
             if not time_budget.fits(estimate):
                 from cvtoolkit.methods.budget import skip_reason
 

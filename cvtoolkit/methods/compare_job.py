@@ -335,7 +335,7 @@ def _learning_curve(job: CompareJob):
 
 
 def _time_budget(job: CompareJob):
-    """The :class:`~cvtoolkit.methods.budget.TimeBudget` of ``time_budget`` (started now), or None; checks ``resume``."""
+    """The :class:`~cvtoolkit.methods.budget.TimeBudget` of ``time_budget`` (started now) or None; checks ``folds``."""
     if job.folds and (job.resume or job.time_budget):
         from cvtoolkit.errors import FoldsError
 

@@ -195,7 +195,7 @@ class RowStore:
                 logger.warning("%s: could not log the finished row: %s: %s", row["method"], type(err).__name__, err)
 
     def load(self, method: str, key: str) -> StoredRow | None:
-        """The stored row ``method`` if its key is ``key`` and its files are whole, else None (with the reason logged)."""
+        """The stored row ``method`` if its key is ``key`` and its files are whole, else None (reason logged)."""
         from cvtoolkit.hashing import digest
 
         meta_path, npz_path = self.paths(method)

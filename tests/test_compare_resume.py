@@ -337,3 +337,20 @@ def test_mlflow_logs_each_row_when_it_finishes_not_at_the_end(tmp_path, monkeypa
     ranks = sorted(e[3] for e in fake.events if e[0] == "tag" and e[2] == "rank")
     assert ranks == ["1", "2"]                                          # ranks added once every row finished
     assert fake.events[-1] == ("end", f"compare {folder.name}")
+
+
+def test_resume_with_keep_reruns_a_row_whose_kept_model_is_gone(tmp_path, capsys):
+    import shutil
+
+    folder = write_image_folder(tmp_path / "shapes", n_per_class=6, size=16)
+    out = tmp_path / "out"
+    args = ["compare", "--dataset", str(folder), "--methods", "raw+knn,hsv_hist+logreg", "--out", str(out),
+            "--quiet", "--no-cache", "--keep", "all"]
+    assert main(args) == 0
+    shutil.rmtree(out / "models" / "raw+knn")
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0
+    text = capsys.readouterr().out
+    assert [line.split()[0] for line in text.splitlines() if "(reused: --resume)" in line] == ["hsv_hist+logreg"]
+    assert (out / "models" / "raw+knn" / "manifest.json").is_file()
+    assert "kept model hsv_hist+logreg" in text or "kept best model hsv_hist+logreg" in text

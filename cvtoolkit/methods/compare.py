@@ -446,7 +446,7 @@ def _stored_rows(store: Any, specs: list[MethodSpec], dataset: Dataset, train: D
         return keys, {}
     stored = {s.name: store.load(s.name, keys[s.name]) for s in specs}
     for name, found in stored.items():  # a kept model that is gone cannot be reused: run the row again
-        if found is not None and models_dir is not None and by_kind(specs, name) != "ensemble" and not (
+        if found is not None and models_dir is not None and _kind_of(specs, name) != "ensemble" and not (
                 Path(models_dir) / safe_filename(name) / "manifest.json").is_file():
             logger.info("%s: stored, but its kept model is not in %s; running it again", name, models_dir)
             stored[name] = None
@@ -458,7 +458,7 @@ def _stored_rows(store: Any, specs: list[MethodSpec], dataset: Dataset, train: D
     return keys, reused
 
 
-def by_kind(specs: list[MethodSpec], name: str) -> str | None:
+def _kind_of(specs: list[MethodSpec], name: str) -> str | None:
     """The kind of the row called ``name`` in ``specs``."""
     return next((s.kind for s in specs if s.name == name), None)
 

@@ -281,7 +281,7 @@ def _leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str) -> st
             shown = f'{_esc(value)}<span class="ci"> [{_esc(ci)}</span>' if bracket else _esc(text)
             cells.append(f'<td class="num" data-value="{_esc(sort)}">{shown}</td>')
         if failed_any:
-            note = f"error: {row['error']}" if failed else ""
+            note = (f"skipped: {row['skipped']}" if row.get("skipped") else f"error: {row['error']}") if failed else ""
             cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
         css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
         body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
@@ -302,6 +302,9 @@ def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool 
     if any(_float(r.get("balanced_accuracy")) is not None for r in rows):
         parts.append("Balanced accuracy is the mean per-class accuracy that the papers report (Caltech-101, "
                      "Flowers-17 protocols).")
+    if any(r.get("skipped") for r in rows):
+        parts.append("skipped: not run, as its estimated cost was more than the time budget had left "
+                     "(--time-budget); the verdict says which side is incomplete.")
     for r in rows:
         members = r.get("members")
         if isinstance(members, Mapping) and members:
@@ -411,7 +414,8 @@ def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str =
             cells = ["-" if failed else str(rank), str(row["method"]), _tie_mark(row, best)]
             cells += [_kind(row)] if has_kind else []
             cells += ["-" if failed else _cell(row, key, kind)[0] for key, _, kind in columns]
-            cells += ([f"error: {' '.join(str(row['error']).split())[:160]}" if failed else ""]
+            cells += ([(f"skipped: {row['skipped']}" if row.get("skipped")
+                        else f"error: {' '.join(str(row['error']).split())[:160]}") if failed else ""]
                       if failed_any else [])
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         lines.append("")

@@ -131,10 +131,11 @@ def compare(
     job = CompareJob(dataset=os.fspath(dataset), methods=methods, image_size=image_size, test_size=test_size,
                      seed=seed, metric=metric, folds=folds, out=None if out is None else os.fspath(out),
                      quiet=not progress, **options)
-    from cvtoolkit.io.outputs import folder_has, locked_output
+    from cvtoolkit.io.outputs import locked_output
+    from cvtoolkit.methods.row_store import is_compare_output
 
     # checked and locked before any work, as the command does: a second run on the same out stops here
-    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=is_compare_output,
                        what="a compare report"):
         outcome = run_compare_job(job, say=logger.info)
     return Comparison(job, outcome)

@@ -15,6 +15,9 @@ Three kinds of key are stored on users' disks, and all are computed here:
   (:mod:`cvtoolkit.features.extraction`): :func:`fitted_fingerprint` (what a
   transformer learned in ``fit``) and :func:`samples_fingerprint` (the
   samples to describe: paths with size and modification time, or pixels).
+- **compare row keys** (:func:`row_key`): a finished ``compare`` row stored
+  in ``<out>/rows/`` (:mod:`cvtoolkit.methods.row_store`) is reused by
+  ``compare --resume`` only when its data, split and settings hash match.
 
 The values are those the three modules computed before they were gathered
 here, except the feature-cache key of a dataset whose images have varying
@@ -50,6 +53,7 @@ __all__ = [
     "digest",
     "feed",
     "fitted_fingerprint",
+    "row_key",
     "samples_fingerprint",
     "stable_params",
     "stable_value",
@@ -251,3 +255,30 @@ def samples_fingerprint(source: Any, order: np.ndarray) -> str:
                 for i in block:
                     feed(h, np.asarray(source.images[i]))
     return h.hexdigest()
+
+
+def row_key(dataset_fp: str, train_indices: Any, test_indices: Any, method: str, settings: dict[str, Any]) -> str:
+    """The key of one ``compare`` row: the data, the split and every setting that changes the row's result.
+
+    ``settings`` holds the seed, the feature and CNN options, the search,
+    the cvtoolkit version and, for a late-fusion row, its members' keys
+    (:func:`cvtoolkit.methods.row_store.row_settings` builds it); options
+    that never change a result (``verbose``, log folders) are left out by the
+    caller. Values are described with :func:`stable_value`.
+
+    Examples
+    --------
+    >>> a = row_key("fp", [0, 1], [2], "raw+knn", {"seed": 1})
+    >>> a == row_key("fp", [0, 1], [2], "raw+knn", {"seed": 1}), a == row_key("fp", [0, 1], [2], "raw+knn", {"seed": 2})
+    (True, False)
+    >>> a == row_key("fp", [1, 0], [2], "raw+knn", {"seed": 1})
+    False
+    """
+    desc = {
+        "dataset": str(dataset_fp),
+        "train": digest(np.asarray(train_indices, dtype=np.int64).tobytes()),
+        "test": digest(np.asarray(test_indices, dtype=np.int64).tobytes()),
+        "method": str(method),
+        "settings": stable_value(dict(settings)),
+    }
+    return digest(json.dumps(desc, sort_keys=True, default=str).encode(), size=16)

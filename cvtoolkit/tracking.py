@@ -11,7 +11,10 @@ so ``mlflow ui`` started in the same folder shows them. The experiment is
   per leaderboard row (method, features and classifier parameters; every
   finite numeric field of the row as a metric: accuracy, macro F1, their
   confidence bounds, fit seconds, predict ms/image, ...; the row's confusion
-  matrix and curves; per-epoch metrics of CNN rows).
+  matrix and curves; per-epoch metrics of CNN rows). Each row's nested run
+  is logged when the row finishes (:meth:`MlflowTracker.compare_run`), so a
+  run killed part-way keeps its finished rows; ranks, the statistics
+  computed over all rows and the reports are added at the end.
 - ``fit``: one run (method parameters, validation metrics, the pipeline folder).
 - ``train``: one run; per-epoch metrics logged live by MLflow's own
   ``mlflow.keras.MlflowCallback``.
@@ -313,9 +316,24 @@ class MlflowTracker:
                     self.mlflow.log_metric(metric_key(f"epoch_{key}"), float(value), step=step)
 
     # ------------------------------------------------------------------ compare
+    @contextlib.contextmanager
+    def compare_run(self, dataset: Any = None, *, name: str | None = None, feature_options: Mapping | None = None,
+                    cnn_options: Mapping | None = None, seed: int = 42) -> Iterator["CompareRunLog"]:
+        """The parent run of a compare, open while its rows run: yields a :class:`CompareRunLog`.
+
+        Each row is logged as a nested run when it finishes
+        (:meth:`CompareRunLog.log_row`, called by the row store), so a run
+        killed part-way keeps its finished rows in MLflow;
+        :meth:`CompareRunLog.finish` adds the parent's parameters, files,
+        best row and each row's rank. The parent ends FAILED on an exception.
+        """
+        run_name = name or f"compare {Path(str(dataset or 'dataset')).name}"
+        with self.run(run_name, tags={"command": "compare"}) as parent:
+            yield CompareRunLog(self, parent, feature_options=feature_options, cnn_options=cnn_options, seed=seed)
+
     def log_compare(self, result, *, name: str | None = None, feature_options: Mapping | None = None,
                     cnn_options: Mapping | None = None, out_dir: Any = None) -> str:
-        """Log a :class:`cvtoolkit.methods.compare.CompareResult`: one run, one nested run per row.
+        """Log a finished :class:`cvtoolkit.methods.compare.CompareResult`: one run, one nested run per row.
 
         Returns
         -------
@@ -323,40 +341,12 @@ class MlflowTracker:
             One line for the user: the run id and where to browse it.
         """
         settings = dict(result.settings or {})
-        seed = int(settings.get("seed", 42))
-        parent_params = {k: settings.get(k) for k in ("dataset", "kind", "test_size", "seed", "samples",
-                                                        "train_samples", "test_samples", "classes", "search")}
-        parent_params["split"] = ("official" if settings.get("test_size") == "official"
-                                  else f"stratified test {settings.get('test_size')} seed {seed}")
-        parent_params["methods"] = ",".join(settings.get("methods") or [])
-        run_name = name or f"compare {Path(str(settings.get('dataset') or 'dataset')).name}"
-        files = dict(result.files or {})
-        with self.run(run_name, params=parent_params, tags={"command": "compare"}) as parent:
-            for key in ("report.html", "report.md", "leaderboard.json", "leaderboard.csv"):
-                self._log_file(files.get(key))
-            if out_dir is not None:
-                self._log_file(Path(out_dir) / "settings.json")
-            best = next((r for r in result.rows if not r.get("error")), None)
-            if best is not None:
-                self.mlflow.set_tag("best_method", best["method"])
-                self.mlflow.log_metrics({f"best_{k}": v for k, v in finite_metrics(best).items()})
-            for rank, row in enumerate(result.rows, start=1):
-                method = row["method"]
-                params = method_params(method, seed=seed, feature_options=feature_options, cnn_options=cnn_options)
-                params.update({"seed": seed, "split": parent_params["split"]})
-                for k, v in (row.get("best_params") or {}).items():
-                    params[f"best.{k}"] = v
-                tags = {"command": "compare", "rank": rank}
-                if row.get("error"):
-                    tags["error"] = str(row["error"])[:5000]
-                with self.run(method, params=params, tags=tags, nested=True) as child:
-                    self.mlflow.log_metrics(finite_metrics(row))
-                    self._log_history(result.histories.get(method))
-                    for prefix in ("confusion", "curves", "top_losses"):
-                        self._log_file(files.get(f"{prefix}:{method}"))
-                if row.get("error"):
-                    self.mlflow.MlflowClient().set_terminated(child.info.run_id, status="FAILED")
-        return self._where(parent)
+        with self.compare_run(settings.get("dataset"), name=name, feature_options=feature_options,
+                              cnn_options=cnn_options, seed=int(settings.get("seed", 42))) as live:
+            for row in result.rows:
+                if not row.get("skipped"):
+                    live.log_row(row, None, result.histories.get(row["method"]), files=result.files)
+            return live.finish(result, out_dir=out_dir)
 
     # ---------------------------------------------------------------------- fit
     def log_fit(self, pipeline_dir: Any, *, history: Mapping | None = None, name: str | None = None,
@@ -412,6 +402,75 @@ class MlflowTracker:
             if metrics:
                 self.mlflow.log_metrics(finite_metrics(metrics))
         return self._where(run)
+
+
+class CompareRunLog:
+    """A compare's open MLflow parent run (:meth:`MlflowTracker.compare_run`): rows logged as they finish."""
+
+    def __init__(self, tracker: MlflowTracker, parent: Any, *, feature_options: Mapping | None = None,
+                 cnn_options: Mapping | None = None, seed: int = 42) -> None:
+        self.tracker, self.parent, self.seed = tracker, parent, int(seed)
+        self.feature_options, self.cnn_options = feature_options, cnn_options
+        self.child_runs: dict[str, str] = {}  # row name -> nested run id
+
+    def log_row(self, row: Mapping[str, Any], proba: Any = None, history: Mapping | None = None, *,
+                files: Mapping[str, str] | None = None) -> None:
+        """One nested run for a finished row: its parameters, every finite number as a metric, its
+        per-epoch history and (when ``files`` names them) its figures."""
+        mlflow = self.tracker.mlflow
+        method = str(row["method"])
+        params = method_params(method, seed=self.seed, feature_options=self.feature_options,
+                               cnn_options=self.cnn_options)
+        params["seed"] = self.seed
+        for k, v in (row.get("best_params") or {}).items():
+            params[f"best.{k}"] = v
+        tags: dict[str, Any] = {"command": "compare"}
+        if row.get("error"):
+            tags["error"] = str(row["error"])[:5000]
+        with self.tracker.run(method, params=params, tags=tags, nested=True) as child:
+            mlflow.log_metrics(finite_metrics(row))
+            self.tracker._log_history(history)
+            for prefix in ("confusion", "curves", "top_losses"):
+                self.tracker._log_file((files or {}).get(f"{prefix}:{method}"))
+        self.child_runs[method] = child.info.run_id
+        if row.get("error"):
+            mlflow.MlflowClient().set_terminated(child.info.run_id, status="FAILED")
+
+    def finish(self, result: Any, *, out_dir: Any = None) -> str:
+        """The parent's parameters, files and best row, each row's rank and final metrics (with the
+        statistics computed after the last row); returns the user's line."""
+        mlflow = self.tracker.mlflow
+        settings = dict(result.settings or {})
+        seed = int(settings.get("seed", self.seed))
+        params = {k: settings.get(k) for k in ("dataset", "kind", "test_size", "seed", "samples",
+                                              "train_samples", "test_samples", "classes", "search")}
+        params["split"] = ("official" if settings.get("test_size") == "official"
+                           else f"stratified test {settings.get('test_size')} seed {seed}")
+        params["methods"] = ",".join(settings.get("methods") or [])
+        mlflow.log_params({metric_key(k): _param_value(v) for k, v in params.items()})
+        files = dict(result.files or {})
+        for key in ("report.html", "report.md", "leaderboard.json", "leaderboard.csv"):
+            self.tracker._log_file(files.get(key))
+        if out_dir is not None:
+            self.tracker._log_file(Path(out_dir) / "settings.json")
+        best = next((r for r in result.rows if not r.get("error")), None)
+        if best is not None:
+            mlflow.set_tag("best_method", best["method"])
+            mlflow.log_metrics({f"best_{k}": v for k, v in finite_metrics(best).items()})
+        client = mlflow.MlflowClient()
+        for rank, row in enumerate(result.rows, start=1):
+            run_id = self.child_runs.get(str(row["method"]))
+            if run_id is None:
+                continue
+            client.set_tag(run_id, "rank", str(rank))
+            client.set_tag(run_id, "split", params["split"])
+            for key, value in finite_metrics(row).items():  # CIs and tests: computed once every row finished
+                client.log_metric(run_id, key, value)
+            for prefix in ("curves", "top_losses"):  # written with the reports, after the last row
+                path = files.get(f"{prefix}:{row['method']}")
+                if path and Path(path).is_file():
+                    client.log_artifact(run_id, str(path))
+        return self.tracker._where(self.parent)
 
 
 def make_tracker(spec: str | None) -> MlflowTracker | None:

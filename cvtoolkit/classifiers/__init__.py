@@ -9,7 +9,7 @@ Examples
 --------
 >>> from cvtoolkit.classifiers import CLASSIFIERS, make_classifier
 >>> CLASSIFIERS
-['knn', 'linear_svm', 'rbf_svm', 'logreg', 'random_forest', 'gradient_boosting']
+['knn', 'linear_svm', 'rbf_svm', 'logreg', 'ridge', 'chi2_svm', 'random_forest', 'gradient_boosting']
 >>> make_classifier("random_forest", n_jobs=2).get_params()["clf__n_jobs"]
 2
 """

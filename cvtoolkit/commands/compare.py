@@ -120,9 +120,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", choices=["none", "best", "all"], default="none",
                         help="keep the best row's fitted pipeline (or every row's) in OUT/models/<row>, fitted on "
                              "the split the leaderboard scored; 'cvtoolkit predict --model' takes it (default: none)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the rows an earlier run on the same --out finished (stored in OUT/rows as each "
+                             "row finishes) when their data, split and settings match; run the rest")
+    parser.add_argument("--time-budget", type=_duration, default=None, metavar="DURATION",
+                        help="e.g. 10m, 600s, 1h: run rows cheapest first by an estimated cost and skip those that "
+                             "would not fit (listed as skipped; the verdict says which side is incomplete)")
     parser.add_argument("--dedupe", action="store_true",
                         help="drop test images with an exact or near duplicate in train (and exact duplicates "
                              "within train) before fitting; see 'cvtoolkit audit'")
+
+
+def _duration(text: str) -> str:
+    """``argparse`` type of ``--time-budget``: checked now (a usage error), kept as written."""
+    from cvtoolkit.errors import UsageError
+    from cvtoolkit.methods.budget import parse_duration
+
+    try:
+        parse_duration(text)
+    except UsageError as err:
+        raise argparse.ArgumentTypeError(str(err).split(": ", 1)[-1]) from None
+    return text
 
 
 def _list_methods() -> int:
@@ -149,11 +167,13 @@ def _print_leakage(info) -> None:
 
 
 def _print_row(row) -> None:
-    if row.get("error"):
+    if row.get("skipped"):
+        print(f"  {row['method']:<28} SKIPPED: {row['skipped']}", flush=True)
+    elif row.get("error"):
         print(f"  {row['method']:<28} FAILED: {row['error']}", flush=True)
     else:
         print(f"  {row['method']:<28} accuracy {fmt_number(row['accuracy'])}  macro F1 {fmt_number(row['f1_macro'])}  "
-              f"fit {row['fit_seconds']:.2f}s", flush=True)
+              f"fit {row['fit_seconds']:.2f}s" + ("  (reused: --resume)" if row.get("reused") else ""), flush=True)
 
 
 _PER_ROW = ("confusion_", "top_losses_", "curves_")
@@ -227,6 +247,9 @@ def _print_outcome(outcome) -> None:
         print(f"kept {label} {name} in {folder} (cvtoolkit predict --model {folder} --images ...)")
     if outcome.models_note:
         print(f"--keep: {outcome.models_note}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} row(s) for the time budget: "
+              f"{', '.join(r['method'] for r in result.skipped)}")
     if outcome.dataset.skipped:
         print(f"skipped {len(outcome.dataset.skipped)} file(s) (see warnings above)")
 
@@ -240,11 +263,12 @@ def run(args: argparse.Namespace) -> int:
         return _list_methods()
     from cvtoolkit.methods.compare_job import CompareJob, run_compare_job
 
-    from cvtoolkit.io.outputs import folder_has, locked_output
+    from cvtoolkit.io.outputs import locked_output
+    from cvtoolkit.methods.row_store import is_compare_output
 
     job = CompareJob.from_args(args, max_pixels=max_pixels_from_args(args))
     # checked and locked before any work: a second run on the same --out stops here
-    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+    with locked_output(job.out_dir(), kind="folder", overwrite=job.overwrite, ours=is_compare_output,
                        what="a compare report"):
         outcome = run_compare_job(job, say=print, on_dataset=print_dataset_summary, on_row=_print_row,
                                   on_leakage=_print_leakage)

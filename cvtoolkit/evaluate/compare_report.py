@@ -128,6 +128,9 @@ def _caption(sort_metric: str, rows: Sequence[Mapping[str, Any]], *, html: bool 
     if any(_float(r.get("balanced_accuracy")) is not None for r in rows):
         parts.append("Balanced accuracy is the mean per-class accuracy that the papers report (Caltech-101, "
                      "Flowers-17 protocols).")
+    if any(r.get("skipped") for r in rows):
+        parts.append("skipped: not run, as its estimated cost was more than the time budget had left "
+                     "(--time-budget); the verdict says which side is incomplete.")
     for r in rows:
         members = r.get("members")
         if isinstance(members, Mapping) and members:
@@ -229,7 +232,8 @@ def render_compare_markdown(result: Any, out: str | os.PathLike, *, title: str =
             cells = ["-" if failed else str(rank), str(row["method"])] + ([_tie_mark(row, best)] if has_tie else [])
             cells += [_kind(row)] if has_kind else []
             cells += ["-" if failed else _cell(row, key, kind)[0] for key, _, kind in columns]
-            cells += ([f"error: {' '.join(str(row['error']).split())[:160]}" if failed else ""]
+            cells += ([(f"skipped: {row['skipped']}" if row.get("skipped")
+                        else f"error: {' '.join(str(row['error']).split())[:160]}") if failed else ""]
                       if failed_any else [])
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         lines.append("")

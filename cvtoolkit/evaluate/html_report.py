@@ -277,7 +277,7 @@ def leaderboard_html(rows: Sequence[Mapping[str, Any]], sort_metric: str | None 
             shown = f'{_esc(value)}<span class="ci"> [{_esc(ci)}</span>' if bracket else _esc(text)
             cells.append(f'<td class="num" data-value="{_esc(sort)}">{shown}</td>')
         if failed_any:
-            note = f"error: {row['error']}" if failed else ""
+            note = (f"skipped: {row['skipped']}" if row.get("skipped") else f"error: {row['error']}") if failed else ""
             cells.append(f'<td data-value="{_esc(note)}">{_esc(note)}</td>')
         css = "failed" if failed else ("best" if rank == 1 else ("tied" if mark == "tied" else "ok"))
         body.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")

@@ -331,7 +331,8 @@ class Leaderboard:
         for row in rows:
             if self._failed(row):
                 error = one_line(row["error"], 120, ellipsis="\u2026")
-                cells = ["-", str(row["method"])] + ["-"] * len(columns) + [f"error: {error}"]
+                note_text = f"skipped: {row['skipped']}" if row.get("skipped") else f"error: {error}"
+                cells = ["-", str(row["method"])] + ["-"] * len(columns) + [note_text]
             else:
                 rank += 1
                 cells = [str(rank), str(row["method"])] + [fmt(row) for _, _, fmt in columns]

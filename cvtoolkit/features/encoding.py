@@ -179,6 +179,9 @@ def _fisher_from_posteriors(x, gamma, weights, means, variances, *, improved: bo
     return fv.astype(np.float32)
 
 
+TINY = 1e-12
+"""Fisher-vector values below this (in a unit-length row) are set to 0."""
+
 _DENSE_CONSTRAINTS: dict = {
     "patch_sizes": [tuple, list],
     "step": [Interval(Integral, 1, None, closed="left")],
@@ -524,4 +527,9 @@ class FisherVectors(_DenseEncoder):
                                                     self.variances_, improved=True)
         row = out.ravel()
         norm = np.linalg.norm(row)
-        return row / norm if norm > 0 else row
+        if norm > 0:
+            row /= norm
+        # Components no descriptor is near give values far below float32's precision (down to denormals,
+        # 1e-45): they carry nothing, and a StandardScaler would divide by their ~1e-46 spread.
+        row[np.abs(row) < TINY] = 0.0
+        return row

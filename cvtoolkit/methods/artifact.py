@@ -250,7 +250,6 @@ def save_pipeline(
     kind: str | None = None,
     extra: dict | None = None,
     overwrite: bool = False,
-    announce: bool = True,
 ) -> Path:
     """Save a fitted method (from :func:`cvtoolkit.methods.make_method`) as a folder.
 
@@ -271,9 +270,6 @@ def save_pipeline(
     overwrite : bool
         Replace ``path`` even if it is not a saved pipeline (by default an
         existing folder without a manifest, or a file, is refused).
-    announce : bool
-        Log the ``saved ... pipeline to ...`` line at INFO (False: DEBUG, for
-        a temporary folder nobody will look at).
 
     Raises
     ------
@@ -333,7 +329,7 @@ def save_pipeline(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.log(logging.INFO if announce else logging.DEBUG, "saved %s pipeline to %s", method, path)
+    logger.debug("saved %s pipeline to %s", method, path)  # the commands print where they saved
     return path
 
 

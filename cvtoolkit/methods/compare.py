@@ -132,6 +132,8 @@ def run_compare(
     check_leakage: bool = True,
     on_leakage: Callable[[dict | None], None] | None = None,
     models_dir: str | os.PathLike | None = None,
+    row_store: Any = None,
+    time_budget: Any = None,
 ) -> CompareResult:
     """Fit and evaluate every method on one split.
 
@@ -195,6 +197,14 @@ def run_compare(
     models_dir : path, optional
         Keep every row's fitted pipeline in ``models_dir/<row>`` (the folder
         its ``size_bytes`` is measured on; ``result.files["model:<row>"]``).
+    row_store : cvtoolkit.methods.row_store.RowStore, optional
+        Each finished row is written there as it finishes; with
+        ``row_store.reuse`` (``--resume``) the rows it holds with the same
+        data, split and settings are reused instead of run.
+    time_budget : cvtoolkit.methods.budget.TimeBudget, optional
+        Rows run cheapest first (:mod:`cvtoolkit.methods.budget`); a row whose
+        estimate exceeds the time left is skipped (``row["skipped"]``) and the
+        verdict says which side is incomplete.
     """
     from cvtoolkit.evaluate import ClassificationReport, Leaderboard
     from cvtoolkit.methods.verdict import add_split_statistics, default_sort_metric, is_deep, split_verdict
@@ -261,14 +271,44 @@ def run_compare(
     views: dict[str, Any] = {}
     # late-fusion rows run last: they combine the rows before them (classifier, training features, deep?)
     specs = [s for s in specs if s.kind != "ensemble"] + [s for s in specs if s.kind == "ensemble"]
+    by_name = {s.name: s for s in specs}
     members: dict[str, tuple[Any, np.ndarray, bool]] = {}
+    keys, reused = _stored_rows(row_store, specs, dataset, train, test, seed, feature_options, cnn_options, search,
+                                models_dir)
+    costs = None
+    if time_budget is not None:
+        from cvtoolkit.methods.budget import RowCosts, order_rows
+
+        costs = RowCosts(specs, dataset, len(train), feature_options, cnn_options, cache_dir)
+        specs = order_rows(specs, lambda name: 0.0 if name in reused else costs.estimate(by_name[name]))
+        settings["time_budget_seconds"] = time_budget.seconds
     for i, spec in enumerate(specs, start=1):
         logger.info("[%d/%d] %s", i, len(specs), spec.name)
         row: dict[str, Any] = {"method": spec.name, "deep": is_deep(spec)}
+        if spec.name in reused:
+            _reuse_row(spec, reused[spec.name], row, result, test, dataset, out, models_dir)
+            result.rows.append(row)
+            if on_row is not None:
+                on_row(row)
+            continue
+        if costs is not None:
+            estimate = costs.estimate(spec, computed=feature_cache)
+            row["estimated_seconds"] = round(estimate, 2)  # the budget's cost model, beside what the row took
+            if not time_budget.fits(estimate):
+                from cvtoolkit.methods.budget import skip_reason
+
+                row["skipped"] = skip_reason(estimate, time_budget.left())
+                row["error"] = f"skipped: {row['skipped']}"  # not scored: every reader leaves it out
+                logger.info("%s skipped: %s", spec.name, row["skipped"])
+                result.rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+                continue
         try:
             if spec.kind == "ensemble":
                 _fusion_row(spec, row, members, result, train, dataset.n_classes, seed)
                 _finish_row(spec, row, result, result.predictions[spec.name], test, dataset, out)
+                _store_row(row_store, row, result, keys)
                 result.rows.append(row)
                 if on_row is not None:
                     on_row(row)
@@ -341,6 +381,7 @@ def run_compare(
                                             path=keep, extra=_kept_manifest(row, settings) if keep else None)
             if keep is not None and row["size_bytes"] is not None:
                 result.files[f"model:{spec.name}"] = str(keep)
+            _store_row(row_store, row, result, keys)  # on disk as it finishes: a kill loses at most the next row
         except Exception as err:  # one failing row must not lose the others
             logger.error("%s failed: %s: %s", spec.name, type(err).__name__, err)
             logger.debug("%s", traceback.format_exc())
@@ -353,6 +394,14 @@ def run_compare(
                          n_resamples=n_resamples, seed=seed)
     result.verdict, result.verdict_detail = split_verdict(
         result.rows, result.predictions, test.labels, sort_metric=metric, n_resamples=n_resamples, seed=seed)
+    if any(r.get("skipped") for r in result.rows):
+        from cvtoolkit.methods.budget import incomplete_note, incomplete_sides
+
+        result.verdict += incomplete_note(result.rows)
+        result.verdict_detail["skipped_rows"] = incomplete_sides(result.rows)
+        settings["skipped_rows"] = [r["method"] for r in result.rows if r.get("skipped")]
+    if reused:
+        settings["reused_rows"] = sorted(reused)
     board = Leaderboard(result.rows, sort_metric=metric)
     result.rows = board.sorted_rows()
     result.board = board
@@ -382,6 +431,66 @@ def _finish_row(spec: MethodSpec, row: dict, result: CompareResult, proba: np.nd
         png = out / f"confusion_{safe_filename(spec.name)}.png"
         report.save_confusion_matrix(png, title=spec.name)
         result.files[f"confusion:{spec.name}"] = str(png)
+
+
+def _stored_rows(store: Any, specs: list[MethodSpec], dataset: Dataset, train: Dataset, test: Dataset, seed: int,
+                 feature_options: dict | None, cnn_options: dict | None, search: str | None,
+                 models_dir: str | os.PathLike | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """``(keys, reused)``: every row's key, and the stored rows ``--resume`` reuses (see ``methods.row_store``)."""
+    if store is None:
+        return {}, {}
+    from cvtoolkit.methods.row_store import plan_reuse, row_keys, row_settings
+
+    keys = row_keys(specs, dataset, train, test, row_settings(seed=seed, feature_options=feature_options,
+                                                              cnn_options=cnn_options, search=search))
+    if not store.reuse:
+        cleared = store.clear()
+        if cleared:
+            logger.info("removed %d row(s) an earlier run stored in %s (no --resume)", cleared, store.folder)
+        return keys, {}
+    stored = {s.name: store.load(s.name, keys[s.name]) for s in specs}
+    for name, found in stored.items():  # a kept model that is gone cannot be reused: run the row again
+        if found is not None and models_dir is not None and _kind_of(specs, name) != "ensemble" and not (
+                Path(models_dir) / safe_filename(name) / "manifest.json").is_file():
+            logger.info("%s: stored, but its kept model is not in %s; running it again", name, models_dir)
+            stored[name] = None
+    reused, notes = plan_reuse(specs, stored)
+    for note in notes:
+        logger.info("%s", note)
+    logger.info("--resume: reusing %d of %d rows stored in %s%s", len(reused), len(specs), store.folder,
+                f" ({', '.join(sorted(reused))})" if reused else "")
+    return keys, reused
+
+
+def _kind_of(specs: list[MethodSpec], name: str) -> str | None:
+    """The kind of the row called ``name`` in ``specs``."""
+    return next((s.kind for s in specs if s.name == name), None)
+
+
+def _reuse_row(spec: MethodSpec, stored: Any, row: dict, result: CompareResult, test: Dataset, dataset: Dataset,
+               out: Path | None, models_dir: str | os.PathLike | None) -> None:
+    """A row an earlier run finished (``--resume``): its stored fields, scored again from its stored probabilities."""
+    row.update(stored.row)
+    row["reused"] = True
+    if stored.history:
+        result.histories[spec.name] = stored.history
+    _finish_row(spec, row, result, stored.proba, test, dataset, out)
+    if models_dir is not None and spec.kind != "ensemble":
+        result.files[f"model:{spec.name}"] = str(Path(models_dir) / safe_filename(spec.name))
+    logger.info("%s: reused from an earlier run", spec.name)
+
+
+def _store_row(store: Any, row: dict, result: CompareResult, keys: dict[str, str]) -> None:
+    """Write a finished row to the row store (``--out/rows``), if there is one."""
+    if store is None:
+        return
+    name = row["method"]
+    try:
+        store.save({k: v for k, v in row.items() if k != "reused"}, result.predictions[name], key=keys[name],
+                   history=result.histories.get(name),
+                   files={k: v for k, v in result.files.items() if k.partition(":")[2] == name})
+    except OSError as err:  # a full disk: the run goes on, the row is just not resumable
+        logger.warning("%s: could not store the finished row for --resume: %s", name, err)
 
 
 def _fusion_row(spec: MethodSpec, row: dict, members: dict, result: CompareResult, train: Dataset, n_classes: int,

@@ -27,6 +27,7 @@ A job is built from keywords (or from parsed flags with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -74,6 +75,13 @@ class CompareJob:
     train_per_class, test_per_class
         A published protocol instead of ``test_size``: so many training (and
         test) images per class (:func:`cvtoolkit.data.split.per_class_split`).
+    resume : bool
+        Reuse the rows an earlier (killed) run on ``out`` finished with the
+        same data, split and settings (``<out>/rows``,
+        :mod:`cvtoolkit.methods.row_store`); run the rest.
+    time_budget : str, optional
+        ``"10m"``, ``"600s"``, ``"1h"``: rows run cheapest first and those
+        that would not fit are skipped (:mod:`cvtoolkit.methods.budget`).
     keep : {"none", "best", "all"}
         Fitted pipelines kept in ``<out>/models/<row>`` (the format ``predict``,
         ``evaluate`` and ``export`` take), fitted on the split the leaderboard
@@ -114,6 +122,8 @@ class CompareJob:
     test_per_class: int | None = None
     keep: str = "none"
     offline: bool = False
+    resume: bool = False
+    time_budget: str | None = None
 
     @classmethod
     def from_args(cls, args: Any, **overrides: Any) -> CompareJob:
@@ -461,6 +471,21 @@ def _learning_curve(job: CompareJob):
     return fractions, rows
 
 
+def _time_budget(job: CompareJob):
+    """The :class:`~cvtoolkit.methods.budget.TimeBudget` of ``time_budget`` (started now) or None; checks ``folds``."""
+    if job.folds and (job.resume or job.time_budget):
+        from cvtoolkit.errors import FoldsError
+
+        flag = "--resume" if job.resume else "--time-budget"
+        raise FoldsError(f"{flag} works on one split; --folds runs every row once per fold and is not resumable "
+                         f"or budgeted yet. Leave out --folds (or {flag}).")
+    if job.time_budget is None:
+        return None
+    from cvtoolkit.methods.budget import TimeBudget, parse_duration
+
+    return TimeBudget(parse_duration(job.time_budget))
+
+
 def run_compare_job(
     job: CompareJob,
     *,
@@ -497,7 +522,8 @@ def run_compare_job(
     say = say or (lambda line: None)
     from cvtoolkit.data import check_classification_data
     from cvtoolkit.data.split import resolve_test_size
-    from cvtoolkit.io.outputs import check_output_location, folder_has
+    from cvtoolkit.io.outputs import check_output_location
+    from cvtoolkit.methods.row_store import RowStore, is_compare_output
     from cvtoolkit.methods.compare import run_compare
     from cvtoolkit.methods.spec import parse_method, split_methods
     from cvtoolkit.methods.verdict import default_sort_metric
@@ -521,10 +547,11 @@ def run_compare_job(
         raise FoldsError(f"--keep {job.keep} keeps models fitted on one split; --folds fits each row once per "
                          "fold. Leave out --folds (or --keep) to keep the models.")
     out = job.out_dir()
-    check_output_location(out, kind="folder", overwrite=job.overwrite, ours=folder_has("leaderboard.json"),
+    check_output_location(out, kind="folder", overwrite=job.overwrite, ours=is_compare_output,
                           what="a compare report")
     started = time.perf_counter()
     started_wall = time.time()
+    budget = _time_budget(job)
     tracker = make_tracker(job.track)  # MLflow missing: one line now, not after the run
     dataset = _load(job, requested, say)
     if on_dataset is not None:
@@ -554,18 +581,27 @@ def run_compare_job(
     fractions, curve_methods = _learning_curve(job)
     if job.folds:
         say(f"evaluation: repeated stratified {job.folds}-fold x {job.repeats}, seed {job.seed}")
-    result = run_compare(
-        dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
-        feature_options=feature_options, cnn_options=cnn_options, search=job.search,
-        cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
-        on_row=on_row, metric=job.metric, folds=job.folds, repeats=job.repeats, split=split,  # None: its reason
-        learning_curve=fractions, learning_curve_methods=curve_methods,
-        dedupe=job.dedupe, on_leakage=on_leakage, models_dir=models_dir,
-    )
-    models, models_note = _keep_models(job, result, models_dir) if models_dir is not None else ({}, None)
-    tracking = None
-    if tracker is not None:
-        tracking = tracker.log_compare(result, feature_options=feature_options, cnn_options=cnn_options, out_dir=out)
+    if budget is not None:
+        say(f"time budget {budget.describe()}: rows run cheapest first (estimated cost); those that would not fit "
+            "are skipped")
+    store = None if job.folds else RowStore.for_output(out, reuse=job.resume)  # each row on disk as it finishes
+    with contextlib.ExitStack() as stack:
+        live = None
+        if tracker is not None:  # MLflow: one nested run per row as it finishes, the parent's files at the end
+            live = stack.enter_context(tracker.compare_run(job.dataset, feature_options=feature_options,
+                                                           cnn_options=cnn_options, seed=job.seed))
+            if store is not None:
+                store.listeners.append(live.log_row)
+        result = run_compare(
+            dataset, methods, test_size=test_size, seed=job.seed, out_dir=out,
+            feature_options=feature_options, cnn_options=cnn_options, search=job.search,
+            cache_dir=job.cache_folder(), n_jobs=job.n_jobs or os.cpu_count() or 1, progress=progress,
+            on_row=on_row, metric=job.metric, folds=job.folds, repeats=job.repeats, split=split,  # None: its reason
+            learning_curve=fractions, learning_curve_methods=curve_methods,
+            dedupe=job.dedupe, on_leakage=on_leakage, models_dir=models_dir, row_store=store, time_budget=budget,
+        )
+        models, models_note = _keep_models(job, result, models_dir) if models_dir is not None else ({}, None)
+        tracking = live.finish(result, out_dir=out) if live is not None else None
     return CompareJobResult(result, dataset, out, methods, feature_options, cnn_options, tracking,
                             time.perf_counter() - started, models, models_note,
                             written=files_written(out, started_wall))

@@ -43,7 +43,13 @@ class CompareResult:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r.get("error")]
+        """Rows that raised (rows a time budget skipped are not failures: see :attr:`skipped`)."""
+        return [r for r in self.rows if r.get("error") and not r.get("skipped")]
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Rows ``--time-budget`` skipped (``row["skipped"]`` says why)."""
+        return [r for r in self.rows if r.get("skipped")]
 
 
 def safe_filename(name: str) -> str:

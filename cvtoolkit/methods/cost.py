@@ -80,12 +80,12 @@ def pipeline_size_bytes(
     if path is not None:
         # not logged either: compare --keep best prunes the others, and its summary names what it kept
         out = save_pipeline(estimator, path, method=method, class_names=class_names, image_size=image_size,
-                            channels=channels, kind=kind, extra=extra, announce=False)
+                            channels=channels, kind=kind, extra=extra)
         return folder_size_bytes(out)
     tmp = Path(tempfile.mkdtemp(prefix="cvtoolkit-size-"))
     try:
         out = save_pipeline(estimator, tmp / "pipeline", method=method, class_names=class_names,
-                            image_size=image_size, channels=channels, kind=kind, extra=extra, announce=False)
+                            image_size=image_size, channels=channels, kind=kind, extra=extra)
         return folder_size_bytes(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

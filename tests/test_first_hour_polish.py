@@ -133,6 +133,9 @@ def test_summary_lists_every_file_written(image_folder, tmp_path, capsys):
         if row_kind:
             stem = os.path.splitext(name[len(row_kind):])[0]
             assert f"{row_kind}<row>" in summary and stem in summary, name
+        elif "/" in name:  # files in a subfolder are listed under it: "rows/: a.json, a.npz"
+            folder, base = name.rsplit("/", 1)
+            assert f"{folder}/:" in summary and base in summary, name
         else:
             assert name in summary, name
     assert "notes_from_before.txt" not in summary

@@ -205,6 +205,32 @@ def show_progress(progress: bool | None, n: int) -> bool:
     return tty and n >= PROGRESS_MIN_IMAGES and not os.environ.get("CVTOOLKIT_NO_PROGRESS")
 
 
+def map_images(function: Callable[[int, Any], Any], images: Sequence[Any], *, n_jobs: int | None,
+               progress: bool | None, what: str) -> list:
+    """``function(index, image)`` for every image, in order, in ``n_jobs`` threads.
+
+    For per-image work that releases the GIL (OpenCV, NumPy's BLAS): the
+    threads fill the cores, so BLAS runs one thread each. A tqdm bar on stderr
+    as :func:`show_progress` decides.
+
+    Examples
+    --------
+    >>> map_images(lambda i, im: i * im, [1, 2, 3], n_jobs=2, progress=False, what="x")
+    [0, 2, 6]
+    """
+    from tqdm.auto import tqdm
+
+    indexed = tqdm(enumerate(images), total=len(images), desc=what, unit="img", leave=False, file=sys.stderr,
+                   disable=not show_progress(progress, len(images)))
+    if n_jobs in (None, 1):
+        return [function(i, image) for i, image in indexed]
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(function)(i, image) for i, image in indexed)
+
+
 def run_chunked(
     func: Callable[[Any], np.ndarray],
     batch: np.ndarray | list[np.ndarray],

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from functools import partial
 from numbers import Integral, Real
 from typing import Any, Callable, Sequence
@@ -47,7 +46,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .base import as_image_batch, show_progress
+from .base import as_image_batch, map_images
 from .keypoints import EXTRACTORS, make_extractor
 
 __all__ = [
@@ -192,22 +191,8 @@ class BagOfVisualWords(TransformerMixin, BaseEstimator):
 
     def _map(self, function: Callable[[int, np.ndarray], Any],
              images: Sequence[np.ndarray], what: str) -> list:
-        """Apply ``function(index, image)`` to every image, in threads."""
-        from tqdm.auto import tqdm
-
-        indexed = tqdm(enumerate(images), total=len(images), desc=what, unit="img",
-                       leave=False, file=sys.stderr,
-                       disable=not show_progress(self.progress, len(images)))
-        if self.n_jobs in (None, 1):
-            return [function(i, image) for i, image in indexed]
-        from joblib import Parallel, delayed
-        from threadpoolctl import threadpool_limits
-
-        # Our threads already fill the cores: one BLAS thread each for the
-        # small descriptor-to-word products.
-        with threadpool_limits(limits=1, user_api="blas"):
-            return Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(function)(i, image) for i, image in indexed)
+        """Apply ``function(index, image)`` to every image, in threads (:func:`~cvtoolkit.features.base.map_images`)."""
+        return map_images(function, images, n_jobs=self.n_jobs, progress=self.progress, what=what)
 
     def _sample(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Describe every image, keeping a bounded random sample of descriptors."""

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from numbers import Integral
 from typing import Any, Callable, Sequence
 
@@ -51,7 +50,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .base import as_image_batch, show_progress
+from .base import as_image_batch, map_images
 from .dense import COLOR_CHANNELS, DenseSIFT, root_sift
 
 __all__ = ["SpatialPyramidBoW", "FisherVectors", "fisher_vector", "pyramid_cells", "pyramid_weights"]
@@ -224,18 +223,8 @@ class _DenseEncoder(TransformerMixin, BaseEstimator):
         return descriptors.astype(np.float32) / 255.0
 
     def _map(self, function: Callable[[int, np.ndarray], Any], images: Sequence[np.ndarray], what: str) -> list:
-        """``function(index, image)`` for every image, in threads (OpenCV and BLAS release the GIL)."""
-        from tqdm.auto import tqdm
-
-        indexed = tqdm(enumerate(images), total=len(images), desc=what, unit="img", leave=False,
-                       file=sys.stderr, disable=not show_progress(self.progress, len(images)))
-        if self.n_jobs in (None, 1):
-            return [function(i, image) for i, image in indexed]
-        from joblib import Parallel, delayed
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):  # our threads fill the cores
-            return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(function)(i, im) for i, im in indexed)
+        """``function(index, image)`` for every image, in threads (:func:`~cvtoolkit.features.base.map_images`)."""
+        return map_images(function, images, n_jobs=self.n_jobs, progress=self.progress, what=what)
 
     def _sample(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Float descriptors of a seeded sample of images (at most ``sample_descriptors`` rows)."""

@@ -256,6 +256,18 @@ def test_default_rows_gain_the_strongest_classical_system_only_for_large_images(
                          progress=False)
     rows, line = default_dense_rows(small)
     assert rows == [] and "under 96" in line and "--methods" in line
+    from cvtoolkit.methods.spec import FUSION_MAX_IMAGES
+
+    class Many:  # what default_dense_rows reads of a dataset: its files and its size
+        paths = list(big.paths)
+        kind = "images"
+        images = big.images
+
+        def __len__(self):
+            return FUSION_MAX_IMAGES + 1
+
+    rows, line = default_dense_rows(Many())
+    assert rows == ["osift_fisher+ridge"] and "classical_ensemble left out" in line
 
 
 def test_the_verdict_says_when_the_strongest_classical_family_did_not_run():

@@ -173,6 +173,24 @@ _CV_RESIZE_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 """Pixel types ``cv2.resize`` takes; others are resized through one of these."""
 
 
+def shrunk_hw(hw: Sequence[int], max_side: int) -> tuple[int, int] | None:
+    """``(height, width)`` scaled, aspect kept, so the longer side is ``max_side``; None when it already fits.
+
+    The one "longer side at most N" rule: decoding with ``max_side``
+    (:func:`cvtoolkit.data.read_image`) and dense descriptors use it.
+
+    Examples
+    --------
+    >>> shrunk_hw((200, 400), 100), shrunk_hw((50, 60), 100)
+    ((50, 100), None)
+    """
+    h, w = int(hw[0]), int(hw[1])
+    if max(h, w) <= max_side:
+        return None
+    scale = max_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def resize_pixels(image: np.ndarray, hw: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
     """Resize ``(H, W)`` or ``(H, W, C)`` to ``hw``, shape rank and dtype kept: the one resize of cvtoolkit.
 

@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 
 from cvtoolkit.errors import UnreadableImageError  # noqa: F401  (defined in cvtoolkit.errors; importable here as before)
-from cvtoolkit.imageops import size_hw
+from cvtoolkit.imageops import shrunk_hw, size_hw
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pbm")
 """File extensions (lower case) the folder loaders pick up."""
@@ -351,7 +351,7 @@ def decode_image(
     if orientation not in _ORIENT:
         orientation = 1
     if hw is None and max_side is not None and jpeg_hw is not None:
-        hw = _shrunk_hw(jpeg_hw, max_side)  # the stored frame's; upright below (the longer side is the same)
+        hw = shrunk_hw(jpeg_hw, max_side)  # the stored frame's; upright below (the longer side is the same)
         if orientation >= 5 and hw is not None:
             hw = (hw[1], hw[0])
     # the target in the stored frame: transposed for orientations that swap the sides
@@ -372,17 +372,8 @@ def decode_image(
     if orientation != 1:
         img = np.ascontiguousarray(_ORIENT[orientation](img))
     if size is None and max_side is not None:
-        img = _resize(img, _shrunk_hw(img.shape[:2], max_side))
+        img = _resize(img, shrunk_hw(img.shape[:2], max_side))
     return img
-
-
-def _shrunk_hw(hw: tuple[int, int], max_side: int) -> tuple[int, int] | None:
-    """``hw`` scaled so its longer side is ``max_side`` (None when it already fits)."""
-    h, w = int(hw[0]), int(hw[1])
-    if max(h, w) <= max_side:
-        return None
-    scale = max_side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def read_image(

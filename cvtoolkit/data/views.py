@@ -24,15 +24,16 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["natural_size_images", "median_longer_side"]
+__all__ = ["natural_size_images", "median_longer_side", "reread_images"]
 
 
-def natural_size_images(train: Any, test: Any, *, max_side: int | None, progress: bool = False):
-    """``(train, test)`` re-read from their files at their own size (longer side at most ``max_side``), or None.
+def reread_images(train: Any, test: Any, *, desc: str, progress: bool = False, **load_options: Any):
+    """``(train_images, test_images)``: both parts' files decoded again (``load_images`` options), or None.
 
     None when the parts have no files (``digits``, ``.npz``, a store), are not
     images, or a file cannot be read now: the caller then uses the loaded
-    images (descriptors shrink them to ``max_side`` themselves).
+    images. The one re-read of the split behind :func:`natural_size_images`
+    and the backbone rows' view (:func:`cvtoolkit.transfer.weights_files.backbone_images`).
     """
     from cvtoolkit.data.folder import load_images
 
@@ -40,12 +41,23 @@ def natural_size_images(train: Any, test: Any, *, max_side: int | None, progress
             or getattr(train, "images", None) is None):
         return None
     paths = list(train.paths) + list(test.paths)
-    loaded, kept, _ = load_images(paths, max_side=max_side, progress=progress,
-                                  desc=f"images at natural size (<= {max_side} px)")
+    loaded, kept, _ = load_images(paths, progress=progress, desc=desc, **load_options)
     if len(kept) != len(paths):
         return None
-    n = len(train)
-    return replace(train, images=_objects(loaded[:n])), replace(test, images=_objects(loaded[n:]))
+    return loaded[:len(train)], loaded[len(train):]
+
+
+def natural_size_images(train: Any, test: Any, *, max_side: int | None, progress: bool = False):
+    """``(train, test)`` re-read from their files at their own size (longer side at most ``max_side``), or None.
+
+    None as :func:`reread_images`; the caller then uses the loaded images
+    (descriptors shrink them to ``max_side`` themselves).
+    """
+    parts = reread_images(train, test, max_side=max_side, progress=progress,
+                          desc=f"images at natural size (<= {max_side} px)")
+    if parts is None:
+        return None
+    return replace(train, images=_objects(parts[0])), replace(test, images=_objects(parts[1]))
 
 
 def _objects(images: np.ndarray) -> np.ndarray:

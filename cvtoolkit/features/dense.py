@@ -220,18 +220,12 @@ class DenseSIFT(BaseEstimator):
                              "least 4 pixels, e.g. (16, 24, 32)")
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
-        """The image as it is described: ``uint8``, longer side at most ``max_side``."""
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            from cvtoolkit.features.base import _as_uint8
+        """The image as it is described: ``uint8``, longer side at most ``max_side`` (area-shrunk)."""
+        from cvtoolkit.imageops import resize_pixels, shrunk_hw, to_uint8
 
-            image = _as_uint8(image, "image")
-        h, w = image.shape[:2]
-        if self.max_side is not None and max(h, w) > self.max_side:
-            scale = self.max_side / max(h, w)
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return image
+        image = to_uint8(np.asarray(image), where="image")
+        hw = shrunk_hw(image.shape[:2], self.max_side) if self.max_side is not None else None
+        return resize_pixels(image, hw) if hw is not None else image
 
     def describe(self, image: Any) -> tuple[np.ndarray, np.ndarray]:
         """Describe one image.

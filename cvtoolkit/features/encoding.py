@@ -295,13 +295,11 @@ class _DenseEncoder(TransformerMixin, BaseEstimator):
         self._check()
         images = as_image_batch(X)
         dense = self._dense()
-        n_levels = len(self.pyramid)
-
         def encode_one(i: int, image: np.ndarray) -> np.ndarray:
             descriptors, positions = dense.describe(image)
             if len(descriptors) == 0:
                 return np.zeros(self._width(), np.float32)
-            return self._encode(self._float(descriptors), pyramid_cells(positions, self.pyramid)[:, :n_levels])
+            return self._encode(self._float(descriptors), pyramid_cells(positions, self.pyramid))
 
         rows = self._map(encode_one, images, f"{type(self).__name__} encoding")
         return np.vstack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, self._width()), np.float32)

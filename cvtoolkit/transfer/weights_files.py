@@ -405,15 +405,12 @@ def backbone_images(train: Any, test: Any, *, size: int = BACKBONE_INPUT_SIZE, p
     images, same split, read again at ``size``; otherwise (no paths, images
     already large enough, a file unreadable now) None: use the loaded ones.
     """
-    from cvtoolkit.data.folder import load_images
+    from cvtoolkit.data.views import reread_images
 
     images = getattr(train, "images", None)
-    if (train.paths is None or test.paths is None or getattr(train, "kind", None) != "images"
-            or images is None or images.dtype == object or images.ndim != 4 or min(images.shape[1:3]) >= size):
+    if images is None or images.dtype == object or images.ndim != 4 or min(images.shape[1:3]) >= size:
         return None
-    paths = list(train.paths) + list(test.paths)
-    loaded, kept, _ = load_images(paths, image_size=size, progress=progress, desc=f"images at {size}x{size}")
-    if len(kept) != len(paths) or loaded.dtype == object:
+    parts = reread_images(train, test, image_size=size, progress=progress, desc=f"images at {size}x{size}")
+    if parts is None or parts[0].dtype == object:
         return None
-    n = len(train)
-    return replace(train, images=loaded[:n]), replace(test, images=loaded[n:])
+    return replace(train, images=parts[0]), replace(test, images=parts[1])
